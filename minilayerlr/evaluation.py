@@ -1,0 +1,177 @@
+"""One evaluation of a network on a batch: loss, gradient, and exact curvature.
+
+``Evaluation`` runs the forward pass and the backward pass once and keeps what
+every second-order query needs: each layer's cache (its input and what the
+backward rule reuses) and the gradient g_k = ∂f/∂y_k at each layer's output.
+From these, without touching the data again:
+
+* ``hvp(v)``: H v by forward-over-reverse (Pearlmutter's R-operator): push the
+  tangent v forward (``tangent``), turn it into ∇²ℓ ẏ at the loss, and run the
+  derivative of the backward pass (``backward_tangent``). With ``kind="ggn"``
+  the backward tangent ignores ẋ and ṗ, which leaves Jᵀ ∇²ℓ J v.
+* ``layer_curvature(d)``: q_l = d_lᵀ H_ll d_l for all blocks in one sweep (see
+  ``curvature``).
+* ``block_hessian(i)``, ``hessian()``: dense matrices, one stacked HVP pass per
+  chunk of basis vectors, refused above ``max_size`` parameters.
+
+The loss is f(θ) = L(F(θ, x), y), L the mean over examples (``losses``).
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import numpy as np
+
+from . import curvature
+from .tree import block_indices, check_same_structure
+
+DEFAULT_MAX_SIZE = 4096
+
+
+def _as_generator(seed):
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed: expected a non-negative integer, a numpy Generator or None, got {seed!r}")
+    return np.random.default_rng(seed)
+
+
+class Evaluation:
+    """Loss, gradient and curvature oracles of a network at (params, x, y).
+
+    Attributes:
+        loss: float, f(θ) on the batch.
+        grads: ∇f(θ), same structure as params.
+        output: network output F(θ, x), shape (N, ...).
+        blocks: positions in the layer list of the layers with parameters;
+            block i of every per-block array is layer ``blocks[i]``.
+    """
+
+    def __init__(self, layers, loss_fn, params, x, targets):
+        self.layers = list(layers)
+        self.loss_fn = loss_fn
+        self.params = params
+        self.blocks: List[int] = block_indices(params)
+        caches = []
+        h = x
+        for layer, p in zip(self.layers, params):
+            h, cache = layer.forward(p, h)
+            caches.append(cache)
+        self.output = h
+        self.loss, self.loss_cache = loss_fn.forward(h, targets)
+        g = loss_fn.backward(self.loss_cache)
+        n = len(self.layers)
+        output_grads, grads = [None] * n, [None] * n
+        for k in reversed(range(n)):
+            output_grads[k] = g
+            # the gradient with respect to the data x itself is never needed
+            g, grads[k] = self.layers[k].backward(params[k], caches[k], g, input_grad=k > 0)
+        self.caches, self.output_grads, self.grads = caches, output_grads, grads
+
+    # -- Hessian-vector products -----------------------------------------------------
+    def hvp_stacked(self, vs, kind: str = "hessian"):
+        """H V for K directions at once.
+
+        Args:
+            vs: like params, each array with a leading axis of K directions
+                (K, *shape); empty dicts (or missing layers) mean zero.
+            kind: "hessian" or "ggn" (Gauss-Newton Jᵀ ∇²ℓ J).
+        Returns:
+            like params, each array (K, *shape).
+        """
+        if kind not in ("hessian", "ggn"):
+            raise ValueError(f"kind: expected 'hessian' or 'ggn', got {kind!r}")
+        x_dots, t = [], None
+        for layer, p, cache, v in zip(self.layers, self.params, self.caches, vs):
+            x_dots.append(t)
+            t = layer.tangent(p, cache, t, v or None)
+        if t is None:
+            raise ValueError("v: every block of the direction is empty")
+        g_dot = self.loss_fn.hvp(self.loss_cache, t)
+        out = [None] * len(self.layers)
+        for k in reversed(range(len(self.layers))):
+            exact = kind == "hessian"
+            x_dot = x_dots[k] if exact else None
+            p_dot = (vs[k] or None) if exact else None
+            g_dot, out[k] = self.layers[k].backward_tangent(
+                self.params[k], self.caches[k], x_dot, p_dot, self.output_grads[k], g_dot,
+                input_grad=k > 0)
+        return out
+
+    def hvp(self, v, kind: str = "hessian"):
+        """Hessian-vector product H v (kind "ggn": Gauss-Newton G v), same structure as params.
+
+        H = ∇²f(θ) exactly, by forward-over-reverse differentiation
+        (Pearlmutter 1994, section 3).
+        """
+        check_same_structure(v, self.params, "v")
+        out = self.hvp_stacked([{n: np.asarray(a)[None] for n, a in e.items()} for e in v], kind)
+        return [{n: a[0] for n, a in e.items()} for e in out]
+
+    # -- layer-wise quadratic forms --------------------------------------------------
+    def layer_curvature(self, d, kind: str = "hessian", seed=None) -> np.ndarray:
+        """q_l = d_lᵀ H_ll d_l for every block l, shape (L,), in ``blocks`` order.
+
+        Args:
+            d: direction, same structure as params.
+            kind: "hessian" (exact ∇²f blocks), "ggn" (exact Gauss-Newton blocks),
+                "sign_hvp" (unbiased, one HVP with random signs), "naive_hvp"
+                (d_lᵀ(H d)_l, biased: for demonstration), "mc_fisher" (unbiased
+                Monte-Carlo estimate of the Gauss-Newton form).
+            seed: int, numpy Generator or None (fresh entropy) for the
+                estimators; ignored by the exact kinds.
+        """
+        check_same_structure(d, self.params, "d")
+        if kind == "hessian" or kind == "ggn":
+            return curvature.exact_layer_curvature(self, d, gauss_newton=kind == "ggn")
+        if kind == "sign_hvp":
+            return curvature.sign_hvp_curvature(self, d, _as_generator(seed))
+        if kind == "naive_hvp":
+            return curvature.naive_hvp_curvature(self, d)
+        if kind == "mc_fisher":
+            return curvature.mc_fisher_curvature(self, d, _as_generator(seed))
+        raise ValueError(f"kind: expected one of {list(curvature.KINDS)}, got {kind!r}")
+
+    # -- dense matrices --------------------------------------------------------------
+    def _dense(self, layer_ids, kind, max_size, chunk):
+        sizes = [(k, name, self.params[k][name].shape) for k in layer_ids for name in self.params[k]]
+        total = sum(int(np.prod(shape)) for _, _, shape in sizes)
+        if max_size is not None and total > max_size:
+            raise ValueError(
+                f"max_size: the matrix would be {total}x{total} ({total} parameters) but max_size="
+                f"{max_size}; pass a larger max_size to build it anyway")
+        dtype = self.output.dtype
+        H = np.empty((total, total), dtype=dtype)
+        for start in range(0, total, chunk):
+            basis = np.eye(total, dtype=dtype)[start:start + chunk]  # (K, total)
+            vs = [{} for _ in self.layers]
+            offset = 0
+            for k, name, shape in sizes:
+                size = int(np.prod(shape))
+                vs[k][name] = basis[:, offset:offset + size].reshape((-1,) + shape)
+                offset += size
+            hv = self.hvp_stacked(vs, kind)
+            columns = np.concatenate(
+                [hv[k][name].reshape(basis.shape[0], -1) for k, name, _ in sizes], axis=1)
+            H[:, start:start + chunk] = columns.T
+        return H
+
+    def block_hessian(self, i: int, kind: str = "hessian", max_size: Optional[int] = DEFAULT_MAX_SIZE,
+                      chunk: int = 64) -> np.ndarray:
+        """Dense H_ll of block i (position in ``blocks``), shape (P_l, P_l).
+
+        Rows and columns follow ``flatten`` order within the block (W then b,
+        C order). kind "ggn" gives the Gauss-Newton block.
+        """
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not -len(self.blocks) <= i < len(self.blocks):
+            raise ValueError(f"i: expected a block position in [0, {len(self.blocks)}), got {i!r}")
+        return self._dense([self.blocks[i]], kind, max_size, chunk)
+
+    def hessian(self, kind: str = "hessian", max_size: Optional[int] = DEFAULT_MAX_SIZE,
+                chunk: int = 64) -> np.ndarray:
+        """Dense Hessian (or Gauss-Newton matrix) of all parameters in ``flatten`` order, (P, P)."""
+        return self._dense(self.blocks, kind, max_size, chunk)
+
+    def gauss_newton(self, max_size: Optional[int] = DEFAULT_MAX_SIZE) -> np.ndarray:
+        """Dense Gauss-Newton matrix Jᵀ ∇²ℓ J, (P, P)."""
+        return self.hessian("ggn", max_size)

@@ -1,0 +1,105 @@
+"""The layer protocol: hyper-parameters in the object, parameters as plain data.
+
+Every layer implements five functions of its parameters ``p`` (a dict of
+arrays), all exact and written by hand:
+
+* ``forward(p, x) -> (y, cache)``: the map y = φ(x; p) and what later calls need.
+* ``backward(p, cache, g_y) -> (g_x, g_p)``: the vector-Jacobian product
+  (reverse mode) g_x = (∂y/∂x)ᵀ g_y, g_p = (∂y/∂p)ᵀ g_y.
+* ``tangent(p, cache, x_dot, p_dot) -> y_dot``: the Jacobian-vector product
+  ẏ = (∂y/∂x) ẋ + (∂y/∂p) ṗ (forward mode).
+* ``backward_tangent(p, cache, x_dot, p_dot, g_y, g_y_dot) -> (g_x_dot, g_p_dot)``:
+  the derivative of ``backward`` along the tangent (ẋ, ṗ, ġ_y) — Pearlmutter's
+  R-operator. Run through every layer it turns a gradient into a
+  Hessian-vector product.
+* ``curvature_term(p, cache, x_dot, g_y) -> (K,)``: ⟨g_y, ∂²y/∂x²[ẋ, ẋ]⟩, the
+  second-order term of the layer along an input tangent. Zero for layers that
+  are linear in their input (Dense, Conv2d, GraphConv, pooling, Flatten).
+
+Index convention (written once, as BackPACK does): tangents carry a leading
+axis of K directions, so ``x_dot`` has shape (K, *x.shape) and each entry of
+``p_dot`` has shape (K, *p[name].shape). ``None`` stands for a zero tangent
+and is returned for one; this is what lets a tangent start at layer l without
+touching layers before it.
+
+Reference: B. A. Pearlmutter, "Fast exact multiplication by the Hessian",
+Neural Computation 6(1), 1994 (the R-operator, section 3).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+Array = np.ndarray
+
+
+def add(a: Optional[Array], b: Optional[Array]) -> Optional[Array]:
+    """a + b where ``None`` is a zero tangent."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def check_positive_int(value, name: str) -> int:
+    """Return ``value`` as int or raise ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_init(init: str, allowed=("glorot", "he")) -> str:
+    if init not in allowed:
+        raise ValueError(f"init: expected one of {list(allowed)}, got {init!r}")
+    return init
+
+
+def draw_weights(rng: np.random.Generator, shape, fan_in: int, fan_out: int, init: str, dtype) -> Array:
+    """Seeded standard initialisation.
+
+    ``glorot``: uniform on ±sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010, eq. 16).
+    ``he``: normal with std sqrt(2 / fan_in) (He et al., 2015, section 2.2).
+    """
+    if init == "glorot":
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, size=shape).astype(dtype)
+    return (rng.standard_normal(size=shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+
+
+class Layer:
+    """Base class. Subclasses hold hyper-parameters only."""
+
+    #: names of the parameters, in the order flat vectors use
+    param_names: Tuple[str, ...] = ()
+    #: True when output row n depends on input rows other than n (graph layers)
+    mixes_examples: bool = False
+
+    def init(self, rng: np.random.Generator, dtype=np.float64) -> Dict[str, Array]:
+        """Parameters of a fresh layer (an empty dict when there are none)."""
+        return {}
+
+    def forward(self, p, x):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def backward(self, p, cache, g_y, *, input_grad: bool = True):  # pragma: no cover
+        raise NotImplementedError
+
+    def tangent(self, p, cache, x_dot, p_dot):  # pragma: no cover
+        raise NotImplementedError
+
+    def backward_tangent(self, p, cache, x_dot, p_dot, g_y, g_y_dot, *, input_grad: bool = True):  # pragma: no cover
+        raise NotImplementedError
+
+    def curvature_term(self, p, cache, x_dot, g_y) -> Array:
+        """⟨g_y, ∂²y/∂x²[ẋ, ẋ]⟩ per tangent, shape (K,); zero for input-linear layers."""
+        return np.zeros(x_dot.shape[0], dtype=x_dot.dtype)
+
+    def output_shape(self, input_shape: Tuple[int, ...]) -> Tuple[int, ...]:
+        """Shape of one example's output given one example's input shape."""
+        return input_shape
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"

@@ -1,0 +1,144 @@
+"""2-D convolution (cross-correlation, the PyTorch convention), NCHW.
+
+y[n, o, i, j] = b[o] + Σ_{c, u, v} W[o, c, u, v] · x̃[n, c, s·i + u, s·j + v]
+
+with x̃ the input zero-padded by ``padding`` on each side and s the stride.
+The patches x̃[n, :, s·i:s·i+k, s·j:s·j+k] are a strided *view* of x̃
+(``sliding_window_view``), so im2col costs one copy, made by ``tensordot``
+when it contracts the patches with W in one matrix product. The transpose
+(col2im) loops over the k² kernel offsets only, never over pixels or examples.
+
+Shapes: x (N, C, H, W), W (O, C, k, k), b (O,), y (N, O, H_out, W_out) with
+H_out = (H + 2·padding − k) // stride + 1.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .base import Layer, add, check_init, check_positive_int, draw_weights
+
+
+def patches(x, k, stride, padding):
+    """Strided view of the k×k patches, shape (B, C, H_out, W_out, k, k)."""
+    if padding:
+        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    return sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+
+
+def col2im(cols, input_shape, k, stride, padding):
+    """Adjoint of :func:`patches`: add patch values back onto the input grid.
+
+    Args:
+        cols: (B, H_out, W_out, C, k, k) values per patch entry.
+        input_shape: (B, C, H, W) of the unpadded input.
+    Returns:
+        (B, C, H, W) array.
+    """
+    B, C, H, W = input_shape
+    _, h_out, w_out = cols.shape[:3]
+    out = np.zeros((B, C, H + 2 * padding, W + 2 * padding), dtype=cols.dtype)
+    cols = np.moveaxis(cols, 3, 1)  # (B, C, H_out, W_out, k, k)
+    for u in range(k):
+        for v in range(k):
+            out[:, :, u:u + stride * (h_out - 1) + 1:stride,
+                v:v + stride * (w_out - 1) + 1:stride] += cols[..., u, v]
+    return out[:, :, padding:padding + H, padding:padding + W]
+
+
+class Conv2d(Layer):
+    """Convolution y = W ⋆ x + b (cross-correlation), stride and zero padding.
+
+    Initialisation: He normal (fan_in = C·k²) by default, ``init="glorot"`` for
+    Glorot uniform; b = 0.
+    """
+
+    param_names = ("W", "b")
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 stride: int = 1, padding: int = 0, init: str = "he"):
+        self.in_channels = check_positive_int(in_channels, "in_channels")
+        self.out_channels = check_positive_int(out_channels, "out_channels")
+        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
+        self.stride = check_positive_int(stride, "stride")
+        if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
+            raise ValueError(f"padding: expected a non-negative integer, got {padding!r}")
+        self.padding = int(padding)
+        self.init_scheme = check_init(init)
+
+    def init(self, rng, dtype=np.float64):
+        k, c, o = self.kernel_size, self.in_channels, self.out_channels
+        W = draw_weights(rng, (o, c, k, k), c * k * k, o * k * k, self.init_scheme, dtype)
+        return {"W": W, "b": np.zeros(o, dtype=dtype)}
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[0] != self.in_channels:
+            raise ValueError(
+                f"Conv2d: expected inputs of shape (N, {self.in_channels}, H, W), got (N, *{input_shape})"
+            )
+        _, H, W = input_shape
+        k, s, pad = self.kernel_size, self.stride, self.padding
+        if H + 2 * pad < k or W + 2 * pad < k:
+            raise ValueError(f"Conv2d: kernel_size {k} is larger than the padded input {H}x{W}")
+        return (self.out_channels, (H + 2 * pad - k) // s + 1, (W + 2 * pad - k) // s + 1)
+
+    # -- helpers on stacked inputs -------------------------------------------------
+    def _patches(self, x):
+        return patches(x, self.kernel_size, self.stride, self.padding)
+
+    def _correlate(self, x_patches, W):
+        """Σ_{c,u,v} W[o,c,u,v] · patch: (B,C,h,w,k,k), (O,C,k,k) -> (B,O,h,w)."""
+        return np.moveaxis(np.tensordot(x_patches, W, axes=([1, 4, 5], [1, 2, 3])), 3, 1)
+
+    def _transpose(self, g_y, W, x_shape):
+        """Adjoint of the correlation in x: (B,O,h,w), (O,C,k,k) -> (B,C,H,W)."""
+        cols = np.tensordot(g_y, W, axes=([1], [0]))  # (B, h, w, C, k, k)
+        return col2im(cols, x_shape, self.kernel_size, self.stride, self.padding)
+
+    def _on_stack(self, fn, z, *args):
+        """Apply a per-example map to a stack (K, B, ...) by folding K into B."""
+        out = fn(z.reshape((-1,) + z.shape[2:]), *args)
+        return out.reshape(z.shape[:2] + out.shape[1:])
+
+    # -- the five rules --------------------------------------------------------------
+    def forward(self, p, x):
+        x_patches = self._patches(x)
+        y = self._correlate(x_patches, p["W"]) + p["b"][:, None, None]
+        return y, (x, x_patches)
+
+    def backward(self, p, cache, g_y, *, input_grad=True):
+        x, x_patches = cache
+        g_W = np.tensordot(g_y, x_patches, axes=([0, 2, 3], [0, 2, 3]))  # (O, C, k, k)
+        g_x = self._transpose(g_y, p["W"], x.shape) if input_grad else None
+        return g_x, {"W": g_W, "b": g_y.sum(axis=(0, 2, 3))}
+
+    def tangent(self, p, cache, x_dot, p_dot):
+        x, x_patches = cache
+        y_dot = None
+        if x_dot is not None:
+            y_dot = self._on_stack(lambda z: self._correlate(self._patches(z), p["W"]), x_dot)
+        if p_dot is not None:
+            # patches (N,C,h,w,k,k) · Ẇ (K,O,C,k,k) -> (N,h,w,K,O) -> (K,N,O,h,w)
+            from_params = np.tensordot(x_patches, p_dot["W"], axes=([1, 4, 5], [2, 3, 4]))
+            from_params = from_params.transpose(3, 0, 4, 1, 2) + p_dot["b"][:, None, :, None, None]
+            y_dot = add(y_dot, from_params)
+        return y_dot
+
+    def backward_tangent(self, p, cache, x_dot, p_dot, g_y, g_y_dot, *, input_grad=True):
+        x, x_patches = cache
+        # g_W = Σ g_y ⊗ patches(x): product rule in g_y and in x
+        g_W_dot = np.tensordot(g_y_dot, x_patches, axes=([1, 3, 4], [0, 2, 3]))  # (K,O,C,k,k)
+        if x_dot is not None:
+            dot_patches = self._on_stack(self._patches, x_dot)  # (K,N,C,h,w,k,k)
+            g_W_dot = g_W_dot + np.einsum("nohw,knchwuv->kocuv", g_y, dot_patches, optimize=True)
+        g_x_dot = None
+        if input_grad:
+            g_x_dot = self._on_stack(self._transpose, g_y_dot, p["W"], x.shape)
+            if p_dot is not None:
+                cols = np.tensordot(g_y, p_dot["W"], axes=([1], [1]))  # (N,h,w,K,C,k,k)
+                cols = np.moveaxis(cols, 3, 0)
+                K = cols.shape[0]
+                folded = col2im(cols.reshape((-1,) + cols.shape[2:]), (K * x.shape[0],) + x.shape[1:],
+                                self.kernel_size, self.stride, self.padding)
+                g_x_dot = g_x_dot + folded.reshape((K,) + x.shape)
+        return g_x_dot, {"W": g_W_dot, "b": g_y_dot.sum(axis=(1, 3, 4))}

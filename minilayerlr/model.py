@@ -1,0 +1,108 @@
+"""Sequential networks: a list of layers and a loss."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .evaluation import Evaluation
+from .layers.base import Layer
+from .losses import Loss
+from .tree import check_same_structure
+
+
+class Sequential:
+    """y = φ_{K−1}(… φ_0(x)), loss f(θ) = L(y, targets).
+
+    Args:
+        layers: the layers, applied in order.
+        loss: a Loss (MeanSquaredError, SoftmaxCrossEntropy, SigmoidCrossEntropy).
+
+    Attributes:
+        blocks: indices of the layers with parameters; the i-th entry of every
+            per-block array (curvatures, step sizes) belongs to layer blocks[i].
+    """
+
+    def __init__(self, layers: Sequence[Layer], loss: Loss):
+        layers = list(layers) if isinstance(layers, (list, tuple)) else layers
+        if not isinstance(layers, list) or not layers:
+            raise ValueError("layers: expected a non-empty list of layers")
+        for k, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{k}]: expected a minilayerlr layer, got {type(layer).__name__}")
+        if not isinstance(loss, Loss):
+            raise TypeError(f"loss: expected a minilayerlr loss, got {type(loss).__name__}")
+        self.layers = layers
+        self.loss = loss
+        self.blocks = [k for k, layer in enumerate(layers) if layer.param_names]
+        self._template = None
+
+    def __repr__(self):
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([\n  {inner}\n], loss={self.loss!r})"
+
+    @property
+    def mixes_examples(self) -> bool:
+        return any(layer.mixes_examples for layer in self.layers)
+
+    def init(self, seed: int = 0, dtype=np.float64):
+        """Fresh parameters: one dict per layer, drawn from numpy's default_rng(seed)."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float64, np.float32):
+            raise ValueError(f"dtype: expected float64 or float32, got {dtype}")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        return [layer.init(rng, dtype) for layer in self.layers]
+
+    def output_shape(self, input_shape):
+        """Shape of one example's output given one example's input shape."""
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+        return shape
+
+    def _check_inputs(self, params, x):
+        if self._template is None:
+            self._template = self.init(0)
+        check_same_structure(params, self._template, "params")
+        for k, entry in enumerate(params):
+            for name, value in entry.items():
+                if not isinstance(value, np.ndarray) or value.dtype not in (np.float64, np.float32):
+                    raise TypeError(f"params[{k}][{name!r}]: expected a float32/float64 numpy array")
+                if not np.all(np.isfinite(value)):
+                    raise ValueError(f"params[{k}][{name!r}]: contains NaN or Inf")
+        if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+            raise TypeError(f"x: expected a floating-point numpy array, got {type(x).__name__}"
+                            + (f" of dtype {x.dtype}" if isinstance(x, np.ndarray) else ""))
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise ValueError(f"x: expected a non-empty batch of shape (N, ...), got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x: contains NaN or Inf")
+        self.output_shape(x.shape[1:])
+        for layer in self.layers:
+            if hasattr(layer, "check_batch"):
+                layer.check_batch(x.shape[0])
+
+    def forward(self, params, x):
+        """Network output F(θ, x), shape (N, ...)."""
+        self._check_inputs(params, x)
+        h = x.astype(params[self.blocks[0]]["W"].dtype, copy=False) if self.blocks else x
+        for layer, p in zip(self.layers, params):
+            h, _ = layer.forward(p, h)
+        return h
+
+    def evaluate(self, params, x, y) -> Evaluation:
+        """Forward and backward once on (x, y); returns the loss, gradient and curvature oracles."""
+        self._check_inputs(params, x)
+        dtype = params[self.blocks[0]]["W"].dtype if self.blocks else x.dtype
+        x = x.astype(dtype, copy=False)
+        output_shape = (x.shape[0],) + self.output_shape(x.shape[1:])
+        targets = self.loss.check_targets(output_shape, y)
+        if targets.dtype.kind == "f":
+            targets = targets.astype(dtype, copy=False)
+        return Evaluation(self.layers, self.loss, params, x, targets)
+
+    def loss_value(self, params, x, y) -> float:
+        """f(θ) on (x, y) without the backward pass."""
+        out = self.forward(params, x)
+        targets = self.loss.check_targets(out.shape, y)
+        return self.loss.forward(out, targets)[0]

@@ -1,0 +1,94 @@
+"""Helpers for the parameter structure shared by the whole package.
+
+Parameters (and gradients, directions, updates) are plain data: a ``list`` with
+one entry per layer, each entry a ``dict`` mapping a parameter name to an
+array. Layers without parameters hold an empty dict. A *block* is a non-empty
+entry; blocks are numbered in list order and are the unit the layer-wise step
+sizes act on.
+
+Flat vectors order the entries layer by layer, inside a layer by the order the
+dict holds its keys (the order the layer declares them, e.g. ``W`` then ``b``),
+and each array in C order.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Sequence
+
+import numpy as np
+
+Params = List[Dict[str, np.ndarray]]
+
+
+def tree_map(fn: Callable[..., np.ndarray], tree: Params, *rest: Params) -> Params:
+    """Apply ``fn`` leaf-wise to one or more trees of the same structure."""
+    return [
+        {name: fn(entry[name], *(other[k][name] for other in rest)) for name in entry}
+        for k, entry in enumerate(tree)
+    ]
+
+
+def block_indices(tree: Params) -> List[int]:
+    """Positions of the non-empty entries (the blocks) of ``tree``."""
+    return [k for k, entry in enumerate(tree) if entry]
+
+
+def block_dot(a: Params, b: Params) -> np.ndarray:
+    """Per-block inner products ⟨a_l, b_l⟩, shape (L,)."""
+    return np.array(
+        [sum(float(np.vdot(a[k][n], b[k][n])) for n in a[k]) for k in block_indices(a)]
+    )
+
+
+def tree_size(tree: Params) -> int:
+    """Total number of scalars in the tree."""
+    return sum(int(v.size) for entry in tree for v in entry.values())
+
+
+def flatten(tree: Params) -> np.ndarray:
+    """Concatenate every array of ``tree`` into one vector, shape (P,)."""
+    pieces = [v.ravel() for entry in tree for v in entry.values()]
+    if not pieces:
+        return np.zeros(0)
+    return np.concatenate(pieces)
+
+
+def unflatten(vector: np.ndarray, like: Params) -> Params:
+    """Inverse of :func:`flatten`: cut ``vector`` into the shapes of ``like``.
+
+    Raises:
+        ValueError: if ``vector`` is not 1-D of length ``tree_size(like)``.
+    """
+    vector = np.asarray(vector)
+    size = tree_size(like)
+    if vector.ndim != 1 or vector.shape[0] != size:
+        raise ValueError(
+            f"vector: expected shape ({size},) to match the parameters, got {vector.shape}"
+        )
+    out: Params = []
+    start = 0
+    for entry in like:
+        new = {}
+        for name, ref in entry.items():
+            new[name] = vector[start:start + ref.size].reshape(ref.shape).astype(ref.dtype, copy=True)
+            start += ref.size
+        out.append(new)
+    return out
+
+
+def check_same_structure(tree: Params, like: Params, name: str) -> None:
+    """Raise ValueError naming ``name`` unless ``tree`` matches ``like`` in keys and shapes."""
+    if not isinstance(tree, (list, tuple)) or len(tree) != len(like):
+        raise ValueError(
+            f"{name}: expected a list of {len(like)} per-layer dicts like the parameters, "
+            f"got {type(tree).__name__}" + (f" of length {len(tree)}" if isinstance(tree, (list, tuple)) else "")
+        )
+    for k, (entry, ref) in enumerate(zip(tree, like)):
+        if not isinstance(entry, dict) or list(entry) != list(ref):
+            got = list(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"{name}[{k}]: expected keys {list(ref)}, got {got}")
+        for key, value in entry.items():
+            shape = np.shape(value)
+            if shape != ref[key].shape:
+                raise ValueError(
+                    f"{name}[{k}][{key!r}]: expected shape {ref[key].shape}, got {shape}"
+                )
