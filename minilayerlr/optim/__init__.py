@@ -1,0 +1,21 @@
+"""Optimizers: base first-order methods and layer-wise adaptive step sizes.
+
+Pure optax-style optimizers: ``state = opt.init(params)``, then
+``updates, state = opt.update(grads, state, params, curvature=oracle)`` and
+``params = apply_updates(params, updates)``. See ``layerwise`` for the
+paper's method (arXiv 2305.13664) and the safeguards we chose.
+"""
+from minilayerlr.optim.base import SGD, Adam, AdamState, AdamW, SGDState
+from minilayerlr.optim.layerwise import (CURVATURE_KINDS, ESTIMATOR_KINDS, FALLBACK_NAMES,
+                                         FALLBACK_RULES, GDLS, LayerwiseStepSize,
+                                         LayerwiseStepSizeState)
+from minilayerlr.optim.tree import (apply_updates, block_dot, block_entries, block_sq_norm,
+                                    scale_blocks, tree_map)
+
+__all__ = [
+    "SGD", "SGDState", "Adam", "AdamW", "AdamState",
+    "LayerwiseStepSize", "LayerwiseStepSizeState", "GDLS",
+    "FALLBACK_NAMES", "FALLBACK_RULES", "CURVATURE_KINDS", "ESTIMATOR_KINDS",
+    "apply_updates", "tree_map", "block_entries", "block_dot", "block_sq_norm",
+    "scale_blocks",
+]

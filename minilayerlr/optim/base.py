@@ -1,0 +1,256 @@
+"""Base first-order methods as pure optimizers: SGD (with momentum), Adam, AdamW.
+
+Each optimizer is a frozen dataclass of hyper-parameters with two pure
+functions in the optax style::
+
+    state = opt.init(params)
+    updates, state = opt.update(grads, state, params)   # θ ← θ + updates
+
+and one more that the layer-wise wrapper needs, the *direction* without the
+learning rate::
+
+    d, state = opt.direction(grads, state, params)      # update = −lr·d (− lr·wd·θ)
+
+so that :class:`~minilayerlr.optim.LayerwiseStepSize` can replace ``lr`` by a
+step size α_l per block. Two attributes tell the wrapper how weight decay
+enters: ``coupled_weight_decay`` (an L2 term of the objective, already folded
+into the gradient inside ``direction``) and ``decoupled_weight_decay`` (AdamW's
+θ ← θ − lr·wd·θ, applied outside the direction).
+
+States are frozen dataclasses and record what the step used: ``count`` (steps
+taken) and ``step_sizes`` (the learning rate per block, shape (L,), so that
+plain and layer-wise runs plot the same way).
+
+References:
+    PyTorch ``torch.optim.SGD`` (momentum convention m ← βm + g),
+    Kingma & Ba, arXiv 1412.6980 (Adam, Algorithm 1),
+    Loshchilov & Hutter, arXiv 1711.05101 (AdamW, Algorithm 2).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from minilayerlr.optim.tree import (Tree, check_structure, maybe_params, num_blocks,
+                                    tree_map, zeros_like)
+
+
+def check_positive(name: str, value: float) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` is a finite number > 0."""
+    if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)
+            and value > 0):
+        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+
+
+def check_nonnegative(name: str, value: float) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` is a finite number ≥ 0."""
+    if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)
+            and value >= 0):
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+
+
+def check_unit_interval(name: str, value: float) -> None:
+    """Raise ValueError naming ``name`` unless 0 ≤ ``value`` < 1."""
+    if not (isinstance(value, (int, float, np.floating, np.integer)) and 0 <= value < 1):
+        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
+
+
+def _check_grads(grads: Tree, state_like: Tree) -> None:
+    check_structure(grads, state_like, "grads")
+
+
+@dataclass(frozen=True)
+class SGDState:
+    """State of :class:`SGD`.
+
+    Attributes:
+        count: number of steps taken.
+        momentum: the buffer m (same structure as params), or None when β = 0.
+        step_sizes: learning rate used per block at the last step, shape (L,).
+    """
+
+    count: int
+    momentum: Optional[Tree]
+    step_sizes: np.ndarray
+
+
+@dataclass(frozen=True)
+class SGD:
+    """Stochastic gradient descent with heavy-ball or Nesterov momentum.
+
+    With g̃ = g + wd·θ (L2 decay coupled into the gradient, PyTorch style)::
+
+        m ← β m + g̃                       (m₀ = 0, so m₁ = g̃₁ as in PyTorch)
+        d = m            (heavy ball)      d = g̃ + β m   (nesterov=True)
+        θ ← θ − lr · d
+
+    Args:
+        lr: learning rate, > 0 (ignored when wrapped by LayerwiseStepSize).
+        momentum: β in [0, 1).
+        nesterov: use Nesterov's look-ahead direction (needs β > 0).
+        weight_decay: L2 coefficient wd ≥ 0; part of the objective
+            f(θ) + ½ wd‖θ‖², hence ``coupled_weight_decay``.
+    """
+
+    lr: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+
+    def __post_init__(self):
+        check_positive("lr", self.lr)
+        check_unit_interval("momentum", self.momentum)
+        check_nonnegative("weight_decay", self.weight_decay)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov: Nesterov momentum needs momentum > 0")
+
+    @property
+    def coupled_weight_decay(self) -> float:
+        return float(self.weight_decay)
+
+    @property
+    def decoupled_weight_decay(self) -> float:
+        return 0.0
+
+    def init(self, params: Tree) -> SGDState:
+        """Return the initial state (zero momentum buffer)."""
+        buffer = zeros_like(params) if self.momentum > 0 else None
+        return SGDState(count=0, momentum=buffer, step_sizes=np.zeros(num_blocks(params)))
+
+    def direction(self, grads: Tree, state: SGDState,
+                  params: Optional[Tree] = None) -> Tuple[Tree, SGDState]:
+        """Return the direction d (update = −lr·d) and the advanced state."""
+        g = objective_gradient(grads, params, self.weight_decay, "SGD")
+        if self.momentum == 0:
+            return g, SGDState(state.count + 1, None, state.step_sizes)
+        _check_grads(g, state.momentum)
+        beta = self.momentum
+        m = tree_map(lambda m_, g_: beta * m_ + g_, state.momentum, g)
+        d = tree_map(lambda g_, m_: g_ + beta * m_, g, m) if self.nesterov else m
+        return d, SGDState(state.count + 1, m, state.step_sizes)
+
+    def update(self, grads: Tree, state: SGDState, params: Optional[Tree] = None,
+               *, curvature=None) -> Tuple[Tree, SGDState]:
+        """Return updates −lr·d and the new state (``curvature`` is accepted and ignored)."""
+        d, new = self.direction(grads, state, params)
+        updates = tree_map(lambda d_: -self.lr * d_, d)
+        sizes = np.full(num_blocks(d), float(self.lr))
+        return updates, SGDState(new.count, new.momentum, sizes)
+
+
+def objective_gradient(grads: Tree, params: Optional[Tree], weight_decay: float,
+                       who: str) -> Tree:
+    """Gradient of f(θ) + ½ wd‖θ‖²: g + wd·θ (a new tree; g itself when wd = 0)."""
+    if weight_decay == 0:
+        return grads
+    params = maybe_params(params, True, who)
+    check_structure(grads, params, "grads")
+    return tree_map(lambda g_, p_: g_ + weight_decay * p_, grads, params)
+
+
+@dataclass(frozen=True)
+class AdamState:
+    """State of :class:`Adam` and :class:`AdamW`.
+
+    Attributes:
+        count: number of steps taken t.
+        mu: first moment m (same structure as params).
+        nu: second moment v (same structure as params).
+        step_sizes: learning rate used per block at the last step, shape (L,).
+    """
+
+    count: int
+    mu: Tree
+    nu: Tree
+    step_sizes: np.ndarray
+
+
+@dataclass(frozen=True)
+class Adam:
+    """Adam (Kingma & Ba, Algorithm 1)::
+
+        m ← b1 m + (1 − b1) g        v ← b2 v + (1 − b2) g²
+        m̂ = m / (1 − b1ᵗ)            v̂ = v / (1 − b2ᵗ)
+        d = m̂ / (√v̂ + eps)           θ ← θ − lr · d
+
+    Args:
+        lr: learning rate, > 0 (ignored when wrapped by LayerwiseStepSize).
+        b1: first-moment decay in [0, 1).
+        b2: second-moment decay in [0, 1).
+        eps: > 0, added to √v̂.
+    """
+
+    lr: float = 1e-3
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+
+    def __post_init__(self):
+        check_positive("lr", self.lr)
+        check_unit_interval("b1", self.b1)
+        check_unit_interval("b2", self.b2)
+        check_positive("eps", self.eps)
+        check_nonnegative("weight_decay", self.decoupled_weight_decay)
+
+    @property
+    def coupled_weight_decay(self) -> float:
+        return 0.0
+
+    @property
+    def decoupled_weight_decay(self) -> float:
+        return 0.0
+
+    def init(self, params: Tree) -> AdamState:
+        """Return the initial state (zero moments, t = 0)."""
+        return AdamState(0, zeros_like(params), zeros_like(params),
+                         np.zeros(num_blocks(params)))
+
+    def direction(self, grads: Tree, state: AdamState,
+                  params: Optional[Tree] = None) -> Tuple[Tree, AdamState]:
+        """Return d = m̂/(√v̂ + eps) and the advanced state."""
+        _check_grads(grads, state.mu)
+        t = state.count + 1
+        b1, b2, eps = self.b1, self.b2, self.eps
+        mu = tree_map(lambda m, g: b1 * m + (1 - b1) * g, state.mu, grads)
+        nu = tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, state.nu, grads)
+        d = tree_map(lambda m, v: (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps),
+                     mu, nu)
+        return d, AdamState(t, mu, nu, state.step_sizes)
+
+    def update(self, grads: Tree, state: AdamState, params: Optional[Tree] = None,
+               *, curvature=None) -> Tuple[Tree, AdamState]:
+        """Return updates −lr·(d + wd·θ) and the new state (wd = 0 for Adam)."""
+        wd = self.decoupled_weight_decay
+        params = maybe_params(params, wd > 0, type(self).__name__)
+        d, new = self.direction(grads, state, params)
+        if wd > 0:
+            check_structure(params, d, "params")
+            updates = tree_map(lambda d_, p_: -self.lr * (d_ + wd * p_), d, params)
+        else:
+            updates = tree_map(lambda d_: -self.lr * d_, d)
+        sizes = np.full(num_blocks(d), float(self.lr))
+        return updates, AdamState(new.count, new.mu, new.nu, sizes)
+
+
+@dataclass(frozen=True)
+class AdamW(Adam):
+    """AdamW: Adam with decoupled weight decay scaled by the learning rate::
+
+        θ ← θ − lr · (d + wd · θ)        (d as in Adam)
+
+    which equals PyTorch's θ ← (1 − lr·wd) θ − lr·d. With zero gradients
+    θ_t = (1 − lr·wd)ᵗ θ₀.
+
+    Args:
+        lr, b1, b2, eps: as in :class:`Adam`.
+        weight_decay: wd ≥ 0 (default 0.01, as PyTorch).
+    """
+
+    weight_decay: float = 0.01
+
+    @property
+    def decoupled_weight_decay(self) -> float:
+        return float(self.weight_decay)
