@@ -48,8 +48,8 @@ def propagate(adjacency, z):
     """Â z along the node axis: z (..., N, F) -> (..., N, F)."""
     n = z.shape[-2]
     moved = np.moveaxis(z, -2, 0)
-    out = adjacency @ moved.reshape(n, -1)
-    return np.moveaxis(np.asarray(out).reshape(moved.shape), 0, -2)
+    out = np.asarray(adjacency @ moved.reshape(n, -1), dtype=z.dtype)  # keep float32 float32
+    return np.moveaxis(out.reshape(moved.shape), 0, -2)
 
 
 class GraphConv(Layer):

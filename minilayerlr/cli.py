@@ -1,0 +1,64 @@
+"""Command line: ``minilayerlr check|compare|train|bench ...``.
+
+Each subcommand lives in the module that owns its job and registers itself
+through a ``register(subparsers)`` function that sets ``func`` on its parser;
+this file only assembles them. Errors a user can cause (bad arguments, missing
+files, diverging runs) end with one line on stderr and a non-zero exit code,
+never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+
+class UserError(Exception):
+    """An error caused by the user's input: printed as one line, exit code 2."""
+
+
+def _registrars():
+    # Imported here so that ``minilayerlr --help`` stays fast and one broken
+    # subcommand cannot hide the others' help.
+    from .testing import command as check_command
+    registrars = [check_command.register]
+    try:
+        from .experiments import commands as experiment_commands
+        registrars.extend(experiment_commands.REGISTRARS)
+    except ImportError:  # pragma: no cover - experiments not installed yet
+        pass
+    try:
+        from . import bench
+        registrars.append(bench.register)
+    except ImportError:  # pragma: no cover
+        pass
+    return registrars
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minilayerlr",
+        description="Layer-wise adaptive step sizes (Bahamou & Goldfarb, arXiv 2305.13664) "
+                    "with an exact NumPy curvature engine.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for register in _registrars():
+        register(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, ValueError, TypeError, FileNotFoundError, OSError) as error:
+        print(f"minilayerlr {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"minilayerlr {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

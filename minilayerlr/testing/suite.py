@@ -1,0 +1,181 @@
+"""Whole-layer and whole-network derivative checks built from the checkers.
+
+``check_layer`` tests one layer's five rules against central differences of
+its own ``forward`` (and ``backward``); ``check_network`` tests an evaluation's
+gradient, Hessian-vector products, layer-wise curvature and Gauss-Newton
+forms against differences of the loss and against dense references built
+without the engine's tangent code.
+"""
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+
+from ..layers import MaxPool2d, ReLU
+from ..tree import block_dot, flatten, unflatten
+from .checkers import (CheckResult, axpy, check_gradient, check_hvp, check_symmetry,
+                       check_taylor_order, default_eps, mask_to_block, random_like,
+                       relative_error, second_difference, tree_vdot)
+
+
+def _stack(entry):
+    return {n: a[None] for n, a in entry.items()} or None
+
+
+def check_layer(layer, params, x, rng, *, tol=1e-6, prefix="") -> List[CheckResult]:
+    """VJP adjoint test, JVP, R-operator and curvature term of one layer.
+
+    Args:
+        layer: a Layer; params: its dict of arrays (may be empty); x: an input batch.
+        rng: numpy Generator for the random directions.
+    """
+    eps = default_eps(x.dtype)
+    y, cache = layer.forward(params, x)
+    g_y, g_y_dot = rng.standard_normal(y.shape).astype(x.dtype), rng.standard_normal(y.shape).astype(x.dtype)
+    x_dot = rng.standard_normal(x.shape).astype(x.dtype)
+    p_dot = random_like([params], rng)[0]
+
+    def moved(t):
+        return axpy(t, [p_dot], [params])[0], x + t * x_dot
+
+    def forward_at(t):
+        p_t, x_t = moved(t)
+        return layer.forward(p_t, x_t)[0]
+
+    numeric_jvp = (forward_at(eps) - forward_at(-eps)) / (2 * eps)
+    jvp = layer.tangent(params, cache, x_dot[None], _stack(p_dot))[0]
+    results = [CheckResult(prefix + "jvp", relative_error(jvp, numeric_jvp), tol)]
+
+    g_x, g_p = layer.backward(params, cache, g_y)
+    adjoint = float(np.vdot(g_x, x_dot)) + tree_vdot([g_p], [p_dot])
+    results.append(CheckResult(prefix + "vjp adjoint", relative_error(adjoint, np.vdot(g_y, numeric_jvp)), tol))
+
+    def backward_at(t):
+        p_t, x_t = moved(t)
+        g_x_t, g_p_t = layer.backward(p_t, layer.forward(p_t, x_t)[1], g_y + t * g_y_dot)
+        return np.concatenate([g_x_t.ravel(), flatten([g_p_t])])
+
+    numeric_rop = (backward_at(eps) - backward_at(-eps)) / (2 * eps)
+    g_x_dot, g_p_dot = layer.backward_tangent(params, cache, x_dot[None], _stack(p_dot), g_y, g_y_dot[None])
+    rop = np.concatenate([g_x_dot[0].ravel(), flatten([{n: a[0] for n, a in g_p_dot.items()}])])
+    results.append(CheckResult(prefix + "R-op", relative_error(rop, numeric_rop), tol))
+
+    # ⟨g_y, ∂²y/∂x²[ẋ, ẋ]⟩ against a second difference of t ↦ ⟨g_y, y(x + t ẋ)⟩
+    h = np.sqrt(eps) if x.dtype == np.float32 else 1e-4
+    along = [float(np.vdot(g_y, layer.forward(params, x + t * x_dot)[0])) for t in (-h, 0.0, h)]
+    numeric_term = (along[0] - 2 * along[1] + along[2]) / h ** 2
+    term = layer.curvature_term(params, cache, x_dot[None], g_y)[0]
+    scale = max(abs(numeric_term), abs(term), float(np.linalg.norm(g_y) * np.linalg.norm(x_dot) ** 2) * 1e-3)
+    results.append(CheckResult(prefix + "curvature term", abs(term - numeric_term) / scale, 1e3 * tol))
+    return results
+
+
+def gauss_newton_reference(net, params, x, y) -> np.ndarray:
+    """Dense Jᵀ ∇²L J from central differences of ``net.forward`` and of the loss gradient.
+
+    Independent of the engine's tangent and R-operator code: J column j is
+    (F(θ + ε e_j) − F(θ − ε e_j)) / 2ε and ∇²L is differenced from
+    ``loss.backward`` on the output.
+    """
+    theta = flatten(params)
+    eps = default_eps(theta.dtype)
+    out = net.forward(params, x)
+    columns = []
+    for j in range(theta.size):
+        e = np.zeros_like(theta)
+        e[j] = eps
+        plus = net.forward(unflatten(theta + e, params), x)
+        minus = net.forward(unflatten(theta - e, params), x)
+        columns.append(((plus - minus) / (2 * eps)).ravel())
+    J = np.stack(columns, axis=1)
+    targets = net.loss.check_targets(out.shape, y)
+
+    def output_grad(o):
+        return net.loss.backward(net.loss.forward(o.reshape(out.shape), targets)[1]).ravel()
+
+    o = out.ravel()
+    H_out = np.empty((o.size, o.size))
+    for j in range(o.size):
+        e = np.zeros_like(o)
+        e[j] = eps
+        H_out[:, j] = (output_grad(o + e) - output_grad(o - e)) / (2 * eps)
+    return J.T @ (0.5 * (H_out + H_out.T)) @ J
+
+
+def is_smooth(net) -> bool:
+    """False when the network has kinks (ReLU, max pooling): Taylor orders need C³."""
+    return not any(isinstance(layer, (ReLU, MaxPool2d)) for layer in net.layers)
+
+
+def check_float32(net, params, x, y, rng, *, tol=1e-4, prefix="") -> List[CheckResult]:
+    """The engine in float32 against itself in float64 (which the other checks verify).
+
+    Finite differences in float32 are too coarse to test anything (ε ≈ 5e-3
+    crosses ReLU kinks), so float32 is held to agreement with float64.
+    """
+    p32 = [{n: a.astype(np.float32) for n, a in e.items()} for e in params]
+    x32 = x.astype(np.float32)
+    y32 = y.astype(np.float32) if y.dtype.kind == "f" else y
+    ev64, ev32 = net.evaluate(params, x, y), net.evaluate(p32, x32, y32)
+    d = random_like(params, rng)
+    d32 = [{n: a.astype(np.float32) for n, a in e.items()} for e in d]
+    pairs = [("loss", ev64.loss, ev32.loss),
+             ("gradient", flatten(ev64.grads), flatten(ev32.grads)),
+             ("hvp", flatten(ev64.hvp(d)), flatten(ev32.hvp(d32))),
+             ("layer curvature", ev64.layer_curvature(d), ev32.layer_curvature(d32)),
+             ("ggn curvature", ev64.layer_curvature(d, "ggn"), ev32.layer_curvature(d32, "ggn"))]
+    results = [CheckResult(f"{prefix}float32 {name} vs float64", relative_error(a, b), tol) for name, a, b in pairs]
+    dtypes_ok = all(a.dtype == np.float32 for e in ev32.grads for a in e.values())
+    results.append(CheckResult(prefix + "float32 gradient dtype", 0.0 if dtypes_ok else np.inf, 0.0))
+    return results
+
+
+def check_network(net, params, x, y, rng, *, tol=1e-6, dense=True, prefix="") -> List[CheckResult]:
+    """Gradient, HVP, symmetry, Taylor order, layer curvature and Gauss-Newton checks."""
+    ev = net.evaluate(params, x, y)
+
+    def loss(p):
+        return net.loss_value(p, x, y)
+
+    def gradient(p):
+        return net.evaluate(p, x, y).grads
+
+    u, a, b = (random_like(params, rng) for _ in range(3))
+    hu = ev.hvp(u)
+    results = [
+        check_gradient(loss, ev.grads, params, u, tol=tol, name=prefix + "gradient"),
+        check_hvp(gradient, hu, params, u, tol=tol, name=prefix + "hvp"),
+        check_symmetry(ev.hvp, a, b, tol=1e3 * np.finfo(x.dtype).eps, name=prefix + "symmetry"),
+    ]
+    if x.dtype == np.float64 and is_smooth(net):
+        results.append(check_taylor_order(loss, ev.grads, hu, params, u, name=prefix + "taylor order"))
+
+    d = random_like(params, rng)
+    q = ev.layer_curvature(d, "hessian")
+    masked = np.array([tree_vdot(mask_to_block(d, k), ev.hvp(mask_to_block(d, k))) for k in ev.blocks])
+    results.append(CheckResult(prefix + "layer curvature vs masked hvp", relative_error(q, masked), tol))
+    if x.dtype == np.float64:
+        second = np.array([second_difference(loss, params, mask_to_block(d, k)) for k in ev.blocks])
+        results.append(CheckResult(prefix + "layer curvature vs 2nd difference", relative_error(q, second), 1e-5))
+    q_ggn = ev.layer_curvature(d, "ggn")
+    ggn_masked = np.array([tree_vdot(mask_to_block(d, k), ev.hvp(mask_to_block(d, k), "ggn")) for k in ev.blocks])
+    results.append(CheckResult(prefix + "ggn curvature vs masked ggn-vp", relative_error(q_ggn, ggn_masked), tol))
+    if dense:
+        blocks = np.array([flatten([d[k]]) @ ev.block_hessian(i) @ flatten([d[k]]) for i, k in enumerate(ev.blocks)])
+        results.append(CheckResult(prefix + "layer curvature vs dense block", relative_error(q, blocks), tol))
+        if x.dtype == np.float64:
+            G = gauss_newton_reference(net, params, x, y)
+            dd = flatten(d)
+            offsets = np.cumsum([0] + [flatten([params[k]]).size for k in ev.blocks])
+            reference = np.array([dd[s:e] @ G[s:e, s:e] @ dd[s:e] for s, e in zip(offsets[:-1], offsets[1:])])
+            results.append(CheckResult(prefix + "ggn curvature vs JᵀHJ (differences)",
+                                       relative_error(q_ggn, reference), 1e-5))
+            results.append(CheckResult(prefix + "dense ggn vs JᵀHJ (differences)",
+                                       relative_error(ev.hessian("ggn"), G), 1e-5))
+    return results
+
+
+def curvature_blocks(ev, d):
+    """Per-block ⟨d_l, d_l⟩, handy for scale-free comparisons (shape (L,))."""
+    return block_dot(d, d)
