@@ -95,12 +95,12 @@ def _limit(name: str, value: Optional[int]) -> Optional[int]:
 
 
 def _mnist_split(root, prefix: str, limit: Optional[int]):
-    def find(kind: str) -> Path:
-        base = f"{prefix}-{kind}"
-        dotted = base[::-1].replace("-", ".", 1)[::-1]   # train-images.idx3-ubyte
+    def find(kind: str, idx: str) -> Path:
+        base = f"{prefix}-{kind}-{idx}-ubyte"
+        dotted = f"{prefix}-{kind}.{idx}-ubyte"        # e.g. train-images.idx3-ubyte
         return _find(root, [base, base + ".gz", dotted, dotted + ".gz"])
 
-    images_path, labels_path = find("images-idx3-ubyte"), find("labels-idx1-ubyte")
+    images_path, labels_path = find("images", "idx3"), find("labels", "idx1")
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise ValueError(f"{images_path}: expected uint8 images (N, H, W), "
