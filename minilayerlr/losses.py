@@ -117,7 +117,7 @@ class SoftmaxCrossEntropy(Loss):
         if self.mask is None:
             weights = np.full(n, 1.0 / n, dtype=y.dtype)
         else:
-            weights = self.mask.astype(y.dtype) / self.mask.sum()
+            weights = self.mask.astype(y.dtype) / int(self.mask.sum())
         shifted = y - y.max(axis=1, keepdims=True)
         log_z = np.log(np.exp(shifted).sum(axis=1))
         nll = log_z - shifted[np.arange(n), t]
