@@ -150,7 +150,7 @@ def _cifar_file(path: Path):
     records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, _CIFAR_RECORD)
     labels = _check_labels(records[:, 0], 10, path)
     # Each record stores the red, green and blue 32x32 planes, row-major.
-    return records[:, 1:].reshape(-1, 32, 32, 3).transpose(0, 3, 1, 2), labels
+    return records[:, 1:].reshape(-1, 3, 32, 32), labels
 
 
 def _cifar_split(root: Path, names, limit: Optional[int]):
