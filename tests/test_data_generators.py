@@ -121,6 +121,20 @@ def test_unrank_pairs_large_n_last_ranks():
     assert np.array_equal(j, [n - 1, n - 1, n - 2])
 
 
+@given(n=st.integers(2, 3 * 10**9), frac=st.floats(0, 1, exclude_max=True))
+def test_unrank_pairs_inverts_rank_for_huge_n(n, frac):
+    # At ~1e9 nodes the float square root lands one row off at row
+    # boundaries; the integer corrections must put the pair back, so test the
+    # first and last rank of a row: rank(unrank(k)) == k.
+    row = min(int(frac * (n - 1)), n - 2)
+    start = row * (2 * n - row - 1) // 2
+    k = np.array([start, start + (n - row - 2), 0, n * (n - 1) // 2 - 1], dtype=np.int64)
+    i, j = unrank_pairs(k, n)
+    assert np.all((0 <= i) & (i < j) & (j < n))
+    assert i[0] == row and i[1] == row
+    assert np.array_equal(i * (2 * n - i - 1) // 2 + (j - i - 1), k)
+
+
 def _check_graph(g, n):
     assert isinstance(g, GraphDataset) and g.num_nodes == n
     e = g.edges
@@ -214,3 +228,21 @@ def test_csbm_large_graph_is_quick_and_sparse():
 def test_csbm_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         contextual_sbm(**kwargs)
+
+
+def test_containers_reject_inconsistent_shapes():
+    x, y = np.zeros((3, 1, 4, 4)), np.zeros(3, dtype=np.int64)
+    with pytest.raises(ValueError, match="train"):
+        ImageDataset(x, y[:2], x, y, ("a",))
+    with pytest.raises(ValueError, match="test"):
+        ImageDataset(x, y, x[:, 0], y, ("a",))
+    mask = np.zeros(3, dtype=bool)
+    edges = np.zeros((0, 2), dtype=np.int64)
+    with pytest.raises(ValueError, match="features"):
+        GraphDataset(np.zeros((2, 5)), y, edges, 3, mask, mask, mask)
+    with pytest.raises(ValueError, match="edges"):
+        GraphDataset(np.zeros((3, 5)), y, np.zeros((4, 3)), 3, mask, mask, mask)
+    with pytest.raises(ValueError, match="val_mask"):
+        GraphDataset(np.zeros((3, 5)), y, edges, 3, mask, mask[:2], mask)
+    g = GraphDataset(np.zeros((3, 5)), np.array([0, 2, 1]), edges, 3, mask, mask, mask)
+    assert g.classes == ("0", "1", "2") and g.num_edges == 0

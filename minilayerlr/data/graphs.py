@@ -24,7 +24,8 @@ def unrank_pairs(k: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
 
     Args:
         k: int64 ranks, shape (K,), each in ``[0, n (n - 1) / 2)``.
-        n: number of items.
+        n: number of items (up to about 3e9, where i (2n - i) nears the
+            int64 limit).
 
     Returns:
         Arrays i and j, shape (K,), with ``0 <= i < j < n``.
