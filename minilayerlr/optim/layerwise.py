@@ -106,7 +106,7 @@ class LayerwiseStepSize:
       default ``on_ascent="skip"`` sets α_l = 0 for this step. The base
       state still advances (momentum keeps accumulating), so the block moves
       again once its direction turns downhill.
-    * nonpositive_curvature — D̄_l ≤ 0 (or α not finite, e.g. D̄_l underflows):
+    * nonpositive_curvature — D̄_l ≤ 0 (or η n̄/D̄ overflows to inf with no cap):
       the model along d_l has no minimiser, the formula means nothing. The
       direction is still downhill, so the default
       ``on_nonpositive_curvature="previous"`` reuses the last α_l the formula
@@ -264,7 +264,8 @@ class LayerwiseStepSize:
                 raw = self.scale * avg_n[l] / avg_d[l] if avg_d[l] > 0 else math.nan
             if ascent:
                 codes[l], rule = ASCENT, self.on_ascent
-            elif not (avg_d[l] > 0 and math.isfinite(raw)):
+            elif not avg_d[l] > 0 or (math.isinf(raw) and math.isinf(self.max_step)):
+                # no minimiser along d_l, or D̄_l so small that η n̄/D̄ overflows with no cap
                 codes[l], rule = NONPOSITIVE_CURVATURE, self.on_nonpositive_curvature
             else:
                 codes[l], rule = (CAPPED, None) if raw > self.max_step else (NO_FALLBACK, None)

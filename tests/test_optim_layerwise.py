@@ -1,0 +1,251 @@
+"""LayerwiseStepSize and GDLS: oracles, invariances, fallbacks, weight decay."""
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minilayerlr.optim import (GDLS, SGD, Adam, AdamW, LayerwiseStepSize, apply_updates,
+                               scale_blocks)
+from minilayerlr.theory import BlockQuadratic
+from strategies_optim import block_quadratics
+
+
+@dataclass(frozen=True)
+class FixedDirection:
+    """A stub base method whose direction is given (to scale d_l at will)."""
+    d: list
+    coupled_weight_decay: float = 0.0
+    decoupled_weight_decay: float = 0.0
+
+    def init(self, params):
+        return None
+
+    def direction(self, grads, state, params=None):
+        return self.d, state
+
+
+def flat(tree):
+    return np.concatenate([tree[k][n].ravel() for k in range(len(tree)) for n in tree[k]])
+
+
+def informative(states, rel=1e-8):
+    """Mask of blocks whose numerator is far above roundoff (relative to step 1)."""
+    first = np.abs(states[0].numerators)
+    return [(np.abs(s.numerators) > rel * first) & (s.fallbacks == 0) for s in states]
+
+
+def run(opt, quad, steps, seed=0):
+    """Run ``steps`` steps of ``opt`` on ``quad``; return the list of (params, state)."""
+    params = quad.init(seed)
+    state = opt.init(params)
+    out = []
+    for _ in range(steps):
+        ev = quad.evaluate(params)
+        updates, state = opt.update(ev.grads, state, params, curvature=ev.layer_curvature)
+        params = apply_updates(params, updates)
+        out.append((params, state))
+    return out
+
+
+def test_runs_on_a_synthetic_lambda_oracle():
+    params = [{"W": np.ones((2, 2)), "b": np.zeros(2)}, {}, {"w": np.full(3, 2.0)}]
+    grads = [{"W": np.full((2, 2), 0.5), "b": np.ones(2)}, {}, {"w": np.ones(3)}]
+    opt = LayerwiseStepSize(SGD())
+    state = opt.init(params)
+    updates, state = opt.update(grads, state, params, curvature=lambda d: np.array([3.0, 0.5]))
+    # block 0: gᵀd = 4·0.25 + 2 = 3, q = 3 → α = 1; block 1: gᵀd = 3, q = 0.5 → α = 6
+    np.testing.assert_allclose(state.step_sizes, [1.0, 6.0])
+    np.testing.assert_allclose(updates[2]["w"], -6.0 * np.ones(3))
+    np.testing.assert_allclose(updates[0]["W"], -0.5 * np.ones((2, 2)))
+    assert updates[1] == {} and state.fallback_names == ("none", "none")
+
+
+@given(block_quadratics(), st.integers(0, 2**31 - 1), st.floats(0.0, 2.0),
+       st.floats(0.0, 0.9))
+def test_scaling_each_direction_block_leaves_the_update_unchanged(problem, seed, damping, ema):
+    """Proposition 5 (docs/theory.md): d_l → s_l d_l (s_l > 0) leaves α_l d_l unchanged."""
+    A, b, sizes, _ = problem
+    quad = BlockQuadratic(A, b, sizes)
+    rng = np.random.default_rng(seed)
+    s = 10.0 ** rng.uniform(-3, 3, len(sizes))
+    params = quad.init(seed)
+    ev = quad.evaluate(params)
+    d = quad.split(rng.standard_normal(quad.dim) + quad.join(ev.grads))
+    results = []
+    for direction in (d, scale_blocks(d, s)):
+        opt = LayerwiseStepSize(FixedDirection(direction), damping=damping, ema=ema)
+        state = opt.init(params)
+        for _ in range(3):  # the EMA sees the same scaled quantities every step
+            updates, state = opt.update(ev.grads, state, params, curvature=ev.layer_curvature)
+        results.append((flat(updates), state))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(results[1][1].fallbacks, results[0][1].fallbacks)
+
+
+@given(block_quadratics(min_log10_cond=0.5), st.floats(-3, 3), st.sampled_from([0.0, 0.5, 0.9]),
+       st.booleans(), st.floats(0.0, 0.8))
+def test_scaling_the_loss_leaves_sgd_ls_unchanged(problem, log10_c, momentum, nesterov, ema):
+    """Proposition 5 (docs/theory.md): f → c·f (c > 0, λ = 0) leaves SGD-LS's iterates unchanged."""
+    A, b, sizes, seed = problem
+    c = 10.0 ** log10_c
+    opt = LayerwiseStepSize(SGD(momentum=momentum, nesterov=nesterov and momentum > 0), ema=ema)
+    plain = run(opt, BlockQuadratic(A, b, sizes), 3, seed)
+    scaled = run(opt, BlockQuadratic(c * A, c * b, sizes), 3, seed)
+    masks = informative([s for _, s in plain])
+    for (p0, s0), (p1, s1), used in zip(plain, scaled, masks):
+        np.testing.assert_allclose(flat(p1), flat(p0), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(s1.step_sizes[used] * c, s0.step_sizes[used], rtol=1e-6)
+
+
+@given(block_quadratics(max_log10_cond=4.0))
+def test_one_block_gradient_direction_is_exact_line_search(problem):
+    """Proposition 6 (docs/theory.md): one block, d = g, η = 1, λ = 0 gives α = gᵀg/gᵀAg."""
+    A, b, _, seed = problem
+    quad = BlockQuadratic(A, b, [len(b)])
+    params = quad.init(seed)
+    ev = quad.evaluate(params)
+    g = quad.join(ev.grads)
+    opt = LayerwiseStepSize(SGD())
+    updates, state = opt.update(ev.grads, opt.init(params), params, curvature=ev.layer_curvature)
+    np.testing.assert_allclose(state.step_sizes, [g @ g / (g @ A @ g)], rtol=1e-12)
+    # exactness along the line: the new gradient is orthogonal to g
+    x_new = quad.join(apply_updates(params, updates))
+    g_new = A @ x_new - b
+    assert abs(g @ g_new) <= 1e-9 * np.linalg.norm(g) * (np.linalg.norm(g_new) + np.linalg.norm(g))
+
+
+@given(block_quadratics(min_log10_cond=0.5), st.floats(0.0, 1.0), st.sampled_from([0.0, 0.9]))
+def test_sgd_weight_decay_equals_regularised_objective(problem, wd, momentum):
+    """SGD's coupled decay is part of the objective: SGD(wd)-LS on f = SGD-LS on f + ½wd‖x‖²."""
+    A, b, sizes, seed = problem
+    decayed = run(LayerwiseStepSize(SGD(momentum=momentum, weight_decay=wd)),
+                  BlockQuadratic(A, b, sizes), 3, seed)
+    regular = run(LayerwiseStepSize(SGD(momentum=momentum)),
+                  BlockQuadratic(A + wd * np.eye(len(b)), b, sizes), 3, seed)
+    # α is compared where it is not computed from roundoff (a block that converged
+    # exactly shows g_l = 0 in one run and 1e-17 in the other)
+    masks = informative([s for _, s in regular])
+    for (p0, s0), (p1, s1), used in zip(decayed, regular, masks):
+        np.testing.assert_allclose(flat(p0), flat(p1), rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(s0.step_sizes[used], s1.step_sizes[used], rtol=1e-6)
+
+
+@given(block_quadratics(), st.floats(0.01, 0.5))
+def test_adamw_ls_decay_uses_the_layer_step_size(problem, wd):
+    """AdamW-LS: θ_l ← θ_l − α_l d_l − α_l·wd·θ_l, with α_l the same as Adam-LS's."""
+    A, b, sizes, seed = problem
+    quad = BlockQuadratic(A, b, sizes)
+    params = quad.init(seed)
+    ev = quad.evaluate(params)
+    outs = []
+    for base in (Adam(), AdamW(weight_decay=wd)):
+        opt = LayerwiseStepSize(base)
+        outs.append(opt.update(ev.grads, opt.init(params), params, curvature=ev.layer_curvature))
+    (u_adam, s_adam), (u_adamw, s_adamw) = outs
+    np.testing.assert_array_equal(s_adam.step_sizes, s_adamw.step_sizes)
+    alpha = np.repeat(s_adam.step_sizes, sizes)
+    np.testing.assert_allclose(flat(u_adamw), flat(u_adam) - alpha * wd * quad.join(params),
+                               rtol=1e-12, atol=1e-15)
+
+
+def test_fallbacks_fire_and_never_produce_nan():
+    params = [{"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.ones(2)}]
+    grads = [{"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.zeros(2)}]
+    opt = LayerwiseStepSize(SGD(), max_step=5.0)
+    state = opt.init(params)
+    # step 1: block 0 fine (α = 2/1), block 1 zero curvature, block 2 tiny curvature
+    # (α > α_max: capped), block 3 zero gradient (ascent rule: skip)
+    updates, state = opt.update(grads, state, params,
+                                curvature=lambda d: np.array([1.0, 0.0, 1e-320, 0.0]))
+    assert state.fallback_names == ("none", "nonpositive_curvature", "capped", "ascent")
+    np.testing.assert_allclose(state.step_sizes, [2.0, 0.0, 5.0, 0.0])
+    # step 2: block 0 negative curvature → "previous" reuses α = 2
+    updates, state = opt.update(grads, state, params,
+                                curvature=lambda d: np.array([-1.0, 4.0, 2.0, 1.0]))
+    assert state.fallback_names == ("nonpositive_curvature", "none", "none", "ascent")
+    np.testing.assert_allclose(state.step_sizes, [2.0, 0.5, 1.0, 0.0])
+    assert all(np.all(np.isfinite(u["x"])) for u in updates)
+
+
+@pytest.mark.parametrize("rule, expected", [("skip", 0.0), ("previous", 1.0), ("max_step", 3.0)])
+def test_ascent_rule_with_momentum_reversal(rule, expected):
+    """g₂ᵀm₂ < 0 after the gradient flips sign under momentum: the ascent rule decides α."""
+    params = [{"x": np.zeros(1)}]
+    opt = LayerwiseStepSize(SGD(momentum=0.9), max_step=3.0, on_ascent=rule)
+    state = opt.init(params)
+    _, state = opt.update([{"x": np.ones(1)}], state, params, curvature=lambda d: d[0]["x"] ** 2)
+    assert state.step_sizes[0] == 1.0
+    updates, state = opt.update([{"x": -0.1 * np.ones(1)}], state, params,
+                                curvature=lambda d: d[0]["x"] ** 2)
+    assert state.numerators[0] < 0 and state.fallback_names == ("ascent",)
+    np.testing.assert_allclose(state.step_sizes, [expected])
+    np.testing.assert_allclose(updates[0]["x"], -expected * 0.8 * np.ones(1))
+
+
+def test_curvature_kind_and_reproducible_estimator_seeds():
+    params = [{"x": np.ones(2)}]
+    calls = []
+
+    def oracle(d, **kwargs):
+        calls.append(kwargs)
+        return np.array([1.0])
+
+    for kind in ("hessian", "sign_hvp", "sign_hvp"):
+        opt = LayerwiseStepSize(SGD(), curvature_kind=kind, seed=7)
+        state = opt.init(params)
+        for _ in range(2):
+            _, state = opt.update(params, state, params, curvature=oracle)
+    assert calls[0] == {"kind": "hessian"} == calls[1]
+    seeds = [c["seed"] for c in calls[2:]]
+    assert all(c["kind"] == "sign_hvp" for c in calls[2:])
+    assert seeds[:2] == seeds[2:] and seeds[0] != seeds[1]  # same run → same seeds; steps differ
+
+
+def test_sign_hvp_estimator_on_a_quadratic_runs_and_is_seeded():
+    A = np.array([[2.0, 0.5], [0.5, 1.0]])
+    quad = BlockQuadratic(A, np.ones(2), [1, 1])
+    opt = LayerwiseStepSize(SGD(), curvature_kind="sign_hvp", seed=3)
+    a, b = run(opt, quad, 3), run(opt, quad, 3)
+    np.testing.assert_array_equal(flat(a[-1][0]), flat(b[-1][0]))
+
+
+def test_missing_or_malformed_curvature_raises():
+    params = [{"x": np.ones(2)}, {"x": np.ones(1)}]
+    opt = LayerwiseStepSize(SGD())
+    state = opt.init(params)
+    with pytest.raises(ValueError, match="curvature"):
+        opt.update(params, state, params)
+    with pytest.raises(ValueError, match="curvature"):
+        opt.update(params, state, params, curvature=lambda d: np.ones(3))
+    with pytest.raises(ValueError, match="curvature"):
+        opt.update(params, state, params, curvature=lambda d: np.array([1.0, np.nan]))
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"scale": 0.0}, "scale"), ({"scale": -1.0}, "scale"), ({"damping": -0.1}, "damping"),
+    ({"ema": 1.0}, "ema"), ({"ema": -0.1}, "ema"), ({"max_step": 0.0}, "max_step"),
+    ({"on_ascent": "jump"}, "on_ascent"), ({"on_nonpositive_curvature": "max_step"}, "on_nonpositive_curvature"),
+    ({"curvature_kind": "exact"}, "curvature_kind"), ({"seed": -1}, "seed"), ({"base": 0.1}, "base"),
+])
+def test_bad_layerwise_hyperparameters_raise(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        LayerwiseStepSize(**kwargs)
+    with pytest.raises(ValueError, match="scale"):
+        GDLS(scale=-1.0)
+
+
+def test_gdls_is_the_idealized_step():
+    """GDLS: α_l = η‖g_l‖²/g_lᵀA_ll g_l, by hand on a 2-block quadratic."""
+    A = np.array([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]])
+    quad = BlockQuadratic(A, np.array([1.0, -1.0, 2.0]), [2, 1])
+    params = quad.split(np.array([0.3, -0.2, 0.1]))
+    ev = quad.evaluate(params)
+    g = A @ np.array([0.3, -0.2, 0.1]) - np.array([1.0, -1.0, 2.0])
+    opt = GDLS(scale=0.7)
+    updates, state = opt.update(ev.grads, opt.init(params), params, curvature=ev.layer_curvature)
+    a0 = 0.7 * (g[:2] @ g[:2]) / (g[:2] @ A[:2, :2] @ g[:2])
+    a1 = 0.7 * g[2] ** 2 / (g[2] ** 2 * A[2, 2])
+    np.testing.assert_allclose(state.step_sizes, [a0, a1], rtol=1e-13)
+    np.testing.assert_allclose(flat(updates), -np.concatenate([a0 * g[:2], [a1 * g[2]]]), rtol=1e-13)
