@@ -253,8 +253,11 @@ class LogisticRegression(BlockProblem):
             if np.linalg.norm(g) <= tol:
                 break
             step = np.linalg.solve(self.hessian_at(w), g)
-            t, f0 = 1.0, self.loss(w)
-            while self.loss(w - t * step) > f0 - 0.25 * t * g @ step and t > 1e-10:
+            t, f0, decrement = 1.0, self.loss(w), g @ step
+            # Armijo backtracking far from w*; near w* the decrease gᵀH⁻¹g is below the
+            # roundoff of f, where the pure Newton step is right (quadratic convergence)
+            while decrement > 1e-12 * (1 + abs(f0)) and t > 1e-10 and \
+                    self.loss(w - t * step) > f0 - 0.25 * t * decrement:
                 t *= 0.5
             w = w - t * step
         return self.split(w)
