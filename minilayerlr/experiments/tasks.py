@@ -1,0 +1,222 @@
+"""The three experiment families, CPU sized: model, data, metric and defaults per task.
+
+| task        | default data                    | model                                   | loss, metric |
+|-------------|---------------------------------|-----------------------------------------|--------------|
+| autoencoder | synthetic digits 16×16          | MLP D-128-64-16-64-128-D, tanh          | sigmoid BCE on pixels; test loss |
+| cnn         | synthetic digits 16×16, 10 classes | 2 × (conv 3×3 + ReLU + max-pool 2) + dense | softmax CE; test accuracy |
+| gcn         | contextual SBM graph            | 2-layer GCN, ReLU, 16 hidden            | masked softmax CE; test accuracy |
+
+These mirror the paper's three families (Bahamou & Goldfarb, arXiv 2305.13664,
+section 5: MNIST autoencoder, CNNs, GCN) at a size a laptop runs in minutes.
+Real data (``mnist``, ``cifar10``, ``cora``) comes from local files through
+``minilayerlr.data.load_dataset``. The sizes, epochs and learning-rate grids
+below are our choices, picked so that ``minilayerlr compare`` ends within
+about ten minutes on two cores and the grids bracket the best rate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from .. import (Conv2d, Dense, Flatten, GraphConv, MaxPool2d, ReLU, Sequential,
+                SigmoidCrossEntropy, SoftmaxCrossEntropy, Tanh, normalized_adjacency)
+from ..data import load_dataset
+from ..training import dataset_loss
+
+TASK_NAMES = ("autoencoder", "cnn", "gcn")
+DATA_NAMES = ("synthetic", "mnist", "cifar10", "cora")
+# which real data sets fit which task
+_FITS = {"autoencoder": ("synthetic", "mnist", "cifar10"), "cnn": ("synthetic", "mnist", "cifar10"),
+         "gcn": ("synthetic", "cora")}
+
+
+@dataclass
+class Task:
+    """Everything needed to train and evaluate one experiment.
+
+    Attributes:
+        name: "autoencoder", "cnn" or "gcn".
+        description: one line for tables and plot titles.
+        net: the Sequential model (its loss holds the train mask for graphs).
+        x_train, y_train: what ``train`` iterates over.
+        eval_fn: params -> {metric: value} on held-out data.
+        metric: the key of eval_fn's result ("test_loss" or "test_accuracy").
+        higher_is_better: True for accuracy.
+        batch_size: examples per step, None for full batch (graphs).
+        epochs: default number of epochs.
+        lr_grid: base-method name ("sgd", "adamw") -> learning rates to try.
+        block_names: one readable name per parameter block, for legends.
+        sizes: the data sizes actually used (recorded in results.json).
+    """
+
+    name: str
+    description: str
+    net: Sequential
+    x_train: np.ndarray
+    y_train: np.ndarray
+    eval_fn: Callable[[list], Dict[str, float]]
+    metric: str
+    higher_is_better: bool
+    batch_size: Optional[int]
+    epochs: int
+    lr_grid: Dict[str, List[float]]
+    block_names: List[str] = field(default_factory=list)
+    sizes: Dict[str, int] = field(default_factory=dict)
+
+
+def _check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _block_names(net: Sequential) -> List[str]:
+    names = []
+    for k in net.blocks:
+        layer = net.layers[k]
+        if isinstance(layer, Conv2d):
+            names.append(f"conv{k} {layer.in_channels}→{layer.out_channels}")
+        elif isinstance(layer, (Dense, GraphConv)):
+            kind = "gcn" if isinstance(layer, GraphConv) else "dense"
+            names.append(f"{kind}{k} {layer.in_features}→{layer.out_features}")
+        else:
+            names.append(f"layer{k}")
+    return names
+
+
+def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(logits, axis=1) == labels))
+
+
+def _images(data: str, data_dir, seed: int, size: Optional[int], quick: bool):
+    """Image data set and the sizes used; size = training images (test: a fifth, >= 10)."""
+    if data == "synthetic":
+        num_train = size or (2000 if quick else 6000)
+        num_test = max(num_train // 5, 10) if size else (500 if quick else 1000)
+        return load_dataset("digits", seed=seed, num_train=num_train, num_test=num_test)
+    name = data
+    kwargs = {"num_train": size, "num_test": max(size // 5, 10)} if size else {}
+    return load_dataset(name, data_dir=data_dir, **kwargs)
+
+
+def build_task(name: str, *, data: str = "synthetic", data_dir=None, seed: int = 0,
+               quick: bool = False, size: Optional[int] = None) -> Task:
+    """Build task ``name`` on data set ``data``.
+
+    Args:
+        name: one of ``TASK_NAMES``.
+        data: "synthetic" (generated, the default) or a real data set that fits
+            the task: "mnist" or "cifar10" for autoencoder/cnn, "cora" for gcn.
+        data_dir: directory with the real data files (required for them).
+        seed: seed of the generated data (and of the Cora split).
+        quick: smaller data, fewer epochs and a shorter grid (about a minute
+            for all three tasks).
+        size: override the data size: training images (autoencoder, cnn; the
+            test set gets a fifth) or graph nodes (gcn, synthetic only).
+
+    Returns:
+        Task.
+
+    Raises:
+        ValueError: unknown name, data that does not fit the task, bad size.
+        FileNotFoundError: missing real data files.
+    """
+    _check_choice("task", name, TASK_NAMES)
+    _check_choice("data", data, DATA_NAMES)
+    if data not in _FITS[name]:
+        fits = [t for t in TASK_NAMES if data in _FITS[t]]
+        raise ValueError(f"data: {data} does not fit task {name}; it works with {' or '.join(fits)}")
+    if data != "synthetic" and data_dir is None:
+        raise ValueError(f"data_dir: --data {data} reads local files; pass --data-dir PATH")
+    if data == "synthetic" and data_dir is not None:
+        raise ValueError("data_dir: only real data sets (--data mnist|cifar10|cora) read files")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 20):
+        raise ValueError(f"size: expected an integer >= 20, got {size!r}")
+    if name == "gcn":
+        return _gcn_task(data, data_dir, seed, quick, size)
+    ds = _images(data, data_dir, seed, size, quick)
+    if name == "autoencoder":
+        return _autoencoder_task(ds, data, quick)
+    return _cnn_task(ds, data, quick)
+
+
+def _image_sizes(ds) -> Dict[str, int]:
+    return {"num_train": int(len(ds.x_train)), "num_test": int(len(ds.x_test))}
+
+
+def _autoencoder_task(ds, data: str, quick: bool) -> Task:
+    x = ds.x_train.reshape(len(ds.x_train), -1)
+    xt = ds.x_test.reshape(len(ds.x_test), -1)
+    d = x.shape[1]
+    widths = [d, 128, 64, 16, 64, 128, d]
+    layers = []
+    for k, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(Dense(a, b))
+        if k < len(widths) - 2:
+            layers.append(Tanh())
+    net = Sequential(layers, loss=SigmoidCrossEntropy())  # logits out; σ is in the loss
+    return Task(
+        name="autoencoder",
+        description=f"MLP autoencoder {'-'.join(map(str, widths))} (tanh, sigmoid BCE) on {data} images",
+        net=net, x_train=x, y_train=x,
+        eval_fn=lambda p: {"test_loss": dataset_loss(net, p, xt, xt)},
+        metric="test_loss", higher_is_better=False, batch_size=100,
+        epochs=4 if quick else 20,
+        lr_grid={"sgd": [0.03, 0.1, 0.3] if quick else [0.01, 0.03, 0.1, 0.3, 1.0],
+                 "adamw": [3e-4, 1e-3, 3e-3] if quick else [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]},
+        block_names=_block_names(net), sizes=_image_sizes(ds))
+
+
+def _cnn_task(ds, data: str, quick: bool) -> Task:
+    c, h, w = ds.image_shape
+    if h % 4 or w % 4:
+        raise ValueError(f"data: the cnn needs image sides divisible by 4, got {h}×{w}")
+    net = Sequential([
+        Conv2d(c, 8, 3, padding=1), ReLU(), MaxPool2d(2),
+        Conv2d(8, 16, 3, padding=1), ReLU(), MaxPool2d(2),
+        Flatten(), Dense(16 * (h // 4) * (w // 4), ds.num_classes),
+    ], loss=SoftmaxCrossEntropy())
+    xt, yt = ds.x_test, ds.y_test
+
+    def eval_fn(p):
+        logits = np.concatenate([net.forward(p, xt[i:i + 1000]) for i in range(0, len(xt), 1000)])
+        return {"test_accuracy": _accuracy(logits, yt)}
+
+    return Task(
+        name="cnn", description=f"CNN 2×(conv3×3+ReLU+maxpool)+dense, softmax CE, on {data} images",
+        net=net, x_train=ds.x_train, y_train=ds.y_train, eval_fn=eval_fn,
+        metric="test_accuracy", higher_is_better=True, batch_size=100,
+        epochs=2 if quick else 10,
+        lr_grid={"sgd": [0.01, 0.03, 0.1] if quick else [0.003, 0.01, 0.03, 0.1, 0.3],
+                 "adamw": [1e-3, 3e-3, 1e-2] if quick else [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]},
+        block_names=_block_names(net), sizes=_image_sizes(ds))
+
+
+def _gcn_task(data: str, data_dir, seed: int, quick: bool, size: Optional[int]) -> Task:
+    if data == "synthetic":
+        g = load_dataset("csbm", seed=seed, num_nodes=size or 1200)
+    else:
+        if size is not None:
+            raise ValueError("size: cannot shrink a real graph (--data cora)")
+        g = load_dataset("cora", data_dir=data_dir, seed=seed)
+    adjacency = normalized_adjacency(g.edges, g.num_nodes)
+    hidden = 16
+    net = Sequential([GraphConv(g.features.shape[1], hidden, adjacency), ReLU(),
+                      GraphConv(hidden, g.num_classes, adjacency)],
+                     loss=SoftmaxCrossEntropy(mask=np.asarray(g.train_mask)))
+    x, labels, test = np.asarray(g.features), np.asarray(g.labels), np.asarray(g.test_mask)
+    return Task(
+        name="gcn",
+        description=f"2-layer GCN {x.shape[1]}-{hidden}-{g.num_classes} (ReLU, masked softmax CE) "
+                    f"on {'a contextual SBM graph' if data == 'synthetic' else data}",
+        net=net, x_train=x, y_train=labels,
+        eval_fn=lambda p: {"test_accuracy": _accuracy(net.forward(p, x)[test], labels[test])},
+        metric="test_accuracy", higher_is_better=True, batch_size=None,
+        epochs=50 if quick else 200,
+        lr_grid={"sgd": [0.1, 0.3, 1.0] if quick else [0.03, 0.1, 0.3, 1.0, 3.0],
+                 "adamw": [3e-3, 1e-2, 3e-2] if quick else [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]},
+        block_names=_block_names(net),
+        sizes={"num_nodes": int(g.num_nodes), "num_edges": int(g.num_edges),
+               "num_train": int(np.sum(g.train_mask)), "num_test": int(np.sum(test))})

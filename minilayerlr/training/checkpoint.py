@@ -1,0 +1,147 @@
+"""Checkpoints: everything a run needs to continue bit for bit, in one ``.npz``.
+
+A checkpoint holds the parameters, the optimizer state (momentum buffers,
+Adam moments, the layer-wise method's EMA of numerators and denominators,
+its fallback memory and step count), the state of the shuffling generator,
+the history so far and the epoch reached. It is written with ``np.savez``
+and read with ``allow_pickle=False``: arrays are stored as arrays, and all
+the rest (structure, scalars, generator state, history) as one JSON string,
+so loading a checkpoint can never execute code.
+
+Optimizer states are frozen dataclasses nested to any depth (the layer-wise
+state wraps its base method's state). They are stored generically: each
+array gets a key such as ``opt/base_state/momentum/2/W``, and a JSON *spec*
+mirrors the structure. On loading, the spec is decoded against a fresh
+``optimizer.init(params)`` so that each dataclass is rebuilt from the class
+the optimizer itself uses (no class is ever looked up by name).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+
+FORMAT = "minilayerlr-checkpoint-1"
+
+
+def encode_tree(obj: Any, prefix: str, arrays: Dict[str, np.ndarray]) -> Any:
+    """JSON spec of ``obj``; its arrays go into ``arrays`` under keys starting with ``prefix``."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {"dataclass": type(obj).__name__,
+                "fields": {f.name: encode_tree(getattr(obj, f.name), f"{prefix}/{f.name}", arrays)
+                           for f in dataclasses.fields(obj)}}
+    if isinstance(obj, np.ndarray):
+        arrays[prefix] = obj
+        return {"array": prefix}
+    if isinstance(obj, (list, tuple)):
+        return {"list": [encode_tree(v, f"{prefix}/{i}", arrays) for i, v in enumerate(obj)]}
+    if isinstance(obj, dict):
+        if not all(isinstance(k, str) and "/" not in k for k in obj):
+            raise ValueError(f"{prefix}: dict keys must be strings without '/'")
+        return {"dict": {k: encode_tree(v, f"{prefix}/{k}", arrays) for k, v in obj.items()}}
+    if isinstance(obj, (np.integer, np.floating, np.bool_)):
+        obj = obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return {"value": obj}
+    raise TypeError(f"{prefix}: cannot store a {type(obj).__name__} in a checkpoint")
+
+
+def decode_tree(spec: Any, template: Any, arrays, where: str) -> Any:
+    """Rebuild what :func:`encode_tree` stored, taking dataclass types from ``template``.
+
+    Raises:
+        ValueError: if the stored structure does not fit ``template`` (the
+            checkpoint was written by another optimizer or network).
+    """
+    if "dataclass" in spec:
+        if not (dataclasses.is_dataclass(template) and type(template).__name__ == spec["dataclass"]):
+            raise ValueError(f"{where}: the checkpoint holds a {spec['dataclass']}, but the "
+                             f"optimizer's state is a {type(template).__name__}")
+        values = {}
+        for f in dataclasses.fields(template):
+            if f.name not in spec["fields"]:
+                raise ValueError(f"{where}: the checkpoint lacks the field {f.name!r}")
+            values[f.name] = decode_tree(spec["fields"][f.name], getattr(template, f.name),
+                                         arrays, f"{where}.{f.name}")
+        return type(template)(**values)
+    if "array" in spec:
+        return np.array(arrays[spec["array"]])  # a copy, independent of the file
+    if "list" in spec:
+        items = spec["list"]
+        sub = template if isinstance(template, (list, tuple)) and len(template) == len(items) else [None] * len(items)
+        out = [decode_tree(s, t, arrays, f"{where}[{i}]") for i, (s, t) in enumerate(zip(items, sub))]
+        return tuple(out) if isinstance(template, tuple) else out
+    if "dict" in spec:
+        sub = template if isinstance(template, dict) else {}
+        return {k: decode_tree(s, sub.get(k), arrays, f"{where}[{k!r}]") for k, s in spec["dict"].items()}
+    return spec["value"]
+
+
+def save_checkpoint(path, *, params, opt_state, rng_state: dict, history: dict,
+                    epoch: int, meta: dict) -> Path:
+    """Write a checkpoint to ``path`` atomically (a crash never leaves half a file).
+
+    Args:
+        path: file name; written exactly as given (no ``.npz`` is appended).
+        params: the parameters, list of per-layer dicts of arrays.
+        opt_state: the optimizer state (dataclasses, trees, arrays, scalars).
+        rng_state: ``Generator.bit_generator.state`` of the shuffling generator.
+        history: ``History.to_dict()``.
+        epoch: epochs completed.
+        meta: anything JSON-able that ``train`` checks on resume (seed,
+            batch size, optimizer description).
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    arrays: Dict[str, np.ndarray] = {}
+    header = {
+        "format": FORMAT,
+        "epoch": int(epoch),
+        "params": encode_tree(params, "params", arrays),
+        "opt_state": encode_tree(opt_state, "opt", arrays),
+        "rng_state": rng_state,
+        "history": history,
+        "meta": meta,
+    }
+    buffer = io.BytesIO()
+    np.savez(buffer, __header__=np.array(json.dumps(header)), **arrays)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buffer.getvalue())
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint` (``allow_pickle=False``).
+
+    Returns:
+        dict with "epoch", "params_spec", "opt_spec", "rng_state", "history",
+        "meta" and "arrays" (name -> array); :func:`decode_tree` rebuilds
+        the parameters and the optimizer state from the specs.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file is not a minilayerlr checkpoint or is corrupt.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"resume: no checkpoint file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        header = json.loads(str(arrays.pop("__header__")))
+    except (ValueError, OSError, KeyError, EOFError) as error:
+        raise ValueError(f"resume: {path} is not a readable minilayerlr checkpoint ({error})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"resume: {path} is not a {FORMAT} file")
+    return {"epoch": header["epoch"], "params_spec": header["params"],
+            "opt_spec": header["opt_state"], "rng_state": header["rng_state"],
+            "history": header["history"], "meta": header["meta"], "arrays": arrays}

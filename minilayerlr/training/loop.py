@@ -1,0 +1,232 @@
+"""The training loop: seeded mini-batches, one evaluation per step, history, checkpoints.
+
+Each step evaluates the network once on the mini-batch and hands the
+optimizer both the gradient and the curvature oracle of *that* evaluation::
+
+    ev = net.evaluate(params, x_batch, y_batch)
+    updates, state = optimizer.update(ev.grads, state, params, curvature=ev.layer_curvature)
+    params = apply_updates(params, updates)
+
+Plain methods ignore the oracle; the layer-wise methods call it once on their
+direction, so g, d and the curvature all come from the same mini-batch, as the
+step-size formula assumes (DESIGN.md section 1).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+
+from ..optim import apply_updates
+from ..tree import check_same_structure
+from .checkpoint import decode_tree, load_checkpoint, save_checkpoint
+from .history import History
+from .progress import Progress
+
+EvalFn = Callable[[list], Dict[str, float]]
+
+
+class _NonFinite(Exception):
+    """Raised inside a step when a loss, curvature or parameter stops being finite."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        params: the final parameters (the last finite ones if the run diverged).
+        state: the optimizer state that goes with them.
+        history: the recorded curves (see :class:`History`).
+    """
+
+    params: list
+    state: Any
+    history: History
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _all_finite(params) -> bool:
+    return all(np.all(np.isfinite(v)) for entry in params for v in entry.values())
+
+
+def dataset_loss(net, params, x, y, chunk: int = 2048) -> float:
+    """f(θ) on the whole set (x, y), in chunks of ``chunk`` examples to bound memory.
+
+    The losses are means over examples, so the chunk means are weighted by the
+    chunk sizes. Networks that mix examples (graphs) are evaluated in one go.
+    """
+    n = len(x)
+    if net.mixes_examples or n <= chunk:
+        return float(net.loss_value(params, x, y))
+    total = 0.0
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        total += net.loss_value(params, x[start:stop], y[start:stop]) * (stop - start)
+    return total / n
+
+
+def _batches(rng: np.random.Generator, n: int, batch_size: Optional[int]):
+    """Index arrays of one epoch: a fresh permutation cut into batches (last may be short)."""
+    if batch_size is None:
+        return [None]  # full batch, no shuffling needed (the loss is a mean)
+    order = rng.permutation(n)
+    return [order[start:start + batch_size] for start in range(0, n, batch_size)]
+
+
+def _checked_oracle(ev):
+    """``ev.layer_curvature`` that turns a non-finite answer into a divergence stop."""
+    def oracle(d, **kwargs):
+        q = ev.layer_curvature(d, **kwargs)
+        if not np.all(np.isfinite(q)):
+            raise _NonFinite("non-finite curvature")
+        return q
+    return oracle
+
+
+def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int] = None,
+          seed: int = 0, eval_fn: Optional[EvalFn] = None, checkpoint=None,
+          checkpoint_every: int = 1, resume=None, progress: Optional[bool] = None,
+          label: str = "train") -> TrainResult:
+    """Train ``net`` from ``params`` with ``optimizer`` for ``epochs`` epochs.
+
+    Args:
+        net: a ``Sequential``.
+        params: initial parameters (``net.init(seed)``); ignored when resuming.
+        optimizer: anything with ``init(params)`` and
+            ``update(grads, state, params, curvature=...)`` (``minilayerlr.optim``).
+        x: training inputs, shape (N, ...).
+        y: training targets, N entries (labels, or images for an autoencoder).
+        epochs: total number of epochs, counting those already in a resumed
+            checkpoint; 0 only evaluates the initial parameters.
+        batch_size: examples per step; None trains full batch (one step per
+            epoch, no shuffling). Networks that mix examples (graph
+            convolutions) must train full batch: the loss's mask selects the
+            labelled nodes.
+        seed: seeds the generator that shuffles the examples each epoch.
+        eval_fn: ``params -> {name: value}`` evaluated after each epoch (and
+            at epoch 0), e.g. test accuracy; its time is not counted.
+        checkpoint: path of an ``.npz`` written every ``checkpoint_every``
+            epochs and when the run ends (finished or stopped).
+        checkpoint_every: epochs between checkpoints (>= 1).
+        resume: path of a checkpoint to continue from. The continued run is bit
+            for bit the run that was never interrupted (times aside).
+        progress: show a progress line on stderr: True, False, or None (only
+            when stderr is a terminal). It appears after 2 s.
+        label: prefix of the progress line.
+
+    Returns:
+        TrainResult(params, state, history). If a loss, curvature or parameter
+        becomes NaN or Inf, training stops, ``params`` are the last finite
+        ones and ``history.stop_reason`` says what happened.
+
+    Raises:
+        ValueError: bad arguments (named), or a checkpoint that does not
+            belong to this network, optimizer, seed or batch size.
+        FileNotFoundError: ``resume`` names no file.
+    """
+    epochs = _check_int("epochs", epochs, 0)
+    seed = _check_int("seed", seed, 0)
+    checkpoint_every = _check_int("checkpoint_every", checkpoint_every, 1)
+    if not isinstance(x, np.ndarray) or x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"x: expected a non-empty array of shape (N, ...), got {getattr(x, 'shape', type(x).__name__)}")
+    if len(y) != len(x):
+        raise ValueError(f"y: expected {len(x)} targets (one per example of x), got {len(y)}")
+    n = len(x)
+    if batch_size is not None:
+        batch_size = _check_int("batch_size", batch_size, 1)
+        if batch_size > n:
+            raise ValueError(f"batch_size: {batch_size} exceeds the {n} training examples")
+        if net.mixes_examples and batch_size < n:
+            raise ValueError("batch_size: this network mixes examples (graph convolution), so it "
+                             "trains full batch: use batch_size=None")
+    if eval_fn is not None and not callable(eval_fn):
+        raise ValueError("eval_fn: expected a callable params -> {name: value}")
+
+    meta = {"seed": seed, "batch_size": batch_size, "num_examples": n,
+            "optimizer": repr(optimizer)}
+    rng = np.random.default_rng(seed)
+
+    def evaluate(p):
+        metrics = dict(eval_fn(p)) if eval_fn is not None else {}
+        return dataset_loss(net, p, x, y), metrics
+
+    if resume is not None:
+        saved = load_checkpoint(resume)
+        for key, value in meta.items():
+            if saved["meta"].get(key) != value:
+                raise ValueError(f"resume: the checkpoint was written with {key}="
+                                 f"{saved['meta'].get(key)!r}, but this run has {key}={value!r}")
+        if saved["epoch"] > epochs:
+            raise ValueError(f"epochs: the checkpoint has already done {saved['epoch']} epochs; "
+                             f"ask for at least that many")
+        template = net.init(0)
+        params = decode_tree(saved["params_spec"], template, saved["arrays"], "params")
+        check_same_structure(params, template, "resume: the checkpoint's parameters")
+        state = decode_tree(saved["opt_spec"], optimizer.init(params), saved["arrays"], "state")
+        rng.bit_generator.state = saved["rng_state"]
+        history = History.from_dict(saved["history"])
+        start_epoch = saved["epoch"]
+    else:
+        state = optimizer.init(params)
+        history = History()
+        loss0, metrics0 = evaluate(params)
+        history.record_epoch(0, loss0, metrics0, 0.0, 0)
+        start_epoch = 0
+        if not math.isfinite(loss0):
+            history.stop_reason = "the loss of the initial parameters is not finite"
+
+    def save(epoch_done):
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, params=params, opt_state=state,
+                            rng_state=rng.bit_generator.state, history=history.to_dict(),
+                            epoch=epoch_done, meta=meta)
+
+    elapsed = history.time[-1]
+    steps = history.steps[-1]
+    display = Progress(label, epochs, enabled=progress)
+    try:
+        for epoch in range(start_epoch + 1, epochs + 1):
+            if history.stop_reason is not None:
+                break
+            started = time.perf_counter()
+            for idx in _batches(rng, n, batch_size):
+                xb, yb = (x, y) if idx is None else (x[idx], y[idx])
+                try:
+                    ev = net.evaluate(params, xb, yb)
+                    if not math.isfinite(ev.loss):
+                        raise _NonFinite(f"non-finite loss {ev.loss}")
+                    updates, new_state = optimizer.update(ev.grads, state, params,
+                                                          curvature=_checked_oracle(ev))
+                    new_params = apply_updates(params, updates)
+                    if not _all_finite(new_params):
+                        raise _NonFinite("the update made a parameter NaN or Inf")
+                except _NonFinite as why:
+                    history.stop_reason = (f"diverged at step {steps + 1} (epoch {epoch}): {why}; "
+                                           "stopped, keeping the last finite parameters")
+                    break
+                params, state = new_params, new_state
+                steps += 1
+                history.step_loss.append(float(ev.loss))
+                history.step_sizes.append([float(a) for a in np.asarray(state.step_sizes)])
+                display.update(epoch, steps, ev.loss)
+            elapsed += time.perf_counter() - started
+            loss, metrics = evaluate(params)
+            history.record_epoch(epoch, loss, metrics, elapsed, steps)
+            if history.stop_reason is None and not math.isfinite(loss):
+                history.stop_reason = (f"diverged after epoch {epoch}: the training loss is {loss}; "
+                                       "stopped, keeping the last finite parameters")
+            display.update(epoch, steps, loss, force=True)
+            if history.stop_reason is not None or epoch % checkpoint_every == 0 or epoch == epochs:
+                save(epoch)
+    finally:
+        display.close()
+    return TrainResult(params=params, state=state, history=history)
