@@ -91,9 +91,9 @@ class Conv2d(Layer):
         return np.moveaxis(np.tensordot(x_patches, W, axes=([1, 4, 5], [1, 2, 3])), 3, 1)
 
     def _transpose(self, g_y, W, x_shape):
-        """Adjoint of the correlation in x: (B,O,h,w), (O,C,k,k) -> (B,C,H,W)."""
+        """Adjoint of the correlation in x: (B,O,h,w), (O,C,k,k) -> (B,C,H,W); H, W from x_shape."""
         cols = np.tensordot(g_y, W, axes=([1], [0]))  # (B, h, w, C, k, k)
-        return col2im(cols, x_shape, self.kernel_size, self.stride, self.padding)
+        return col2im(cols, (g_y.shape[0],) + tuple(x_shape[1:]), self.kernel_size, self.stride, self.padding)
 
     def _on_stack(self, fn, z, *args):
         """Apply a per-example map to a stack (K, B, ...) by folding K into B."""

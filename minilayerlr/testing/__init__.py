@@ -2,7 +2,7 @@
 
 Nothing in the library imports this package; it imports the library.
 """
-from .checkers import (CheckResult, axpy, check_gradient, check_hvp, check_symmetry,
+from .checkers import (CheckResult, axpy, check_gradient, check_hvp, check_second_difference, check_symmetry,
                        check_taylor_order, default_eps, mask_to_block, random_like, relative_error,
                        second_difference, taylor_remainder_order, tree_vdot)
 from .suite import check_float32, check_layer, check_network, gauss_newton_reference, is_smooth
