@@ -19,8 +19,9 @@ def unrank_pairs(k: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
     """Map ranks of pairs ``i < j < n`` (row-major order) back to ``(i, j)``.
 
     Row ``i`` starts at rank ``r(i) = i (2n - i - 1) / 2``; ``i`` is the
-    largest row with ``r(i) <= k``, found by solving the quadratic and
-    correcting float rounding by one step either way.
+    largest row with ``r(i) <= k``, found by solving a quadratic (counted
+    from the last pair, which keeps it well conditioned) and correcting
+    float rounding by one step either way.
 
     Args:
         k: int64 ranks, shape (K,), each in ``[0, n (n - 1) / 2)``.
@@ -35,9 +36,12 @@ def unrank_pairs(k: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
     def start(row):
         return row * (2 * n - row - 1) // 2
 
-    b = 2 * n - 1
-    i = np.floor((b - np.sqrt(np.maximum(b * b - 8.0 * k, 0.0))) / 2).astype(np.int64)
-    i = np.clip(i, 0, max(n - 2, 0))
+    # Count from the end: the last m rows hold m (m + 1) / 2 pairs, so the
+    # row m (from the end) of the t-th pair from the end solves a quadratic
+    # with no cancellation, unlike the forward formula's b² − 8k near k ≈ n²/2.
+    t = (n * (n - 1) // 2 - 1 - k).astype(np.float64)
+    m = np.floor((np.sqrt(8.0 * t + 1.0) - 1.0) / 2).astype(np.int64)
+    i = np.clip(n - 2 - m, 0, max(n - 2, 0))
     i -= start(i) > k                       # went one row too far
     i += start(i + 1) <= k                  # stopped one row short
     j = k - start(i) + i + 1
