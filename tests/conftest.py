@@ -6,7 +6,10 @@ so a plain ``pytest`` run is reproducible).
 """
 import os
 
-from hypothesis import HealthCheck, settings
+# Plots in tests and tutorials never need a screen.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
     "ci",
