@@ -153,7 +153,7 @@ def test_adamw_ls_decay_uses_the_layer_step_size(problem, wd):
 def test_fallbacks_fire_and_never_produce_nan():
     params = [{"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.ones(2)}]
     grads = [{"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.zeros(2)}]
-    opt = LayerwiseStepSize(SGD(), max_step=5.0)
+    opt = LayerwiseStepSize(SGD(), max_step=5.0, ema=0.0)
     state = opt.init(params)
     # step 1: block 0 fine (α = 2/1), block 1 zero curvature, block 2 tiny curvature
     # (α > α_max: capped), block 3 zero gradient (ascent rule: skip)
@@ -173,7 +173,7 @@ def test_fallbacks_fire_and_never_produce_nan():
 def test_ascent_rule_with_momentum_reversal(rule, expected):
     """g₂ᵀm₂ < 0 after the gradient flips sign under momentum: the ascent rule decides α."""
     params = [{"x": np.zeros(1)}]
-    opt = LayerwiseStepSize(SGD(momentum=0.9), max_step=3.0, on_ascent=rule)
+    opt = LayerwiseStepSize(SGD(momentum=0.9), max_step=3.0, on_ascent=rule, ema=0.0)
     state = opt.init(params)
     _, state = opt.update([{"x": np.ones(1)}], state, params, curvature=lambda d: d[0]["x"] ** 2)
     assert state.step_sizes[0] == 1.0
@@ -249,3 +249,40 @@ def test_gdls_is_the_idealized_step():
     a1 = 0.7 * g[2] ** 2 / (g[2] ** 2 * A[2, 2])
     np.testing.assert_allclose(state.step_sizes, [a0, a1], rtol=1e-13)
     np.testing.assert_allclose(flat(updates), -np.concatenate([a0 * g[:2], [a1 * g[2]]]), rtol=1e-13)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.9])
+def test_ema_is_a_ratio_of_averages_with_bias_cancelling(rho):
+    """Two steps by hand, zero-started EMA n̄₂ = ρ(1−ρ)n₁ + (1−ρ)n₂ (same for D̄):
+    α₂ = η n̄₂/D̄₂, the bias factors (1 − ρ²) cancelling; the state reports n̄₂/(1 − ρ²)."""
+    params = [{"x": np.array([1.0, 2.0])}]
+    g1, g2 = np.array([1.0, -1.0]), np.array([2.0, 0.5])
+    q1, q2 = 3.0, 0.7
+    opt = LayerwiseStepSize(SGD(), scale=0.8, damping=0.1, ema=rho)
+    state = opt.init(params)
+    _, state = opt.update([{"x": g1}], state, params, curvature=lambda d: np.array([q1]))
+    n1, D1 = g1 @ g1, q1 + 0.1 * g1 @ g1
+    np.testing.assert_allclose(state.step_sizes, [0.8 * n1 / D1], rtol=1e-14)
+    _, state = opt.update([{"x": g2}], state, params, curvature=lambda d: np.array([q2]))
+    n2, D2 = g2 @ g2, q2 + 0.1 * g2 @ g2
+    np.testing.assert_allclose(state.step_sizes,
+                               [0.8 * (rho * (1 - rho) * n1 + (1 - rho) * n2)
+                                / (rho * (1 - rho) * D1 + (1 - rho) * D2)],
+                               rtol=1e-14)
+    np.testing.assert_allclose(state.avg_numerators,
+                               [(rho * (1 - rho) * n1 + (1 - rho) * n2) / (1 - rho**2)], rtol=1e-14)
+    np.testing.assert_allclose(state.numerators, [n2])
+    np.testing.assert_allclose(state.curvatures, [q2])
+
+
+def test_ascent_checks_this_steps_numerator_even_if_the_average_is_positive():
+    """A positive average must not push a block uphill on this step (our safeguard)."""
+    params = [{"x": np.zeros(1)}]
+    opt = LayerwiseStepSize(SGD(momentum=0.5), ema=0.9)
+    state = opt.init(params)
+    _, state = opt.update([{"x": np.ones(1)}], state, params, curvature=lambda d: d[0]["x"] ** 2)
+    _, state = opt.update([{"x": -0.4 * np.ones(1)}], state, params,
+                          curvature=lambda d: d[0]["x"] ** 2)
+    # m₂ = 0.5 − 0.4 = 0.1 and n₂ = −0.04 < 0, while the average is 0.9·1 + 0.1·(−0.04) > 0
+    assert state.numerators[0] < 0 < state.avg_numerators[0]
+    assert state.fallback_names == ("ascent",) and state.step_sizes[0] == 0.0
