@@ -14,8 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import UserError
+from ..cli import UserError as _CliUserError
 from .tasks import DATA_NAMES, TASK_NAMES
+
+
+class UserError(_CliUserError, ValueError):
+    """A command-line mistake. Also a ValueError: under ``python -m minilayerlr.cli`` the
+    module runs as ``__main__`` and its own UserError class is a different object, but it
+    still catches ValueError, so the message stays one line either way."""
 
 _OPTIMIZER_HELP = ("sgd: SGD with momentum 0.9 (needs --lr); adamw: AdamW (needs --lr); "
                    "sgd-ls / adamw-ls: the same directions with layer-wise step sizes "

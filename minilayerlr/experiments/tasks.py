@@ -162,7 +162,7 @@ def _autoencoder_task(ds, data: str, quick: bool) -> Task:
         description=f"MLP autoencoder {'-'.join(map(str, widths))} (tanh, sigmoid BCE) on {data} images",
         net=net, x_train=x, y_train=x,
         eval_fn=lambda p: {"test_loss": dataset_loss(net, p, xt, xt)},
-        metric="test_loss", higher_is_better=False, batch_size=100,
+        metric="test_loss", higher_is_better=False, batch_size=min(100, len(x)),
         epochs=4 if quick else 20,
         lr_grid={"sgd": [0.03, 0.1, 0.3] if quick else [0.01, 0.03, 0.1, 0.3, 1.0],
                  "adamw": [3e-4, 1e-3, 3e-3] if quick else [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]},
@@ -187,7 +187,7 @@ def _cnn_task(ds, data: str, quick: bool) -> Task:
     return Task(
         name="cnn", description=f"CNN 2×(conv3×3+ReLU+maxpool)+dense, softmax CE, on {data} images",
         net=net, x_train=ds.x_train, y_train=ds.y_train, eval_fn=eval_fn,
-        metric="test_accuracy", higher_is_better=True, batch_size=100,
+        metric="test_accuracy", higher_is_better=True, batch_size=min(100, len(ds.x_train)),
         epochs=2 if quick else 10,
         lr_grid={"sgd": [0.01, 0.03, 0.1] if quick else [0.003, 0.01, 0.03, 0.1, 0.3],
                  "adamw": [1e-3, 3e-3, 1e-2] if quick else [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]},
@@ -195,8 +195,12 @@ def _cnn_task(ds, data: str, quick: bool) -> Task:
 
 
 def _gcn_task(data: str, data_dir, seed: int, quick: bool, size: Optional[int]) -> Task:
-    if data == "synthetic":
-        g = load_dataset("csbm", seed=seed, num_nodes=size or 1200)
+    if data == "synthetic" and size is not None:
+        # keep the split proportions of the default graph (80 labelled of 1200)
+        g = load_dataset("csbm", seed=seed, num_nodes=size, num_val=size // 6,
+                         train_per_class=max(1, min(20, size // 60)))
+    elif data == "synthetic":
+        g = load_dataset("csbm", seed=seed)
     else:
         if size is not None:
             raise ValueError("size: cannot shrink a real graph (--data cora)")

@@ -1,0 +1,198 @@
+"""Tests of the training loop: determinism, exact resume, divergence stop, checks."""
+import io
+import math
+
+import numpy as np
+import pytest
+
+import minilayerlr as mll
+from minilayerlr.optim import SGD, AdamW, LayerwiseStepSize
+from minilayerlr.training import History, Progress, dataset_loss, load_checkpoint, train
+
+
+def _net():
+    return mll.Sequential([mll.Dense(6, 8), mll.Tanh(), mll.Dense(8, 3)],
+                          loss=mll.SoftmaxCrossEntropy())
+
+
+def _data(n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 6))
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5)
+    return x, y
+
+
+def _run(optimizer, epochs=3, seed=0, **kwargs):
+    net = _net()
+    x, y = _data()
+    return train(net, net.init(1), optimizer, x, y, epochs=epochs, batch_size=16, seed=seed,
+                 eval_fn=lambda p: {"acc": float(np.mean(net.forward(p, x).argmax(1) == y))},
+                 progress=False, **kwargs)
+
+
+def _without_time(history: History) -> dict:
+    d = history.to_dict()
+    d.pop("time")
+    return d
+
+
+def _assert_params_equal(a, b):
+    for ea, eb in zip(a, b):
+        assert list(ea) == list(eb)
+        for k in ea:
+            assert np.array_equal(ea[k], eb[k]), k
+
+
+def _assert_states_equal(a, b):
+    """Every array and scalar of two (nested dataclass) optimizer states, bit for bit."""
+    from minilayerlr.training.checkpoint import encode_tree
+    arrays_a, arrays_b = {}, {}
+    assert encode_tree(a, "s", arrays_a) == encode_tree(b, "s", arrays_b)
+    assert arrays_a.keys() == arrays_b.keys()
+    for key in arrays_a:
+        assert np.array_equal(arrays_a[key], arrays_b[key]), key
+
+
+OPTIMIZERS = {
+    "sgd-m": lambda: SGD(lr=0.1, momentum=0.9),
+    "sgd-m-ls-ema": lambda: LayerwiseStepSize(SGD(momentum=0.9), ema=0.7, scale=0.5),
+    "adamw-ls-mc-fisher": lambda: LayerwiseStepSize(AdamW(), ema=0.5, scale=0.5,
+                                                   curvature_kind="mc_fisher", seed=3),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_same_seed_same_run(name):
+    a, b = _run(OPTIMIZERS[name]()), _run(OPTIMIZERS[name]())
+    _assert_params_equal(a.params, b.params)
+    assert _without_time(a.history) == _without_time(b.history)
+
+
+def test_seed_changes_the_shuffle():
+    a, b = _run(OPTIMIZERS["sgd-m"](), seed=0), _run(OPTIMIZERS["sgd-m"](), seed=1)
+    assert a.history.step_loss[0] != b.history.step_loss[0]
+
+
+def test_history_shapes_and_contents():
+    result = _run(OPTIMIZERS["sgd-m-ls-ema"](), epochs=2)
+    h = result.history
+    steps_per_epoch = math.ceil(50 / 16)
+    assert h.epoch == [0, 1, 2]
+    assert h.steps == [0, steps_per_epoch, 2 * steps_per_epoch]
+    assert h.step_size_array().shape == (2 * steps_per_epoch, 2)
+    assert h.epoch_step_sizes().shape == (2, 2)
+    # the last recorded step sizes are the optimizer's
+    assert np.array_equal(h.step_size_array()[-1], result.state.step_sizes)
+    assert len(h.step_loss) == 2 * steps_per_epoch and len(h.metrics["acc"]) == 3
+    assert h.time[0] == 0 and all(t1 >= t0 for t0, t1 in zip(h.time, h.time[1:]))
+    # epoch 0 is the initial parameters; the train loss is the whole-set loss
+    net, (x, y) = _net(), _data()
+    assert h.train_loss[0] == pytest.approx(net.loss_value(net.init(1), x, y), rel=1e-12)
+    assert h.train_loss[-1] == pytest.approx(net.loss_value(result.params, x, y), rel=1e-12)
+    assert h.stop_reason is None
+    assert History.from_dict(h.to_dict()) == h
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, name):
+    straight = _run(OPTIMIZERS[name](), epochs=4)
+    path = tmp_path / "ck.npz"
+    first = _run(OPTIMIZERS[name](), epochs=2, checkpoint=path)
+    assert load_checkpoint(path)["epoch"] == 2
+    # the parameters given here are ignored: everything comes from the checkpoint
+    net, (x, y) = _net(), _data()
+    resumed = train(net, net.init(99), OPTIMIZERS[name](), x, y, epochs=4, batch_size=16, seed=0,
+                    eval_fn=lambda p: {"acc": float(np.mean(net.forward(p, x).argmax(1) == y))},
+                    resume=path, progress=False)
+    _assert_params_equal(resumed.params, straight.params)
+    _assert_states_equal(resumed.state, straight.state)
+    assert _without_time(resumed.history) == _without_time(straight.history)
+    assert first.history.epoch == [0, 1, 2]
+
+
+def test_checkpoint_is_plain_npz(tmp_path):
+    path = tmp_path / "ck.npz"
+    _run(OPTIMIZERS["sgd-m-ls-ema"](), epochs=1, checkpoint=path)
+    with np.load(path, allow_pickle=False) as data:
+        assert all(data[name].dtype != object for name in data.files)
+        assert any("avg_denominators" in name for name in data.files)  # the LS EMA state
+
+
+def test_resume_refuses_a_foreign_checkpoint(tmp_path):
+    path = tmp_path / "ck.npz"
+    _run(OPTIMIZERS["sgd-m"](), epochs=1, checkpoint=path)
+    with pytest.raises(ValueError, match="seed"):
+        _run(OPTIMIZERS["sgd-m"](), epochs=2, seed=5, resume=path)
+    with pytest.raises(ValueError, match="optimizer"):
+        _run(SGD(lr=0.2, momentum=0.9), epochs=2, resume=path)
+    with pytest.raises(ValueError, match="epochs"):
+        _run(OPTIMIZERS["sgd-m"](), epochs=0, resume=path)
+    with pytest.raises(FileNotFoundError, match="resume"):
+        _run(OPTIMIZERS["sgd-m"](), epochs=2, resume=tmp_path / "missing.npz")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="resume"):
+        _run(OPTIMIZERS["sgd-m"](), epochs=2, resume=junk)
+
+
+def test_divergence_stops_and_keeps_finite_params(tmp_path):
+    # least squares with a far too large rate: the error grows geometrically until overflow
+    net = mll.Sequential([mll.Dense(6, 1)], loss=mll.MeanSquaredError())
+    x, _ = _data()
+    y = x[:, :1].copy()
+    path = tmp_path / "ck.npz"
+    result = train(net, net.init(0), SGD(lr=1e3, momentum=0.9), x, y, epochs=100,
+                   batch_size=16, checkpoint=path, progress=False)
+    h = result.history
+    assert h.diverged and "diverged" in h.stop_reason and "last finite" in h.stop_reason
+    assert all(np.all(np.isfinite(v)) for entry in result.params for v in entry.values())
+    assert h.epoch[-1] < 100  # it stopped early
+    assert len(h.step_loss) == h.steps[-1] == len(h.step_sizes)
+    assert load_checkpoint(path)["history"]["stop_reason"] == h.stop_reason
+
+
+def test_argument_errors_name_the_argument():
+    net, (x, y) = _net(), _data()
+    params, opt = net.init(0), SGD(lr=0.1)
+    for kwargs, word in [({"epochs": -1}, "epochs"), ({"epochs": 1, "batch_size": 0}, "batch_size"),
+                         ({"epochs": 1, "batch_size": 51}, "batch_size"),
+                         ({"epochs": 1, "seed": -2}, "seed"),
+                         ({"epochs": 1, "eval_fn": 3}, "eval_fn")]:
+        with pytest.raises(ValueError, match=word):
+            train(net, params, opt, x, y, **kwargs)
+    with pytest.raises(ValueError, match="y"):
+        train(net, params, opt, x, y[:-1], epochs=1)
+
+
+def test_graph_networks_train_full_batch_only():
+    edges = np.array([[0, 1], [1, 2], [2, 3]])
+    a = mll.normalized_adjacency(edges, 4)
+    net = mll.Sequential([mll.GraphConv(2, 2, a)],
+                         loss=mll.SoftmaxCrossEntropy(mask=np.array([True, True, False, False])))
+    x, y = np.random.default_rng(0).standard_normal((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="full batch"):
+        train(net, net.init(0), SGD(lr=0.1), x, y, epochs=1, batch_size=2)
+    result = train(net, net.init(0), SGD(lr=0.1), x, y, epochs=3, progress=False)
+    assert result.history.steps == [0, 1, 2, 3]
+
+
+def test_dataset_loss_in_chunks_matches_one_pass():
+    net, (x, y) = _net(), _data()
+    params = net.init(0)
+    assert dataset_loss(net, params, x, y, chunk=7) == pytest.approx(
+        net.loss_value(params, x, y), rel=1e-12)
+
+
+def test_progress_line():
+    stream = io.StringIO()
+    bar = Progress("run", 3, enabled=True, stream=stream, delay=0.0, interval=0.0)
+    bar.update(1, 10, 0.5)
+    bar.update(2, 20, 0.25)
+    bar.close()
+    text = stream.getvalue()
+    assert text.count("\r") == 2 and "epoch 2/3" in text and text.endswith("\n")
+    quiet = io.StringIO()
+    bar = Progress("run", 3, enabled=None, stream=quiet, delay=0.0)  # StringIO is not a TTY
+    bar.update(1, 1, 1.0)
+    bar.close()
+    assert quiet.getvalue() == ""
