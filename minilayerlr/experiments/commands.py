@@ -204,7 +204,7 @@ def _run_train(args) -> int:
     summary = {"task": task.name, "description": task.description, "metric": task.metric,
                "lr_grid": {args.optimizer: [args.lr]}, "block_names": task.block_names,
                "runs": [run]}
-    print(markdown_table(summary).replace("(best of 1)", ""))
+    print(markdown_table(summary))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

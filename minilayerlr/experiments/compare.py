@@ -162,7 +162,7 @@ def markdown_table(task_result: dict) -> str:
             lr = "none (layer-wise)"
         else:
             grid = task_result["lr_grid"][run["optimizer"]]
-            lr = f"{run['lr']:g} (best of {len(grid)})"
+            lr = f"{run['lr']:g}" + (f" (best of {len(grid)})" if len(grid) > 1 else "")
         note = " (diverged)" if run["stop_reason"] else ""
         value = run["final_metric"]
         shown = f"{value:.3f}" if task_result["metric"].endswith("accuracy") else f"{value:.4g}"
