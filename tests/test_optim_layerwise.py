@@ -221,6 +221,9 @@ def test_missing_or_malformed_curvature_raises():
         opt.update(params, state, params, curvature=lambda d: np.ones(3))
     with pytest.raises(ValueError, match="curvature"):
         opt.update(params, state, params, curvature=lambda d: np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="grads"):
+        opt.update([{"x": np.array([np.nan, 1.0])}, {"x": np.ones(1)}], state, params,
+                   curvature=lambda d: np.ones(2))
 
 
 @pytest.mark.parametrize("kwargs, name", [

@@ -1,7 +1,7 @@
 """Theorems of docs/theory.md checked on random instances (each test names its theorem)."""
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minilayerlr import theory
@@ -42,6 +42,7 @@ def test_lemma1_coupling_constant_between_1_and_L(problem):
     assert np.all(np.einsum("ik,ij,jk->k", v, A, v) <= c * np.einsum("ik,ij,jk->k", v, B, v) * (1 + 1e-10))
 
 
+@settings(max_examples=60)  # cheap, and the heart of the theory
 @given(block_quadratics(), fractions)
 def test_theorem1_every_idealized_step_contracts_by_the_bound(problem, fraction):
     """Theorem 1 (docs/theory.md): f(x⁺) − f* ≤ (1 − 2η(1 − ηc/2)μ/M)(f(x) − f*), 0 < η < 2/c."""
@@ -74,6 +75,7 @@ def test_corollary1_scale_one_over_c_and_one_over_L(problem):
     theory.contraction_bound(A, sizes, 1 / len(sizes) * (1 - 1e-12))  # in range, no error
 
 
+@settings(max_examples=60)  # cheap, and the heart of the theory
 @given(st.integers(1, 4), st.integers(0, 2**31 - 1), st.floats(0.0, 3.0))
 def test_theorem2_block_diagonal_blocks_meet_kantorovich_rate(n_blocks, seed, log10_cond):
     """Theorem 2 (docs/theory.md): block-diagonal A, η = 1: each block contracts by ((κ_l−1)/(κ_l+1))²."""
@@ -124,6 +126,7 @@ def logistic_problem(n_samples, dim, seed, reg):
     return LogisticRegression(X, y, reg, random_partition(dim, seed + 3))
 
 
+@settings(max_examples=60)  # cheap, and the heart of the theory
 @given(st.integers(5, 30), st.integers(2, 6), st.integers(0, 2**31 - 1),
        st.floats(-1.0, 0.5), fractions)
 def test_theorem4_logistic_regression_meets_general_bound(n_samples, dim, seed, log10_reg, fraction):

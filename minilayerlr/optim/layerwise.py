@@ -29,7 +29,7 @@ import numpy as np
 from minilayerlr.optim.base import (SGD, check_nonnegative, check_positive,
                                     check_unit_interval, objective_gradient)
 from minilayerlr.optim.tree import (Tree, block_dot, block_entries, block_sq_norm,
-                                    check_structure, maybe_params)
+                                    check_structure, check_tree, maybe_params)
 
 #: Codes stored in ``state.fallbacks`` (one int per block and step).
 NO_FALLBACK, ASCENT, NONPOSITIVE_CURVATURE, CAPPED = 0, 1, 2, 3
@@ -209,7 +209,8 @@ class LayerwiseStepSize:
 
         Raises:
             ValueError: missing/non-callable ``curvature``, an oracle result of
-                the wrong shape or non-finite, mismatched structures.
+                the wrong shape or non-finite, NaN/Inf in ``grads``, mismatched
+                structures.
         """
         if curvature is None or not callable(curvature):
             raise ValueError(
@@ -220,11 +221,15 @@ class LayerwiseStepSize:
         params = maybe_params(params, wd_c > 0 or wd_d > 0, "LayerwiseStepSize")
         t = state.count + 1
 
+        check_tree(grads, "grads")  # NaN would slip through every fallback test below
         g = objective_gradient(grads, params, wd_c, "LayerwiseStepSize")
         d, base_state = self.base.direction(grads, state.base_state, params)
         numer = block_dot(g, d)
         q, seed = self._call_oracle(curvature, d, t, len(numer))
         denom = q + (wd_c + self.damping) * block_sq_norm(d)
+        if not (np.all(np.isfinite(numer)) and np.all(np.isfinite(denom))):
+            raise ValueError("params: g_lᵀd_l or ‖d_l‖² overflowed (non-finite); "
+                             "the run has diverged")
 
         # EMA with zero start: the common factor (1 − ρᵗ) cancels in n̄/D̄.
         rho = self.ema
