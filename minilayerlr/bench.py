@@ -1,0 +1,264 @@
+"""``minilayerlr bench``: the cost of curvature, as ratios to one gradient (DESIGN §7).
+
+For each default model of ``minilayerlr compare`` (``experiments.tasks``) and
+one fixed batch, in one process, this times
+
+* ``evaluate``: forward + backward once, "one gradient", the unit of every ratio;
+* ``hvp``: one Hessian-vector product H d on the evaluation;
+* ``curvature[kind]``: ``layer_curvature(d, kind)`` for every kind; the LS
+  step reuses the evaluation, so this alone is the *extra* cost the targets
+  speak of;
+* ``block_hessian``: the dense H_ll of the smallest block;
+* ``step[sgd-m]``: a plain SGD-momentum step (evaluate + update + apply);
+* ``step[<ls method>]``: a layer-wise step (evaluate + layer_curvature +
+  update + apply) for SGD-m-LS, AdamW-LS and GD-LS,
+
+and the peak memory (``tracemalloc``, allocations made during the step) of
+each LS step relative to the plain step. Each time is the median of
+``repeat`` runs after one warm-up; the quantities are interleaved (round r
+times every quantity once) so that a machine whose load drifts disturbs them
+alike. Timings are noisy: compare ratios within one run, never absolute
+seconds across machines. The direction d is the gradient.
+
+The JSON output holds the table and the machine: numpy version, the BLAS
+numpy was built against, CPU count, load average and the thread-related
+environment.
+
+A multi-threaded BLAS on a machine busier than its cores stalls: each matrix
+product may wait a whole scheduler time slice for its second thread (we saw
+one ``evaluate`` jump from 1.5 ms to 140 ms). On a shared machine run
+``OPENBLAS_NUM_THREADS=1 minilayerlr bench`` (the variable must be set before
+numpy starts); the table warns when the load average exceeds the cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from .curvature import KINDS
+from .optim import GDLS, SGD, AdamW, LayerwiseStepSize, apply_updates
+
+TASKS = ("autoencoder", "cnn", "gcn")
+LS_METHODS = ("sgd-ls", "adamw-ls", "gd-ls")
+
+#: DESIGN §7: quantity (a key of ``ratios``) -> largest acceptable ratio.
+TARGETS = {
+    "curvature[ggn]": 1.0,        # extra cost over the evaluation the step already has
+    "curvature[hessian]": 1.5,
+    "curvature[mc_fisher]": 1.0,
+    "hvp": 2.0,
+    "ls_step_vs_sgd_step": 2.2,   # worst of the LS methods
+    "ls_peak_memory_vs_sgd": 2.0,  # worst of the LS methods
+}
+ENV_KEYS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+            "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def _ls_optimizer(name: str):
+    """The LS methods exactly as ``compare`` builds them (default safeguards)."""
+    if name == "sgd-ls":
+        return LayerwiseStepSize(SGD(momentum=0.9))
+    if name == "adamw-ls":
+        return LayerwiseStepSize(AdamW())
+    return GDLS()
+
+
+def _setting(task_name: str, batch_size: Optional[int], seed: int):
+    """(net, params, x, y, batch) for one default model; the batch is the first rows."""
+    from .experiments.tasks import build_task  # the experiments import the whole package
+    task = build_task(task_name, quick=True, seed=seed)
+    params = task.net.init(seed)
+    if task.batch_size is None:  # graphs: the whole graph is the batch
+        x, y = task.x_train, task.y_train
+    else:
+        n = min(batch_size or task.batch_size, len(task.x_train))
+        x, y = task.x_train[:n], task.y_train[:n]
+    return task.net, params, x, y
+
+
+def _jobs(net, params, x, y) -> Dict[str, Callable[[], object]]:
+    """Name -> zero-argument callable for everything that is timed."""
+    ev = net.evaluate(params, x, y)
+    d = ev.grads
+    sizes = [sum(a.size for a in params[k].values()) for k in ev.blocks]
+    smallest = int(np.argmin(sizes))
+    sgd = SGD(lr=0.01, momentum=0.9)
+    sgd_state = sgd.init(params)
+
+    def sgd_step():
+        e = net.evaluate(params, x, y)
+        updates, _ = sgd.update(e.grads, sgd_state, params)
+        return apply_updates(params, updates)
+
+    def ls_step(opt, state):
+        def step():
+            e = net.evaluate(params, x, y)
+            updates, _ = opt.update(e.grads, state, params, curvature=e.layer_curvature)
+            return apply_updates(params, updates)
+        return step
+
+    jobs = {"evaluate": lambda: net.evaluate(params, x, y), "hvp": lambda: ev.hvp(d)}
+    for kind in KINDS:
+        jobs[f"curvature[{kind}]"] = (lambda kind=kind: ev.layer_curvature(d, kind, seed=0))
+    jobs["block_hessian"] = lambda: ev.block_hessian(smallest, max_size=None)
+    jobs["step[sgd-m]"] = sgd_step
+    for name in LS_METHODS:
+        opt = _ls_optimizer(name)
+        jobs[f"step[{name}]"] = ls_step(opt, opt.init(params))
+    return jobs, {"num_params": int(sum(sizes)), "block_sizes": [int(s) for s in sizes],
+                  "smallest_block": smallest}
+
+
+def _time_interleaved(jobs: Dict[str, Callable], repeat: int) -> Dict[str, float]:
+    """Median seconds per job: one warm-up each, then ``repeat`` interleaved rounds."""
+    for fn in jobs.values():
+        fn()
+    samples: Dict[str, List[float]] = {name: [] for name in jobs}
+    for _ in range(repeat):
+        for name, fn in jobs.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def _peak_bytes(fn: Callable) -> int:
+    """Peak bytes allocated while ``fn`` runs (numpy reports its buffers to tracemalloc)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def bench_task(task_name: str, batch_size: Optional[int] = None, repeat: int = 5,
+               seed: int = 0) -> dict:
+    """Times, ratios to one ``evaluate``, peak memories and §7 targets for one model."""
+    net, params, x, y = _setting(task_name, batch_size, seed)
+    jobs, info = _jobs(net, params, x, y)
+    seconds = _time_interleaved(jobs, repeat)
+    unit = seconds["evaluate"]
+    ratios = {name: s / unit for name, s in seconds.items() if name != "evaluate"}
+    steps = {name: seconds[f"step[{name}]"] / seconds["step[sgd-m]"] for name in LS_METHODS}
+    ratios["ls_step_vs_sgd_step"] = max(steps.values())
+    # extra = what an LS step adds on top of the evaluation it shares with a plain step
+    extra = {f"curvature[{kind}]": ratios[f"curvature[{kind}]"] for kind in KINDS}
+    extra.update({f"step[{name}]": (seconds[f"step[{name}]"] - seconds["step[sgd-m]"]) / unit
+                  for name in LS_METHODS})
+    peak = {"step[sgd-m]": _peak_bytes(jobs["step[sgd-m]"])}
+    for name in LS_METHODS:
+        peak[f"step[{name}]"] = _peak_bytes(jobs[f"step[{name}]"])
+    memory = {name: peak[f"step[{name}]"] / peak["step[sgd-m]"] for name in LS_METHODS}
+    ratios["ls_peak_memory_vs_sgd"] = max(memory.values())
+    targets = {q: {"value": ratios[q], "target": t, "holds": bool(ratios[q] <= t)}
+               for q, t in TARGETS.items()}
+    return {"batch_size": int(x.shape[0]), **info, "seconds": seconds, "ratios": ratios,
+            "ls_step_vs_sgd_step": steps, "extra": extra, "peak_bytes": peak,
+            "peak_memory_vs_sgd": memory, "targets": targets}
+
+
+def machine_info() -> dict:
+    """numpy, BLAS and CPU facts that make timings comparable across runs."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except Exception:  # older numpy: no dict mode
+        blas = {"name": "unknown (numpy < 1.26 has no np.show_config(mode='dicts'))"}
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"numpy": np.__version__, "python": platform.python_version(),
+            "platform": platform.platform(), "processor": platform.machine(),
+            "cpu_count": os.cpu_count(), "usable_cores": cores, "load_average_1min": load,
+            "blas": {k: blas.get(k) for k in ("name", "version", "openblas configuration") if k in blas},
+            "environment": {k: os.environ[k] for k in ENV_KEYS if k in os.environ}}
+
+
+def run_bench(tasks=TASKS, batch_size: Optional[int] = None, repeat: int = 5, seed: int = 0) -> dict:
+    """The whole benchmark as a JSON-ready dict."""
+    return {"machine": machine_info(),
+            "settings": {"batch_size": batch_size, "repeat": repeat, "seed": seed},
+            "targets": TARGETS,
+            "tasks": {name: bench_task(name, batch_size, repeat, seed) for name in tasks}}
+
+
+def format_table(result: dict) -> str:
+    """Rows = quantities, columns = tasks; ratios to one evaluate unless said otherwise."""
+    tasks = list(result["tasks"])
+    rows = [("evaluate (ms)", lambda r: f"{1e3 * r['seconds']['evaluate']:.2f}"),
+            ("hvp", lambda r: f"{r['ratios']['hvp']:.2f}")]
+    rows += [(f"curvature {kind}", lambda r, kind=kind: f"{r['ratios'][f'curvature[{kind}]']:.2f}")
+             for kind in KINDS]
+    rows += [("block_hessian (smallest)", lambda r: f"{r['ratios']['block_hessian']:.1f}"),
+             ("step sgd-m", lambda r: f"{r['ratios']['step[sgd-m]']:.2f}")]
+    rows += [(f"step {m}", lambda r, m=m: f"{r['ratios'][f'step[{m}]']:.2f}") for m in LS_METHODS]
+    rows += [(f"step {m} / sgd-m step", lambda r, m=m: f"{r['ls_step_vs_sgd_step'][m]:.2f}")
+             for m in LS_METHODS]
+    rows += [(f"peak mem {m} / sgd-m", lambda r, m=m: f"{r['peak_memory_vs_sgd'][m]:.2f}")
+             for m in LS_METHODS]
+    width = max(len(name) for name, _ in rows) + 2
+    lines = [f"{'ratio to one evaluate':<{width}}" + "".join(f"{t:>13}" for t in tasks),
+             f"{'(batch size)':<{width}}" + "".join(f"{result['tasks'][t]['batch_size']:>13}" for t in tasks)]
+    lines += [f"{name:<{width}}" + "".join(f"{cell(result['tasks'][t]):>13}" for t in tasks)
+              for name, cell in rows]
+    lines.append("")
+    lines.append("DESIGN §7 targets (curvature = extra cost: the LS step reuses the evaluation)")
+    for q, target in result["targets"].items():
+        cells = "".join(
+            f"{result['tasks'][t]['targets'][q]['value']:>8.2f} {'ok ' if result['tasks'][t]['targets'][q]['holds'] else 'NO '}"
+            for t in tasks)
+        lines.append(f"  {q:<{width}} <= {target:<4} " + cells)
+    m = result["machine"]
+    lines.append("")
+    lines.append(f"numpy {m['numpy']}, BLAS {m['blas'].get('name')} {m['blas'].get('version', '')}, "
+                 f"{m['usable_cores']} usable cores; median of {result['settings']['repeat']} after a warm-up; "
+                 f"threads: {m['environment'].get('OPENBLAS_NUM_THREADS', 'BLAS default')}")
+    load = m["load_average_1min"]
+    if load is not None and load > m["usable_cores"]:
+        lines.append(f"warning: load average {load:.1f} > {m['usable_cores']} cores: timings are noisy"
+                     + ("" if "OPENBLAS_NUM_THREADS" in m["environment"]
+                        else "; a threaded BLAS may stall, try OPENBLAS_NUM_THREADS=1"))
+    return "\n".join(lines)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def _run(args) -> int:
+    tasks = TASKS if args.task == "all" else (args.task,)
+    result = run_bench(tasks, args.batch_size, args.repeat, args.seed)
+    print(format_table(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``minilayerlr bench`` to the command line."""
+    p = subparsers.add_parser(
+        "bench", help="time gradient, HVP, layer curvature and LS steps (ratios to one gradient)",
+        description=__doc__.split("\n\n")[0])
+    p.add_argument("--task", choices=TASKS + ("all",), default="all",
+                   help="which default model to measure (default: all)")
+    p.add_argument("--batch-size", type=_positive, metavar="N",
+                   help="examples per batch (default: the task's; gcn always uses the whole graph)")
+    p.add_argument("--repeat", type=_positive, default=5, metavar="K",
+                   help="timed runs per quantity after one warm-up; the median is reported (default 5)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="data and weights seed (default 0)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.set_defaults(func=_run)

@@ -1,0 +1,70 @@
+"""``minilayerlr bench`` runs end to end and reports every quantity.
+
+No test here asserts on a timing (DESIGN §7: numbers are measured by the
+benchmark command, never by a timed test); only on what is reported.
+"""
+import json
+import math
+
+import pytest
+
+from minilayerlr import bench, cli
+from minilayerlr.curvature import KINDS
+
+TIMED = (["evaluate", "hvp", "block_hessian", "step[sgd-m]"]
+         + [f"curvature[{kind}]" for kind in KINDS]
+         + [f"step[{m}]" for m in bench.LS_METHODS])
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    code = cli.main(["bench", "--task", "all", "--batch-size", "4", "--repeat", "1",
+                     "--json", str(path)])
+    return code, json.loads(path.read_text())
+
+
+def test_bench_exits_cleanly_and_covers_every_task(bench_run):
+    code, result = bench_run
+    assert code == 0
+    assert set(result["tasks"]) == set(bench.TASKS)
+    assert result["settings"] == {"batch_size": 4, "repeat": 1, "seed": 0}
+
+
+@pytest.mark.parametrize("task", bench.TASKS)
+def test_bench_json_has_every_quantity(bench_run, task):
+    r = bench_run[1]["tasks"][task]
+    assert set(r["seconds"]) == set(TIMED)
+    assert all(math.isfinite(s) and s > 0 for s in r["seconds"].values())
+    assert set(r["ratios"]) == (set(TIMED) - {"evaluate"}) | {"ls_step_vs_sgd_step", "ls_peak_memory_vs_sgd"}
+    assert set(r["extra"]) == {f"curvature[{k}]" for k in KINDS} | {f"step[{m}]" for m in bench.LS_METHODS}
+    assert set(r["ls_step_vs_sgd_step"]) == set(bench.LS_METHODS)
+    assert set(r["peak_memory_vs_sgd"]) == set(bench.LS_METHODS)
+    assert set(r["peak_bytes"]) == {"step[sgd-m]"} | {f"step[{m}]" for m in bench.LS_METHODS}
+    assert all(b > 0 for b in r["peak_bytes"].values())
+    assert set(r["targets"]) == set(bench.TARGETS)
+    for entry in r["targets"].values():
+        assert set(entry) == {"value", "target", "holds"} and isinstance(entry["holds"], bool)
+    assert r["num_params"] == sum(r["block_sizes"])
+    assert r["block_sizes"][r["smallest_block"]] == min(r["block_sizes"])
+    # the batch: 4 images, or the whole graph for the GCN
+    assert r["batch_size"] == (4 if task != "gcn" else r["batch_size"]) and r["batch_size"] >= 4
+
+
+def test_bench_records_the_machine(bench_run):
+    m = bench_run[1]["machine"]
+    assert m["numpy"] and m["usable_cores"] >= 1 and "name" in m["blas"]
+    assert isinstance(m["environment"], dict)
+
+
+def test_bench_table_names_every_task_and_target(bench_run):
+    table = bench.format_table(bench_run[1])
+    for name in list(bench.TASKS) + list(bench.TARGETS) + ["curvature mc_fisher", "step sgd-ls"]:
+        assert name in table
+
+
+def test_bench_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--repeat", "0"])
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--task", "resnet"])
