@@ -37,7 +37,7 @@ NO_FALLBACK, ASCENT, NONPOSITIVE_CURVATURE, CAPPED = 0, 1, 2, 3
 FALLBACK_NAMES = ("none", "ascent", "nonpositive_curvature", "capped")
 #: What a fallback may do: move nowhere, reuse the last formula step, take α_max.
 FALLBACK_RULES = ("skip", "previous", "max_step")
-#: Curvature kinds the network engine understands; the last two are seeded estimators.
+#: Curvature kinds the network engine understands; ESTIMATOR_KINDS are the seeded ones.
 CURVATURE_KINDS = ("hessian", "ggn", "sign_hvp", "naive_hvp", "mc_fisher")
 ESTIMATOR_KINDS = ("sign_hvp", "mc_fisher")
 
@@ -56,8 +56,8 @@ class LayerwiseStepSizeState:
         avg_numerators: bias-corrected EMA of ``numerators`` (equal to it when ρ = 0).
         avg_denominators: bias-corrected EMA of ``denominators``.
         fallbacks: int codes, ``FALLBACK_NAMES[code]``: 0 none, 1 ascent
-            (g_lᵀd_l ≤ 0), 2 nonpositive_curvature (denominator ≤ 0 or α not
-            finite), 3 capped (α clipped to max_step).
+            (n_l ≤ 0 or n̄_l ≤ 0), 2 nonpositive_curvature (D̄_l ≤ 0, or α
+            overflows with no cap), 3 capped (α clipped to max_step).
         reference_step_sizes: the last α_l given by the formula (codes 0 and 3),
             used by the "previous" fallback; 0 before the first one.
         curvature_seed: the seed passed to an estimator oracle at the last step
@@ -122,7 +122,8 @@ class LayerwiseStepSize:
     Properties (docs/theory.md): replacing d_l by s·d_l (s > 0) leaves α_l d_l
     unchanged; with λ = 0 and α_max = inf, scaling the loss by c > 0 leaves the
     SGD-LS update unchanged; one block, d = g, η = 1, λ = 0 on a quadratic
-    gives the exact line-search step.
+    gives the exact line-search step (at every step if ρ = 0, at the first
+    step for any ρ).
 
     Args:
         base: SGD, Adam or AdamW (anything with ``init``, ``direction``,
