@@ -58,6 +58,10 @@ ERRORS = [
     (["train", "--task", "cnn", "--optimizer", "sgd"], "--lr"),
     (["train", "--task", "gcn", "--optimizer", "gd-ls", "--lr", "0.1"], "--lr"),
     (["train", "--task", "gcn", "--optimizer", "sgd-ls", "--batch-size", "5"], "--batch-size"),
+    (["train", "--task", "gcn", "--optimizer", "sgd", "--lr", "0.1", "--ls-scale", "0.5"],
+     "--ls-scale"),
+    (["compare", "--ls-scale", "0"], "--ls-scale"),
+    (["compare", "--ls-ema", "1"], "--ls-ema"),
 ]
 
 

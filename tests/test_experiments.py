@@ -61,6 +61,9 @@ def test_make_optimizer():
         make_optimizer("sgd-ls", 0.1)
     with pytest.raises(ValueError, match="optimizer"):
         make_optimizer("lbfgs", 0.1)
+    tuned = make_optimizer("adamw-ls", ls_options={"scale": 0.5, "ema": 0.0})
+    assert (tuned.scale, tuned.ema, tuned.base) == (0.5, 0.0, AdamW())
+    assert make_optimizer("gd-ls", ls_options={"scale": 0.25}).scale == 0.25
 
 
 def test_compare_task_on_a_small_graph():

@@ -54,6 +54,13 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
                    help="smaller data, fewer epochs, shorter grid: a one-minute smoke run")
     p.add_argument("--size", type=int, metavar="N",
                    help="shrink the data: N training images, or N graph nodes for gcn")
+    p.add_argument("--ls-scale", type=float, metavar="ETA",
+                   help="η, the multiplier of every layer-wise step (default: the optimizer's, "
+                        "1 = minimiser of each layer's quadratic model; the theory guarantees "
+                        "descent for η below 2/c, c <= number of layers)")
+    p.add_argument("--ls-ema", type=float, metavar="RHO",
+                   help="ρ in [0, 1), averaging of the step-size numerator and denominator over "
+                        "steps (default: the optimizer's)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress line on stderr (it only shows on a terminal anyway)")
 
@@ -70,6 +77,20 @@ def _check_common(args) -> None:
                         f"that holds them")
     if args.data_dir and not Path(args.data_dir).is_dir():
         raise UserError(f"--data-dir: {args.data_dir} is not a folder")
+
+
+def _ls_options(args) -> dict:
+    """--ls-scale / --ls-ema as LayerwiseStepSize keyword arguments (only those given)."""
+    options = {}
+    if args.ls_scale is not None:
+        if not args.ls_scale > 0:
+            raise UserError(f"--ls-scale: expected a number > 0, got {args.ls_scale}")
+        options["scale"] = args.ls_scale
+    if args.ls_ema is not None:
+        if not 0 <= args.ls_ema < 1:
+            raise UserError(f"--ls-ema: expected a number in [0, 1), got {args.ls_ema}")
+        options["ema"] = args.ls_ema
+    return options
 
 
 def _log(line: str) -> None:
@@ -129,7 +150,8 @@ def _run_compare(args) -> int:
     started = time.perf_counter()
     result = run_compare(tasks, out=out, epochs=args.epochs, data=args.data,
                          data_dir=args.data_dir, quick=args.quick, seed=args.seed,
-                         size=args.size, progress=False if args.no_progress else None, log=_log)
+                         size=args.size, progress=False if args.no_progress else None,
+                         ls_options=_ls_options(args), log=_log)
     print(result["paths"]["md"].read_text())
     _log(f"compare finished in {time.perf_counter() - started:.0f} s; results in {out}/ "
          f"(results.json, results.csv, results.md, {len(result['paths']['figures'])} PNG)")
@@ -188,7 +210,12 @@ def _run_train(args) -> int:
                             "full batch; drop --batch-size")
         batch_size = None
     epochs = args.epochs or task.epochs
-    optimizer = make_optimizer(args.optimizer, args.lr)
+    options = _ls_options(args)
+    if options and takes_lr:
+        raise UserError(f"--ls-scale/--ls-ema: only for the layer-wise optimizers, not {args.optimizer}")
+    if "ema" in options and args.optimizer == "gd-ls":
+        raise UserError("--ls-ema: gd-ls is the idealized method without averaging")
+    optimizer = make_optimizer(args.optimizer, args.lr, options)
     result = train(task.net, task.net.init(args.seed), optimizer, task.x_train, task.y_train,
                    epochs=epochs, batch_size=batch_size, seed=args.seed, eval_fn=task.eval_fn,
                    checkpoint=args.checkpoint, resume=args.resume,

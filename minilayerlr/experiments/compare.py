@@ -41,7 +41,7 @@ OPTIMIZERS = {
 }
 
 
-def make_optimizer(key: str, lr: Optional[float] = None):
+def make_optimizer(key: str, lr: Optional[float] = None, ls_options: Optional[dict] = None):
     """The optimizer behind a command-line name.
 
     Args:
@@ -49,6 +49,9 @@ def make_optimizer(key: str, lr: Optional[float] = None):
             "sgd-ls", "adamw-ls" (LayerwiseStepSize around them, default
             safeguards), "gd-ls" (GDLS, the idealized full-batch method).
         lr: learning rate, required for "sgd"/"adamw", refused for the others.
+        ls_options: keyword arguments for ``LayerwiseStepSize`` (e.g.
+            ``{"scale": 0.5, "ema": 0.9}``) used by "sgd-ls"/"adamw-ls"; None or
+            {} keeps the optimizer's defaults. "gd-ls" takes only "scale".
 
     Raises:
         ValueError: unknown key, a missing lr, or an lr given to a method that
@@ -65,22 +68,23 @@ def make_optimizer(key: str, lr: Optional[float] = None):
         return SGD(lr=lr, momentum=0.9)
     if key == "adamw":
         return AdamW(lr=lr)
+    options = dict(ls_options or {})
     if key == "sgd-ls":
-        return LayerwiseStepSize(SGD(momentum=0.9))
+        return LayerwiseStepSize(SGD(momentum=0.9), **options)
     if key == "adamw-ls":
-        return LayerwiseStepSize(AdamW())
-    return GDLS()
+        return LayerwiseStepSize(AdamW(), **options)
+    return GDLS(**{k: v for k, v in options.items() if k == "scale"})
 
 
 def run_one(task: Task, key: str, lr: Optional[float], *, epochs: int, seed: int,
-            progress: Optional[bool] = None, checkpoint=None, resume=None) -> dict:
+            progress: Optional[bool] = None, ls_options: Optional[dict] = None) -> dict:
     """Train ``task`` with optimizer ``key`` from ``task.net.init(seed)``; return a result record."""
     label = OPTIMIZERS[key][0] + (f" lr={lr:g}" if lr is not None else "")
     batch_size = None if OPTIMIZERS[key][2] else task.batch_size
-    optimizer = make_optimizer(key, lr)
+    optimizer = make_optimizer(key, lr, ls_options)
     result = train(task.net, task.net.init(seed), optimizer, task.x_train, task.y_train,
                    epochs=epochs, batch_size=batch_size, seed=seed, eval_fn=task.eval_fn,
-                   checkpoint=checkpoint, resume=resume, progress=progress,
+                   progress=progress,
                    label=f"{task.name} {label}")
     h = result.history
     return {
@@ -100,7 +104,8 @@ def _best(runs: List[dict]) -> Optional[dict]:
 
 
 def compare_task(task: Task, *, epochs: Optional[int] = None, seed: int = 0,
-                 progress: Optional[bool] = None, log=None) -> dict:
+                 progress: Optional[bool] = None, ls_options: Optional[dict] = None,
+                 log=None) -> dict:
     """Run the whole comparison on one task; returns {"runs": [...], ...}."""
     epochs = task.epochs if epochs is None else epochs
     runs = []
@@ -118,7 +123,8 @@ def compare_task(task: Task, *, epochs: Optional[int] = None, seed: int = 0,
                 f"{best['lr'] if best else 'none (all diverged)'}")
     keys = ["sgd-ls", "adamw-ls"] + (["gd-ls"] if task.batch_size is None else [])
     for key in keys:
-        runs.append(run_one(task, key, None, epochs=epochs, seed=seed, progress=progress))
+        runs.append(run_one(task, key, None, epochs=epochs, seed=seed, progress=progress,
+                            ls_options=ls_options))
         if log:
             log(f"{task.name}: {OPTIMIZERS[key][0]} done")
     return {"task": task.name, "description": task.description, "metric": task.metric,
@@ -196,7 +202,7 @@ def write_results(out: Path, config: dict, task_results: List[dict]) -> Dict[str
 def run_compare(tasks=("autoencoder", "cnn", "gcn"), *, out, epochs: Optional[int] = None,
                 data: str = "synthetic", data_dir=None, quick: bool = False, seed: int = 0,
                 size: Optional[int] = None, progress: Optional[bool] = None,
-                plots: bool = True, log=None) -> dict:
+                ls_options: Optional[dict] = None, plots: bool = True, log=None) -> dict:
     """Run the comparison on ``tasks`` and write everything to the folder ``out``.
 
     Args:
@@ -206,6 +212,8 @@ def run_compare(tasks=("autoencoder", "cnn", "gcn"), *, out, epochs: Optional[in
         data, data_dir, quick, size: see ``build_task``.
         seed: seeds the data, the initial parameters and the shuffling.
         progress: progress line on stderr (None: when stderr is a terminal).
+        ls_options: overrides of the layer-wise methods' defaults (see
+            ``make_optimizer``); recorded in the config.
         plots: write the PNG figures.
         log: callable taking one line of text (e.g. to print to stderr).
 
@@ -220,15 +228,17 @@ def run_compare(tasks=("autoencoder", "cnn", "gcn"), *, out, epochs: Optional[in
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
     out = Path(out)
+    make_optimizer("sgd-ls", None, ls_options)  # a bad option fails before any work
     built = [build_task(name, data=data, data_dir=data_dir, seed=seed, quick=quick, size=size)
              for name in tasks]  # build all first: a data error stops before any training
     config = {"tasks": list(tasks), "epochs": epochs, "data": data,
               "data_dir": None if data_dir is None else str(data_dir), "quick": quick,
-              "seed": seed, "size": size, "command": " ".join(sys.argv),
+              "seed": seed, "size": size, "ls_options": dict(ls_options or {}), "command": " ".join(sys.argv),
               "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     results, figures = [], []
     for task in built:
-        result = compare_task(task, epochs=epochs, seed=seed, progress=progress, log=log)
+        result = compare_task(task, epochs=epochs, seed=seed, progress=progress,
+                              ls_options=ls_options, log=log)
         results.append(result)
         if plots:
             figures.extend(plot_task(result, out))
