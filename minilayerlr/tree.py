@@ -12,7 +12,7 @@ and each array in C order.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List
 
 import numpy as np
 
@@ -92,3 +92,65 @@ def check_same_structure(tree: Params, like: Params, name: str) -> None:
                 raise ValueError(
                     f"{name}[{k}][{key!r}]: expected shape {ref[key].shape}, got {shape}"
                 )
+
+
+def block_sq_norm(a: Params) -> np.ndarray:
+    """Per-block squared Euclidean norms ‖a_l‖², shape (L,)."""
+    return block_dot(a, a)
+
+
+def scale_blocks(tree: Params, factors: np.ndarray) -> Params:
+    """Multiply block l of ``tree`` by ``factors[l]``.
+
+    Args:
+        tree: a tree with L blocks.
+        factors: shape (L,).
+
+    Returns:
+        New tree with entry ``k = block_indices(tree)[l]`` equal to
+        ``factors[l] * tree[k]``; empty entries stay ``{}``.
+    """
+    factors = np.asarray(factors, dtype=np.float64)
+    out: Params = [{} for _ in tree]
+    for l, k in enumerate(block_indices(tree)):
+        out[k] = {name: factors[l] * value for name, value in tree[k].items()}
+    return out
+
+
+def zeros_like(tree: Params) -> Params:
+    """A tree of float64 zeros with the structure and shapes of ``tree``."""
+    return tree_map(lambda a: np.zeros(np.shape(a), dtype=np.float64), tree)
+
+
+def apply_updates(params: Params, updates: Params) -> Params:
+    """Return ``params + updates`` (optax convention: updates are *added*).
+
+    Args:
+        params: the current parameters θ.
+        updates: the step returned by an optimizer's ``update`` (e.g. −α_l d_l).
+
+    Returns:
+        New tree θ + u; the arguments are left unchanged.
+
+    Raises:
+        ValueError: if the structures differ (message names ``updates``).
+    """
+    check_same_structure(updates, params, "updates")
+    return tree_map(lambda p, u: p + u, params, updates)
+
+
+def check_tree(tree: Params, name: str) -> None:
+    """Raise ValueError naming ``name`` unless ``tree`` is a list of dicts of finite arrays."""
+    if not isinstance(tree, (list, tuple)):
+        raise ValueError(f"{name}: expected a list of per-layer dicts, got {type(tree).__name__}")
+    for k, entry in enumerate(tree):
+        if not isinstance(entry, dict):
+            raise ValueError(f"{name}[{k}]: expected a dict, got {type(entry).__name__}")
+        for key, value in entry.items():
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"{name}[{k}][{key!r}]: contains NaN or Inf")
+
+
+def num_blocks(tree: Params) -> int:
+    """Number L of blocks (non-empty entries)."""
+    return len(block_indices(tree))

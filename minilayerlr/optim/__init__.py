@@ -9,13 +9,13 @@ from minilayerlr.optim.base import SGD, Adam, AdamState, AdamW, SGDState
 from minilayerlr.optim.layerwise import (CURVATURE_KINDS, ESTIMATOR_KINDS, FALLBACK_NAMES,
                                          FALLBACK_RULES, GDLS, LayerwiseStepSize,
                                          LayerwiseStepSizeState)
-from minilayerlr.optim.tree import (apply_updates, block_dot, block_entries, block_sq_norm,
-                                    scale_blocks, tree_map)
+from minilayerlr.tree import (apply_updates, block_dot, block_indices, block_sq_norm,
+                              scale_blocks, tree_map)
 
 __all__ = [
     "SGD", "SGDState", "Adam", "AdamW", "AdamState",
     "LayerwiseStepSize", "LayerwiseStepSizeState", "GDLS",
     "FALLBACK_NAMES", "FALLBACK_RULES", "CURVATURE_KINDS", "ESTIMATOR_KINDS",
-    "apply_updates", "tree_map", "block_entries", "block_dot", "block_sq_norm",
+    "apply_updates", "tree_map", "block_indices", "block_dot", "block_sq_norm",
     "scale_blocks",
 ]

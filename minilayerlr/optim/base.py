@@ -34,8 +34,15 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from minilayerlr.optim.tree import (Tree, check_structure, maybe_params, num_blocks,
-                                    tree_map, zeros_like)
+from minilayerlr.tree import Params, check_same_structure, num_blocks, tree_map, zeros_like
+
+
+def maybe_params(params: Optional[Params], needed: bool, who: str) -> Optional[Params]:
+    """Return ``params``, raising a clear error if ``who`` needs them and they are None."""
+    if needed and params is None:
+        raise ValueError(f"params: {who} needs the current parameters (weight decay); "
+                         "call update(grads, state, params)")
+    return params
 
 
 def check_positive(name: str, value: float) -> None:
@@ -58,8 +65,8 @@ def check_unit_interval(name: str, value: float) -> None:
         raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
 
 
-def _check_grads(grads: Tree, state_like: Tree) -> None:
-    check_structure(grads, state_like, "grads")
+def _check_grads(grads: Params, state_like: Params) -> None:
+    check_same_structure(grads, state_like, "grads")
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ class SGDState:
     """
 
     count: int
-    momentum: Optional[Tree]
+    momentum: Optional[Params]
     step_sizes: np.ndarray
 
 
@@ -115,13 +122,13 @@ class SGD:
     def decoupled_weight_decay(self) -> float:
         return 0.0
 
-    def init(self, params: Tree) -> SGDState:
+    def init(self, params: Params) -> SGDState:
         """Return the initial state (zero momentum buffer)."""
         buffer = zeros_like(params) if self.momentum > 0 else None
         return SGDState(count=0, momentum=buffer, step_sizes=np.zeros(num_blocks(params)))
 
-    def direction(self, grads: Tree, state: SGDState,
-                  params: Optional[Tree] = None) -> Tuple[Tree, SGDState]:
+    def direction(self, grads: Params, state: SGDState,
+                  params: Optional[Params] = None) -> Tuple[Params, SGDState]:
         """Return the direction d (update = −lr·d) and the advanced state."""
         g = objective_gradient(grads, params, self.weight_decay, "SGD")
         if self.momentum == 0:
@@ -132,8 +139,8 @@ class SGD:
         d = tree_map(lambda g_, m_: g_ + beta * m_, g, m) if self.nesterov else m
         return d, SGDState(state.count + 1, m, state.step_sizes)
 
-    def update(self, grads: Tree, state: SGDState, params: Optional[Tree] = None,
-               *, curvature=None) -> Tuple[Tree, SGDState]:
+    def update(self, grads: Params, state: SGDState, params: Optional[Params] = None,
+               *, curvature=None) -> Tuple[Params, SGDState]:
         """Return updates −lr·d and the new state (``curvature`` is accepted and ignored)."""
         d, new = self.direction(grads, state, params)
         updates = tree_map(lambda d_: -self.lr * d_, d)
@@ -141,13 +148,13 @@ class SGD:
         return updates, SGDState(new.count, new.momentum, sizes)
 
 
-def objective_gradient(grads: Tree, params: Optional[Tree], weight_decay: float,
-                       who: str) -> Tree:
+def objective_gradient(grads: Params, params: Optional[Params], weight_decay: float,
+                       who: str) -> Params:
     """Gradient of f(θ) + ½ wd‖θ‖²: g + wd·θ (a new tree; g itself when wd = 0)."""
     if weight_decay == 0:
         return grads
     params = maybe_params(params, True, who)
-    check_structure(grads, params, "grads")
+    check_same_structure(grads, params, "grads")
     return tree_map(lambda g_, p_: g_ + weight_decay * p_, grads, params)
 
 
@@ -163,8 +170,8 @@ class AdamState:
     """
 
     count: int
-    mu: Tree
-    nu: Tree
+    mu: Params
+    nu: Params
     step_sizes: np.ndarray
 
 
@@ -203,13 +210,13 @@ class Adam:
     def decoupled_weight_decay(self) -> float:
         return 0.0
 
-    def init(self, params: Tree) -> AdamState:
+    def init(self, params: Params) -> AdamState:
         """Return the initial state (zero moments, t = 0)."""
         return AdamState(0, zeros_like(params), zeros_like(params),
                          np.zeros(num_blocks(params)))
 
-    def direction(self, grads: Tree, state: AdamState,
-                  params: Optional[Tree] = None) -> Tuple[Tree, AdamState]:
+    def direction(self, grads: Params, state: AdamState,
+                  params: Optional[Params] = None) -> Tuple[Params, AdamState]:
         """Return d = m̂/(√v̂ + eps) and the advanced state."""
         _check_grads(grads, state.mu)
         t = state.count + 1
@@ -220,14 +227,14 @@ class Adam:
                      mu, nu)
         return d, AdamState(t, mu, nu, state.step_sizes)
 
-    def update(self, grads: Tree, state: AdamState, params: Optional[Tree] = None,
-               *, curvature=None) -> Tuple[Tree, AdamState]:
+    def update(self, grads: Params, state: AdamState, params: Optional[Params] = None,
+               *, curvature=None) -> Tuple[Params, AdamState]:
         """Return updates −lr·(d + wd·θ) and the new state (wd = 0 for Adam)."""
         wd = self.decoupled_weight_decay
         params = maybe_params(params, wd > 0, type(self).__name__)
         d, new = self.direction(grads, state, params)
         if wd > 0:
-            check_structure(params, d, "params")
+            check_same_structure(params, d, "params")
             updates = tree_map(lambda d_, p_: -self.lr * (d_ + wd * p_), d, params)
         else:
             updates = tree_map(lambda d_: -self.lr * d_, d)

@@ -27,9 +27,9 @@ from typing import Any, Callable, Optional, Tuple
 import numpy as np
 
 from minilayerlr.optim.base import (SGD, check_nonnegative, check_positive,
-                                    check_unit_interval, objective_gradient)
-from minilayerlr.optim.tree import (Tree, block_dot, block_entries, block_sq_norm,
-                                    check_structure, check_tree, maybe_params)
+                                    check_unit_interval, maybe_params, objective_gradient)
+from minilayerlr.tree import (Params, block_dot, block_indices, block_sq_norm,
+                              check_same_structure, check_tree)
 
 #: Codes stored in ``state.fallbacks`` (one int per block and step).
 NO_FALLBACK, ASCENT, NONPOSITIVE_CURVATURE, CAPPED = 0, 1, 2, 3
@@ -182,9 +182,9 @@ class LayerwiseStepSize:
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"seed: expected an int >= 0, got {self.seed!r}")
 
-    def init(self, params: Tree) -> LayerwiseStepSizeState:
+    def init(self, params: Params) -> LayerwiseStepSizeState:
         """Return the initial state: the base state and zeros for every per-block array."""
-        n = len(block_entries(params))
+        n = len(block_indices(params))
         zeros = np.zeros(n)
         return LayerwiseStepSizeState(
             count=0, base_state=self.base.init(params), step_sizes=zeros,
@@ -192,10 +192,10 @@ class LayerwiseStepSize:
             avg_numerators=zeros, avg_denominators=zeros,
             fallbacks=np.zeros(n, dtype=np.int64), reference_step_sizes=zeros)
 
-    def update(self, grads: Tree, state: LayerwiseStepSizeState,
-               params: Optional[Tree] = None, *,
+    def update(self, grads: Params, state: LayerwiseStepSizeState,
+               params: Optional[Params] = None, *,
                curvature: Optional[Callable[..., np.ndarray]] = None,
-               ) -> Tuple[Tree, LayerwiseStepSizeState]:
+               ) -> Tuple[Params, LayerwiseStepSizeState]:
         """Compute one layer-wise step.
 
         Args:
@@ -246,7 +246,7 @@ class LayerwiseStepSize:
             avg_denominators=avg_d, fallbacks=codes, reference_step_sizes=reference,
             curvature_seed=seed)
 
-    def _call_oracle(self, curvature, d: Tree, t: int, n_blocks: int):
+    def _call_oracle(self, curvature, d: Params, t: int, n_blocks: int):
         kind, seed = self.curvature_kind, None
         if kind is None:
             q = curvature(d)
@@ -289,12 +289,12 @@ class LayerwiseStepSize:
         return alpha, codes, reference
 
     @staticmethod
-    def _updates(d: Tree, params: Optional[Tree], alpha: np.ndarray, wd_d: float) -> Tree:
+    def _updates(d: Params, params: Optional[Params], alpha: np.ndarray, wd_d: float) -> Params:
         """updates_l = −α_l d_l − α_l·wd_d·θ_l (α_l replaces AdamW's lr in the decay too)."""
         if wd_d > 0:
-            check_structure(params, d, "params")
-        out: Tree = [{} for _ in d]
-        for l, k in enumerate(block_entries(d)):
+            check_same_structure(params, d, "params")
+        out: Params = [{} for _ in d]
+        for l, k in enumerate(block_indices(d)):
             a = alpha[l]
             if wd_d > 0:
                 out[k] = {name: -a * (v + wd_d * params[k][name]) for name, v in d[k].items()}
@@ -332,11 +332,11 @@ class GDLS:
     def __post_init__(self):
         self.layerwise  # validates scale and curvature_kind
 
-    def init(self, params: Tree) -> LayerwiseStepSizeState:
+    def init(self, params: Params) -> LayerwiseStepSizeState:
         """See :meth:`LayerwiseStepSize.init`."""
         return self.layerwise.init(params)
 
-    def update(self, grads: Tree, state: LayerwiseStepSizeState,
-               params: Optional[Tree] = None, *, curvature=None):
+    def update(self, grads: Params, state: LayerwiseStepSizeState,
+               params: Optional[Params] = None, *, curvature=None):
         """See :meth:`LayerwiseStepSize.update`."""
         return self.layerwise.update(grads, state, params, curvature=curvature)
