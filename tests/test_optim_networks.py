@@ -70,6 +70,16 @@ def gcn_task():
     return net, x, labels
 
 
+def run_steps(net, params, opt, x, y, steps):
+    """``steps`` LS steps on the full batch; returns the final params and state."""
+    state = opt.init(params)
+    for _ in range(steps):
+        ev = net.evaluate(params, x, y)
+        updates, state = opt.update(ev.grads, state, params, curvature=ev.layer_curvature)
+        params = mll.apply_updates(params, updates)
+    return params, state
+
+
 @pytest.mark.parametrize("task", [mlp_task, cnn_task, gcn_task], ids=["mlp", "cnn", "gcn"])
 @pytest.mark.parametrize("make", [
     lambda: LayerwiseStepSize(SGD(momentum=0.9)),
@@ -79,13 +89,8 @@ def test_ls_methods_reduce_training_loss_from_defaults(task, make):
     """No learning rate given: the defaults alone must make progress on all three model families."""
     net, x, y = task()
     params = net.init(3)
-    opt = make()
-    state = opt.init(params)
     first = net.evaluate(params, x, y).loss
-    for _ in range(30):
-        ev = net.evaluate(params, x, y)
-        updates, state = opt.update(ev.grads, state, params, curvature=ev.layer_curvature)
-        params = mll.apply_updates(params, updates)
+    params, state = run_steps(net, params, make(), x, y, 30)
     last = net.evaluate(params, x, y).loss
     assert np.isfinite(last) and last < 0.7 * first, (first, last)
     assert np.all(state.step_sizes >= 0) and state.step_sizes.shape == (len(net.blocks),)
@@ -95,11 +100,7 @@ def test_ls_methods_reduce_training_loss_from_defaults(task, make):
 def test_ls_runs_with_every_curvature_kind(kind):
     net, x, y = mlp_task()
     params = net.init(4)
-    opt = LayerwiseStepSize(SGD(momentum=0.9), curvature_kind=kind, seed=5)
-    state = opt.init(params)
     first = net.evaluate(params, x, y).loss
-    for _ in range(20):
-        ev = net.evaluate(params, x, y)
-        updates, state = opt.update(ev.grads, state, params, curvature=ev.layer_curvature)
-        params = mll.apply_updates(params, updates)
+    opt = LayerwiseStepSize(SGD(momentum=0.9), curvature_kind=kind, seed=5)
+    params, _ = run_steps(net, params, opt, x, y, 20)
     assert net.evaluate(params, x, y).loss < first
