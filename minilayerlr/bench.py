@@ -24,6 +24,14 @@ The JSON output holds the table and the machine: numpy version, the BLAS
 numpy was built against, CPU count, load average and the thread-related
 environment.
 
+Memory returned to the kernel must be zeroed again on next use. glibc's
+malloc gives large freed blocks back (``munmap``, heap trimming) depending on
+its history, so the same ``evaluate`` measured 10 ms or 19 ms in different
+processes, and a plain step came out faster than the ``evaluate`` inside it.
+The bench therefore asks glibc (``mallopt``, when present) to keep freed
+memory in the process, the steady state of a training loop; ``--default-malloc``
+measures without that, and the JSON records which was used.
+
 A multi-threaded BLAS on a machine busier than its cores stalls: each matrix
 product may wait a whole scheduler time slice for its second thread (we saw
 one ``evaluate`` jump from 1.5 ms to 140 ms). On a shared machine run
@@ -70,6 +78,19 @@ def _ls_optimizer(name: str):
     if name == "adamw-ls":
         return LayerwiseStepSize(AdamW())
     return GDLS()
+
+
+def steady_malloc() -> bool:
+    """Ask glibc to keep freed memory (no munmap, no trimming); False where unavailable.
+
+    mallopt parameters from <malloc.h>: M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3.
+    """
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-1, 1 << 30)) and bool(libc.mallopt(-3, 1 << 30))
+    except (OSError, AttributeError):
+        return False
 
 
 def _setting(task_name: str, batch_size: Optional[int], seed: int):
@@ -183,10 +204,13 @@ def machine_info() -> dict:
             "environment": {k: os.environ[k] for k in ENV_KEYS if k in os.environ}}
 
 
-def run_bench(tasks=TASKS, batch_size: Optional[int] = None, repeat: int = 5, seed: int = 0) -> dict:
+def run_bench(tasks=TASKS, batch_size: Optional[int] = None, repeat: int = 5, seed: int = 0,
+              default_malloc: bool = False) -> dict:
     """The whole benchmark as a JSON-ready dict."""
+    allocator = "default" if default_malloc or not steady_malloc() else "glibc, freed memory kept"
     return {"machine": machine_info(),
-            "settings": {"batch_size": batch_size, "repeat": repeat, "seed": seed},
+            "settings": {"batch_size": batch_size, "repeat": repeat, "seed": seed,
+                         "allocator": allocator},
             "targets": TARGETS,
             "tasks": {name: bench_task(name, batch_size, repeat, seed) for name in tasks}}
 
@@ -221,6 +245,7 @@ def format_table(result: dict) -> str:
     lines.append("")
     lines.append(f"numpy {m['numpy']}, BLAS {m['blas'].get('name')} {m['blas'].get('version', '')}, "
                  f"{m['usable_cores']} usable cores; median of {result['settings']['repeat']} after a warm-up; "
+                 f"malloc: {result['settings']['allocator']}; "
                  f"threads: {m['environment'].get('OPENBLAS_NUM_THREADS', 'BLAS default')}")
     load = m["load_average_1min"]
     if load is not None and load > m["usable_cores"]:
@@ -239,7 +264,7 @@ def _positive(text: str) -> int:
 
 def _run(args) -> int:
     tasks = TASKS if args.task == "all" else (args.task,)
-    result = run_bench(tasks, args.batch_size, args.repeat, args.seed)
+    result = run_bench(tasks, args.batch_size, args.repeat, args.seed, args.default_malloc)
     print(format_table(result))
     if args.json:
         with open(args.json, "w") as f:
@@ -260,5 +285,8 @@ def register(subparsers) -> None:
     p.add_argument("--repeat", type=_positive, default=5, metavar="K",
                    help="timed runs per quantity after one warm-up; the median is reported (default 5)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="data and weights seed (default 0)")
+    p.add_argument("--default-malloc", action="store_true",
+                   help="leave glibc's malloc as it is (by default the bench keeps freed memory "
+                        "in the process so that page faults do not blur the timings)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=_run)

@@ -4,9 +4,12 @@ y[n, o, i, j] = b[o] + Σ_{c, u, v} W[o, c, u, v] · x̃[n, c, s·i + u, s·j + 
 
 with x̃ the input zero-padded by ``padding`` on each side and s the stride.
 The patches x̃[n, :, s·i:s·i+k, s·j:s·j+k] are a strided *view* of x̃
-(``sliding_window_view``), so im2col costs one copy, made by ``tensordot``
-when it contracts the patches with W in one matrix product. The transpose
-(col2im) loops over the k² kernel offsets only, never over pixels or examples.
+(``sliding_window_view``); ``im2col`` copies them once into a contiguous
+(N, H_out, W_out, C, k, k) array. ``forward`` keeps that copy in its cache, so
+``backward``, ``tangent`` and ``backward_tangent`` contract it with ``tensordot``
+(a single matrix product, no further copy) instead of re-gathering the patches
+each time. The transpose (col2im) loops over the k² kernel offsets only, never
+over pixels or examples.
 
 Shapes: x (N, C, H, W), W (O, C, k, k), b (O,), y (N, O, H_out, W_out) with
 H_out = (H + 2·padding − k) // stride + 1.
@@ -24,6 +27,15 @@ def patches(x, k, stride, padding):
     if padding:
         x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     return sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+
+
+def im2col(x, k, stride, padding):
+    """The patches as a contiguous array, shape (B, H_out, W_out, C, k, k).
+
+    Patch axes last, so that ``tensordot`` over (C, k, k) or over (B, H_out,
+    W_out) reshapes it to a matrix for free (a view, not a copy).
+    """
+    return np.ascontiguousarray(np.moveaxis(patches(x, k, stride, padding), 1, 3))
 
 
 def col2im(cols, input_shape, k, stride, padding):
@@ -86,9 +98,12 @@ class Conv2d(Layer):
     def _patches(self, x):
         return patches(x, self.kernel_size, self.stride, self.padding)
 
-    def _correlate(self, x_patches, W):
-        """Σ_{c,u,v} W[o,c,u,v] · patch: (B,C,h,w,k,k), (O,C,k,k) -> (B,O,h,w)."""
-        return np.moveaxis(np.tensordot(x_patches, W, axes=([1, 4, 5], [1, 2, 3])), 3, 1)
+    def _im2col(self, x):
+        return im2col(x, self.kernel_size, self.stride, self.padding)
+
+    def _correlate(self, cols, W):
+        """Σ_{c,u,v} W[o,c,u,v] · patch: (B,h,w,C,k,k), (O,C,k,k) -> (B,O,h,w)."""
+        return np.moveaxis(np.tensordot(cols, W, axes=([3, 4, 5], [1, 2, 3])), 3, 1)
 
     def _transpose(self, g_y, W, x_shape):
         """Adjoint of the correlation in x: (B,O,h,w), (O,C,k,k) -> (B,C,H,W); H, W from x_shape."""
@@ -102,32 +117,32 @@ class Conv2d(Layer):
 
     # -- the five rules --------------------------------------------------------------
     def forward(self, p, x):
-        x_patches = self._patches(x)
-        y = self._correlate(x_patches, p["W"]) + p["b"][:, None, None]
-        return y, (x, x_patches)
+        cols = self._im2col(x)  # (N, h, w, C, k, k), kept for the other four rules
+        y = np.ascontiguousarray(self._correlate(cols, p["W"]) + p["b"][:, None, None])
+        return y, (x, cols)
 
     def backward(self, p, cache, g_y, *, input_grad=True):
-        x, x_patches = cache
-        g_W = np.tensordot(g_y, x_patches, axes=([0, 2, 3], [0, 2, 3]))  # (O, C, k, k)
+        x, cols = cache
+        g_W = np.tensordot(g_y, cols, axes=([0, 2, 3], [0, 1, 2]))  # (O, C, k, k)
         g_x = self._transpose(g_y, p["W"], x.shape) if input_grad else None
         return g_x, {"W": g_W, "b": g_y.sum(axis=(0, 2, 3))}
 
     def tangent(self, p, cache, x_dot, p_dot):
-        x, x_patches = cache
+        x, cols = cache
         y_dot = None
         if x_dot is not None:
-            y_dot = self._on_stack(lambda z: self._correlate(self._patches(z), p["W"]), x_dot)
+            y_dot = self._on_stack(lambda z: self._correlate(self._im2col(z), p["W"]), x_dot)
         if p_dot is not None:
-            # patches (N,C,h,w,k,k) · Ẇ (K,O,C,k,k) -> (N,h,w,K,O) -> (K,N,O,h,w)
-            from_params = np.tensordot(x_patches, p_dot["W"], axes=([1, 4, 5], [2, 3, 4]))
+            # patches (N,h,w,C,k,k) · Ẇ (K,O,C,k,k) -> (N,h,w,K,O) -> (K,N,O,h,w)
+            from_params = np.tensordot(cols, p_dot["W"], axes=([3, 4, 5], [2, 3, 4]))
             from_params = from_params.transpose(3, 0, 4, 1, 2) + p_dot["b"][:, None, :, None, None]
             y_dot = add(y_dot, from_params)
         return y_dot
 
     def backward_tangent(self, p, cache, x_dot, p_dot, g_y, g_y_dot, *, input_grad=True):
-        x, x_patches = cache
+        x, cols = cache
         # g_W = Σ g_y ⊗ patches(x): product rule in g_y and in x
-        g_W_dot = np.tensordot(g_y_dot, x_patches, axes=([1, 3, 4], [0, 2, 3]))  # (K,O,C,k,k)
+        g_W_dot = np.tensordot(g_y_dot, cols, axes=([1, 3, 4], [0, 1, 2]))  # (K,O,C,k,k)
         if x_dot is not None:
             dot_patches = self._on_stack(self._patches, x_dot)  # (K,N,C,h,w,k,k)
             g_W_dot = g_W_dot + np.einsum("nohw,knchwuv->kocuv", g_y, dot_patches, optimize=True)
