@@ -27,28 +27,29 @@ class Activation(Layer):
 
     def forward(self, p, x):
         y = self.value(x)
-        return y, (x, y)
+        # σ'(x) is needed by backward, every tangent and the R-op: compute it once here
+        return y, (x, y, self.first(x, y))
 
     def backward(self, p, cache, g_y, *, input_grad=True):
-        x, y = cache
-        return g_y * self.first(x, y), {}
+        x, y, slope = cache
+        return g_y * slope, {}
 
     def tangent(self, p, cache, x_dot, p_dot):
         if x_dot is None:
             return None
-        x, y = cache
-        return x_dot * self.first(x, y)
+        x, y, slope = cache
+        return x_dot * slope
 
     def backward_tangent(self, p, cache, x_dot, p_dot, g_y, g_y_dot, *, input_grad=True):
-        x, y = cache
+        x, y, slope = cache
         # d/dt [g_y σ'(x)] = ġ_y σ'(x) + g_y σ''(x) ẋ
-        g_x_dot = g_y_dot * self.first(x, y)
+        g_x_dot = g_y_dot * slope
         if x_dot is not None:
             g_x_dot = g_x_dot + g_y * self.second(x, y) * x_dot
         return g_x_dot, {}
 
     def curvature_term(self, p, cache, x_dot, g_y):
-        x, y = cache
+        x, y, _ = cache
         weighted = g_y * self.second(x, y)
         return (x_dot * x_dot).reshape(x_dot.shape[0], -1) @ weighted.ravel()
 
@@ -69,8 +70,8 @@ class ReLU(Activation):
         return np.zeros(x_dot.shape[0], dtype=x_dot.dtype)
 
     def backward_tangent(self, p, cache, x_dot, p_dot, g_y, g_y_dot, *, input_grad=True):
-        x, _ = cache
-        return g_y_dot * (x > 0), {}
+        x, _, slope = cache
+        return g_y_dot * slope, {}
 
 
 class Tanh(Activation):

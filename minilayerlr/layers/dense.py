@@ -42,7 +42,10 @@ class Dense(Layer):
         return (g_y @ p["W"].T if input_grad else None), grads
 
     def tangent(self, p, x, x_dot, p_dot):
-        y_dot = None if x_dot is None else x_dot @ p["W"]
+        y_dot = None
+        if x_dot is not None:
+            # ẋ W for K stacked tangents as one (K·N, in) @ (in, out) matrix product
+            y_dot = (x_dot.reshape(-1, x_dot.shape[-1]) @ p["W"]).reshape(x_dot.shape[:-1] + (-1,))
         if p_dot is not None:
             # x (N, in) @ Ẇ (K, in, out) broadcasts to (K, N, out)
             y_dot = add(y_dot, x @ p_dot["W"] + p_dot["b"][:, None, :])
