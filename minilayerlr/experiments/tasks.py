@@ -164,7 +164,7 @@ def _autoencoder_task(ds, data: str, quick: bool) -> Task:
         eval_fn=lambda p: {"test_loss": dataset_loss(net, p, xt, xt)},
         metric="test_loss", higher_is_better=False, batch_size=min(100, len(x)),
         epochs=4 if quick else 20,
-        lr_grid={"sgd": [0.03, 0.1, 0.3] if quick else [0.01, 0.03, 0.1, 0.3, 1.0],
+        lr_grid={"sgd": [0.01, 0.03, 0.1] if quick else [0.001, 0.003, 0.01, 0.03, 0.1],
                  "adamw": [3e-4, 1e-3, 3e-3] if quick else [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]},
         block_names=_block_names(net), sizes=_image_sizes(ds))
 
@@ -219,8 +219,8 @@ def _gcn_task(data: str, data_dir, seed: int, quick: bool, size: Optional[int]) 
         eval_fn=lambda p: {"test_accuracy": _accuracy(net.forward(p, x)[test], labels[test])},
         metric="test_accuracy", higher_is_better=True, batch_size=None,
         epochs=50 if quick else 200,
-        lr_grid={"sgd": [0.1, 0.3, 1.0] if quick else [0.03, 0.1, 0.3, 1.0, 3.0],
-                 "adamw": [3e-3, 1e-2, 3e-2] if quick else [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]},
+        lr_grid={"sgd": [0.3, 1.0, 3.0] if quick else [0.1, 0.3, 1.0, 3.0, 10.0],
+                 "adamw": [1e-2, 3e-2, 1e-1] if quick else [3e-3, 1e-2, 3e-2, 1e-1, 3e-1]},
         block_names=_block_names(net),
         sizes={"num_nodes": int(g.num_nodes), "num_edges": int(g.num_edges),
                "num_train": int(np.sum(g.train_mask)), "num_test": int(np.sum(test))})
