@@ -205,9 +205,9 @@ ax.set_title("Autoencoder: loss per epoch")
 ax.legend(fontsize=7)
 
 ax = axes[1]
-ax.semilogx(grid, sgd_finals, "o-", label="SGD-m, final loss")
+ax.loglog(grid, sgd_finals, "o-", label="SGD-m, final loss")
 ax.axhline(ls, color="r", label="SGD-m-LS (no learning rate)")
-ax.set_ylim(0.9 * min(ls, sgd_finals.min()), 2 * runs["SGD-m-LS"]["losses"][0])
+ax.set_ylim(0.8 * min(ls, sgd_finals.min()), None)
 ax.set_xlabel("learning rate")
 ax.set_title("Sensitivity to the learning rate")
 ax.legend(fontsize=8)
