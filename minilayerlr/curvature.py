@@ -88,8 +88,8 @@ def mc_fisher_curvature(ev, direction, rng) -> np.ndarray:
     g = ev.loss_fn.sample_gradient(ev.loss_cache, rng)
     for k in reversed(range(n_layers)):
         deltas[k] = g
-        if k > min(ev.blocks):
-            g, _ = ev.layers[k].backward(ev.params[k], ev.caches[k], g, input_grad=True)
+        if k > min(ev.blocks):  # only δ is needed, not the parameter gradients
+            g = ev.layers[k].backward_input(ev.params[k], ev.caches[k], g)
     # mixes_after[k]: some layer after k lets example n's output depend on others
     mixes_after = [any(layer.mixes_examples for layer in ev.layers[k + 1:]) for k in range(n_layers)]
     q = np.zeros(len(ev.blocks))

@@ -5,7 +5,8 @@ arrays), all exact and written by hand:
 
 * ``forward(p, x) -> (y, cache)``: the map y = φ(x; p) and what later calls need.
 * ``backward(p, cache, g_y) -> (g_x, g_p)``: the vector-Jacobian product
-  (reverse mode) g_x = (∂y/∂x)ᵀ g_y, g_p = (∂y/∂p)ᵀ g_y.
+  (reverse mode) g_x = (∂y/∂x)ᵀ g_y, g_p = (∂y/∂p)ᵀ g_y (``backward_input``
+  gives g_x alone; by default it calls ``backward``).
 * ``tangent(p, cache, x_dot, p_dot) -> y_dot``: the Jacobian-vector product
   ẏ = (∂y/∂x) ẋ + (∂y/∂p) ṗ (forward mode).
 * ``backward_tangent(p, cache, x_dot, p_dot, g_y, g_y_dot) -> (g_x_dot, g_p_dot)``:
@@ -85,6 +86,14 @@ class Layer:
 
     def backward(self, p, cache, g_y, *, input_grad: bool = True):  # pragma: no cover
         raise NotImplementedError
+
+    def backward_input(self, p, cache, g_y):
+        """g_x = (∂y/∂x)ᵀ g_y alone, for sweeps that discard parameter gradients.
+
+        Same as ``backward(...)[0]``; layers whose parameter gradient costs a
+        matrix product (Dense, Conv2d, GraphConv) override it to skip that product.
+        """
+        return self.backward(p, cache, g_y)[0]
 
     def tangent(self, p, cache, x_dot, p_dot):  # pragma: no cover
         raise NotImplementedError

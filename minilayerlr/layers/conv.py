@@ -127,6 +127,9 @@ class Conv2d(Layer):
         g_x = self._transpose(g_y, p["W"], x.shape) if input_grad else None
         return g_x, {"W": g_W, "b": g_y.sum(axis=(0, 2, 3))}
 
+    def backward_input(self, p, cache, g_y):
+        return self._transpose(g_y, p["W"], cache[0].shape)
+
     def tangent(self, p, cache, x_dot, p_dot):
         x, cols = cache
         y_dot = None

@@ -41,6 +41,9 @@ class Dense(Layer):
         grads = {"W": x.T @ g_y, "b": g_y.sum(axis=0)}
         return (g_y @ p["W"].T if input_grad else None), grads
 
+    def backward_input(self, p, x, g_y):
+        return g_y @ p["W"].T
+
     def tangent(self, p, x, x_dot, p_dot):
         y_dot = None
         if x_dot is not None:

@@ -98,6 +98,9 @@ class GraphConv(Layer):
         g_x = propagate(self.adjacency_T, g_y @ p["W"].T) if input_grad else None
         return g_x, grads
 
+    def backward_input(self, p, ax, g_y):
+        return propagate(self.adjacency_T, g_y @ p["W"].T)
+
     def tangent(self, p, ax, x_dot, p_dot):
         y_dot = None if x_dot is None else propagate(self.adjacency, x_dot) @ p["W"]
         if p_dot is not None:

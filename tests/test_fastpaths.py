@@ -1,0 +1,69 @@
+"""The engine's shortcuts (added for speed, see ``minilayerlr bench``) equal the plain rules.
+
+* ``backward_input`` (used by the Monte-Carlo Fisher sweep) = ``backward(...)[0]``;
+* ``SigmoidCrossEntropy.quadratic`` (diagonal ∇²L) = the generic ⟨ẏ, ∇²L ẏ⟩;
+* its forward (softplus and σ from one exp) = ``logaddexp`` and the plain sigmoid,
+  also far out in the tails;
+* activations reuse the σ'(x) cached by ``forward``: backward equals g_y σ'(x).
+"""
+import numpy as np
+import pytest
+
+import minilayerlr as mll
+from minilayerlr.losses import Loss
+
+
+def _conv_case(rng):
+    return mll.Conv2d(2, 3, 3, stride=2, padding=1), rng.standard_normal((4, 2, 7, 7))
+
+
+def _dense_case(rng):
+    return mll.Dense(5, 3), rng.standard_normal((6, 5))
+
+
+def _graph_case(rng):
+    adjacency = mll.normalized_adjacency(np.array([[0, 1], [1, 2], [3, 4], [0, 4]]), 5)
+    return mll.GraphConv(4, 3, adjacency), rng.standard_normal((5, 4))
+
+
+@pytest.mark.parametrize("case", [_dense_case, _conv_case, _graph_case])
+def test_backward_input_equals_backward(case):
+    rng = np.random.default_rng(0)
+    layer, x = case(rng)
+    p = layer.init(rng)
+    y, cache = layer.forward(p, x)
+    g_y = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(layer.backward_input(p, cache, g_y), layer.backward(p, cache, g_y)[0],
+                               rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("layer", [mll.Tanh(), mll.ReLU(), mll.MaxPool2d(2), mll.Flatten()])
+def test_default_backward_input_falls_back_to_backward(layer):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 4, 4))
+    y, cache = layer.forward({}, x)
+    g_y = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(layer.backward_input({}, cache, g_y), layer.backward({}, cache, g_y)[0])
+
+
+def test_sigmoid_cross_entropy_shortcuts_match_the_plain_formulas():
+    rng = np.random.default_rng(2)
+    loss = mll.SigmoidCrossEntropy()
+    for scale in (1.0, 40.0, 800.0):  # the tails: e^{±y} overflows for the naive formula
+        y = rng.standard_normal((7, 9)) * scale
+        t = rng.random((7, 9))
+        value, cache = loss.forward(y, t)
+        np.testing.assert_allclose(value, (np.logaddexp(0, y) - t * y).sum() / 7, rtol=1e-14)
+        plain_sigmoid = np.where(y >= 0, 1 / (1 + np.exp(-np.abs(y))), np.exp(-np.abs(y)) / (1 + np.exp(-np.abs(y))))
+        np.testing.assert_allclose(cache[0], plain_sigmoid, rtol=1e-15, atol=0)
+        y_dot = rng.standard_normal((3, 7, 9))
+        np.testing.assert_allclose(loss.quadratic(cache, y_dot), Loss.quadratic(loss, cache, y_dot), rtol=1e-13)
+
+
+@pytest.mark.parametrize("act", [mll.Tanh(), mll.Sigmoid(), mll.Softplus(), mll.ReLU()])
+def test_activation_backward_uses_the_derivative_at_x(act):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 4))
+    y, cache = act.forward({}, x)
+    g_y = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(act.backward({}, cache, g_y)[0], g_y * act.first(x, act.value(x)), rtol=1e-15)
