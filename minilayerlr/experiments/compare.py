@@ -108,6 +108,12 @@ def compare_task(task: Task, *, epochs: Optional[int] = None, seed: int = 0,
                  log=None) -> dict:
     """Run the whole comparison on one task; returns {"runs": [...], ...}."""
     epochs = task.epochs if epochs is None else epochs
+    # One untimed step first, so that one-off costs (lazy imports, BLAS thread start-up,
+    # first-touch memory) do not land in the wall time of whichever run comes first.
+    params = task.net.init(seed)
+    size = task.batch_size or len(task.x_train)
+    ev = task.net.evaluate(params, task.x_train[:size], task.y_train[:size])
+    ev.layer_curvature(ev.grads)
     runs = []
     for key in ("sgd", "adamw"):
         grid = [run_one(task, key, lr, epochs=epochs, seed=seed, progress=progress)
