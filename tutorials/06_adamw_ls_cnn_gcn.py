@@ -195,3 +195,7 @@ save(fig, "06_adamw_ls_cnn_gcn.png")
 #   larger than any single AdamW rate that is stable for *all* layers.
 # * On the full-batch GCN the method is deterministic; on the CNN it sees the
 #   mini-batch noise, which the EMA of numerator and denominator smooths.
+# * Watch the CNN's schedules: the $\alpha_l$ keep growing as training proceeds,
+#   and the loss can tick up late. The quadratic model along $d_l$ is only
+#   local; $\eta<1$ or a cap `max_step` are the knobs for that (our safeguards,
+#   off by default).
