@@ -122,7 +122,8 @@ for ax, (name, r) in zip(axes, results.items()):
         ax.axhline(c - 0.5, color="k", lw=0.7)
         ax.axvline(c - 0.5, color="k", lw=0.7)
     ax.set_title(f"{name}: Hessian, {r['H'].shape[0]} parameters")
-    ax.set_xticks(r["cuts"][:-1] + np.diff(r["cuts"]) / 2, [f"block {i}" for i in range(len(r["sizes"]))])
+    ax.set_xticks(r["cuts"][:-1] + np.diff(r["cuts"]) / 2, [str(i) for i in range(len(r["sizes"]))])
+    ax.set_xlabel("block (layer with parameters)")
     ax.set_yticks([])
 save(fig, "03_hessian_heatmaps.png")
 

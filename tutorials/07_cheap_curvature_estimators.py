@@ -105,7 +105,10 @@ assert np.all(q_h > 0) and neg.max() > 0      # an unbiased estimate of a positi
 assert np.all(est["mc_fisher"][0] >= 0)        # a sum of squares never is
 
 # %% [markdown]
-# Two facts to take away. The random-sign estimate can come out **negative**
+# With $L$ blocks the random-sign estimate takes at most $2^{L-1}$ distinct
+# values (flipping all signs changes nothing), which is why its histogram below
+# is a handful of spikes: an average over a few *exact* cross-layer terms, not
+# a bell curve. Two facts to take away. The random-sign estimate can come out **negative**
 # for a block whose true curvature is positive — the step rule must then fall
 # back (our `on_nonpositive_curvature` safeguard). The Monte-Carlo Fisher
 # estimate is a sum of squares, always $\ge 0$, but estimates the Gauss-Newton
