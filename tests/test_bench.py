@@ -11,7 +11,7 @@ import pytest
 from minilayerlr import bench, cli
 from minilayerlr.curvature import KINDS
 
-TIMED = (["evaluate", "hvp", "block_hessian", "step[sgd-m]"]
+TIMED = (["evaluate", "hvp", "block_hessian", "step[sgd-m]", "step[adamw]", "step[sgd]"]
          + [f"curvature[{kind}]" for kind in KINDS]
          + [f"step[{m}]" for m in bench.LS_METHODS])
 
@@ -38,15 +38,19 @@ def test_bench_json_has_every_quantity(bench_run, task):
     r = bench_run[1]["tasks"][task]
     assert set(r["seconds"]) == set(TIMED)
     assert all(math.isfinite(s) and s > 0 for s in r["seconds"].values())
-    assert set(r["ratios"]) == (set(TIMED) - {"evaluate"}) | {"ls_step_vs_sgd_step", "ls_peak_memory_vs_sgd"}
+    assert set(r["ratios"]) == (set(TIMED) - {"evaluate"}) | {"sgd_ls_step_vs_sgd_m_step", "ls_peak_memory_vs_base"}
     assert set(r["extra"]) == {f"curvature[{k}]" for k in KINDS} | {f"step[{m}]" for m in bench.LS_METHODS}
-    assert set(r["ls_step_vs_sgd_step"]) == set(bench.LS_METHODS)
-    assert set(r["peak_memory_vs_sgd"]) == set(bench.LS_METHODS)
-    assert set(r["peak_bytes"]) == {"step[sgd-m]"} | {f"step[{m}]" for m in bench.LS_METHODS}
+    assert set(r["ls_step_vs_base_step"]) == set(bench.LS_METHODS)
+    assert set(r["peak_memory_vs_base"]) == set(bench.LS_METHODS)
+    assert set(r["peak_bytes"]) == {name for name in TIMED if name.startswith("step[")}
     assert all(b > 0 for b in r["peak_bytes"].values())
-    assert set(r["targets"]) == set(bench.TARGETS)
-    for entry in r["targets"].values():
-        assert set(entry) == {"value", "target", "holds"} and isinstance(entry["holds"], bool)
+    for summary in (r, r["of_min"]):  # from the medians and from the fastest runs
+        assert set(summary["targets"]) == set(bench.TARGETS)
+        for entry in summary["targets"].values():
+            assert set(entry) == {"value", "target", "holds"} and isinstance(entry["holds"], bool)
+        assert set(summary["ratios"]) == set(r["ratios"])
+    assert set(r["of_min"]["seconds"]) == set(TIMED)
+    assert all(len(s) == 1 for s in r["samples"].values())
     assert r["num_params"] == sum(r["block_sizes"])
     assert r["block_sizes"][r["smallest_block"]] == min(r["block_sizes"])
     # the batch: 4 images, or the whole graph for the GCN
