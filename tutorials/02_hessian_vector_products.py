@@ -127,7 +127,7 @@ print("hand-written gradient == ev.grads")
 # The cost is about one more forward and backward pass.
 
 # %%
-def hvp_by_hand(P, V, x, t):
+def hvp_by_hand(P, V, x, t, gauss_newton=False):
     W1, b1, W2, b2 = P
     V1, c1, V2, c2 = V
     n = x.shape[0]
@@ -137,6 +137,8 @@ def hvp_by_hand(P, V, x, t):
     y = h @ W2 + b2
     g_y = (y - t) / n
     g_h = g_y @ W2.T
+    if gauss_newton:            # drop every term that multiplies the backward gradient itself
+        g_y, g_h = np.zeros_like(g_y), np.zeros_like(g_h)
     # R{forward}
     Ra = x @ V1 + c1
     Rh = (1 - h * h) * Ra
@@ -158,6 +160,11 @@ err_A = testing.relative_error(np.concatenate([a.ravel() for a in hv_hand]),
                                np.concatenate([a.ravel() for a in unpack(hv_lib)]))
 print(f"R-operator by hand vs ev.hvp: relative error {err_A:.1e}")
 assert err_A < 1e-10
+
+gv_hand = hvp_by_hand(unpack(params), unpack(v), x, t, gauss_newton=True)
+err_G = testing.relative_error(np.concatenate([a.ravel() for a in gv_hand]), mll.flatten(ev.hvp(v, kind="ggn")))
+print(f"Gauss-Newton product by hand vs ev.hvp(v, kind='ggn'): relative error {err_G:.1e}")
+assert err_G < 1e-10
 
 # %% [markdown]
 # ## 3. Design B: dual numbers through the unchanged backward code
