@@ -233,7 +233,8 @@ for name, r in results.items():
 # What the step rule feels is the coupling along the direction it actually
 # moves: the ratio $r(u) = u^\top G u / \sum_l u_l^\top G_{ll} u_l$ for the
 # update $u_l = \alpha_l g_l$ of the idealized layer-wise step. It is
-# bounded by $c$, and is usually well below it.
+# bounded by $c$; depending on the network and the point it can sit well below
+# $c$ or come close to it (compare the fast and the full run).
 
 # %%
 def coupling_ratio(A, sizes, u):
@@ -267,7 +268,7 @@ ax.scatter(xs - 0.1, [len(results[n]["sizes"]) for n in names], color="k", marke
 ax.axhline(1, color="gray", lw=0.8, ls="--")
 ax.set_ylabel("coupling")
 ax.set_title("Layer coupling after a few training steps")
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 save(fig, "03_coupling_constants.png")
 
 # %% [markdown]
@@ -278,7 +279,7 @@ save(fig, "03_coupling_constants.png")
 # * In ReLU networks (conv, dense, graph conv) $H_{ll}=G_{ll}$: exact Hessian
 #   and Gauss-Newton step sizes agree; they differ only with curved activations.
 # * Layers are genuinely coupled: $c$ is well above 1 — close to $L$ for
-#   (nearly) homogeneous networks, because of the rescaling witness — but the
-#   coupling along the step actually taken is smaller. The theory
+#   (nearly) homogeneous networks, because of the rescaling witness; the
+#   coupling along the step actually taken is at most that, sometimes much less. The theory
 #   of Tutorial 4 needs $\eta<2/c$; the plain rule uses $\eta=1$, which is safe
 #   while $c<2$ and not guaranteed beyond.
