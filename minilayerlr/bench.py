@@ -101,7 +101,7 @@ def steady_malloc() -> bool:
 
 
 def _setting(task_name: str, batch_size: Optional[int], seed: int):
-    """(net, params, x, y, batch) for one default model; the batch is the first rows."""
+    """(net, params, x, y) for one default model; the batch is the first rows of its data."""
     from .experiments.tasks import build_task  # the experiments import the whole package
     task = build_task(task_name, quick=True, seed=seed)
     params = task.net.init(seed)
@@ -113,12 +113,13 @@ def _setting(task_name: str, batch_size: Optional[int], seed: int):
     return task.net, params, x, y
 
 
-def _jobs(net, params, x, y) -> Dict[str, Callable[[], object]]:
-    """Name -> zero-argument callable for everything that is timed."""
+def _jobs(net, params, x, y):
+    """({name: zero-argument callable} for everything timed, facts about the blocks)."""
     ev = net.evaluate(params, x, y)
     d = ev.grads
     sizes = [sum(a.size for a in params[k].values()) for k in ev.blocks]
     smallest = int(np.argmin(sizes))
+
     def plain_step(opt, state):
         def step():
             e = net.evaluate(params, x, y)
