@@ -23,7 +23,7 @@ from typing import List, Optional
 import numpy as np
 
 from . import curvature
-from .tree import block_indices, check_same_structure
+from .tree import block_indices, check_tree
 
 DEFAULT_MAX_SIZE = 4096
 
@@ -104,7 +104,7 @@ class Evaluation:
         H = ∇²f(θ) exactly, by forward-over-reverse differentiation
         (Pearlmutter 1994, section 3).
         """
-        check_same_structure(v, self.params, "v")
+        check_tree(v, "v", like=self.params)
         out = self.hvp_stacked([{n: np.asarray(a)[None] for n, a in e.items()} for e in v], kind)
         return [{n: a[0] for n, a in e.items()} for e in out]
 
@@ -121,7 +121,7 @@ class Evaluation:
             seed: int, numpy Generator or None (fresh entropy) for the
                 estimators; ignored by the exact kinds.
         """
-        check_same_structure(d, self.params, "d")
+        check_tree(d, "d", like=self.params)
         if kind == "hessian" or kind == "ggn":
             return curvature.exact_layer_curvature(self, d, gauss_newton=kind == "ggn")
         if kind == "sign_hvp":
@@ -134,6 +134,13 @@ class Evaluation:
 
     # -- dense matrices --------------------------------------------------------------
     def _dense(self, layer_ids, kind, max_size, chunk):
+        if kind not in ("hessian", "ggn"):
+            raise ValueError(f"kind: expected 'hessian' or 'ggn', got {kind!r}")
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer))
+                                     or max_size < 1):
+            raise ValueError(f"max_size: expected a positive integer or None, got {max_size!r}")
+        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+            raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
         sizes = [(k, name, self.params[k][name].shape) for k in layer_ids for name in self.params[k]]
         total = sum(int(np.prod(shape)) for _, _, shape in sizes)
         if max_size is not None and total > max_size:

@@ -55,8 +55,8 @@ class MeanSquaredError(Loss):
         t = np.asarray(t)
         if t.shape != y_shape:
             raise ValueError(f"y: MeanSquaredError needs targets of the output's shape {y_shape}, got {t.shape}")
-        if not np.issubdtype(t.dtype, np.number) or not np.all(np.isfinite(t)):
-            raise ValueError("y: targets must be finite numbers")
+        if t.dtype.kind not in "iuf" or not np.all(np.isfinite(t)):
+            raise ValueError(f"y: MeanSquaredError targets must be finite real numbers, got dtype {t.dtype}")
         return t
 
     def forward(self, y, t):
@@ -158,7 +158,7 @@ class SigmoidCrossEntropy(Loss):
         t = np.asarray(t)
         if t.shape != y_shape:
             raise ValueError(f"y: SigmoidCrossEntropy needs targets of the output's shape {y_shape}, got {t.shape}")
-        if not np.issubdtype(t.dtype, np.number) or not np.all(np.isfinite(t)) or t.size and (t.min() < 0 or t.max() > 1):
+        if t.dtype.kind not in "iuf" or not np.all(np.isfinite(t)) or t.size and (t.min() < 0 or t.max() > 1):
             raise ValueError("y: SigmoidCrossEntropy targets must be finite and lie in [0, 1]")
         return t
 

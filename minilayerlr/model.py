@@ -47,9 +47,15 @@ class Sequential:
 
     def init(self, seed: int = 0, dtype=np.float64):
         """Fresh parameters: one dict per layer, drawn from numpy's default_rng(seed)."""
-        dtype = np.dtype(dtype)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype: expected float64 or float32, got {dtype!r}") from None
         if dtype not in (np.float64, np.float32):
             raise ValueError(f"dtype: expected float64 or float32, got {dtype}")
+        if not isinstance(seed, np.random.Generator) and (
+                isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed: expected an integer >= 0 or a numpy Generator, got {seed!r}")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         return [layer.init(rng, dtype) for layer in self.layers]
 

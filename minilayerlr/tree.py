@@ -133,22 +133,51 @@ def apply_updates(params: Params, updates: Params) -> Params:
         New tree θ + u; the arguments are left unchanged.
 
     Raises:
-        ValueError: if the structures differ (message names ``updates``).
+        ValueError: if the structures differ or an array is not finite
+            (message names ``params`` or ``updates``); NonFiniteError (a
+            ValueError) if θ + u overflows.
+        TypeError: if an array is not a floating-point array.
     """
-    check_same_structure(updates, params, "updates")
-    return tree_map(lambda p, u: p + u, params, updates)
+    check_tree(params, "params")
+    check_tree(updates, "updates", like=params)
+    with np.errstate(over="ignore", invalid="ignore"):
+        new = tree_map(lambda p, u: p + u, params, updates)
+    for k, entry in enumerate(new):
+        for key, value in entry.items():
+            if not np.all(np.isfinite(value)):
+                raise NonFiniteError(f"updates[{k}][{key!r}]: params + updates overflowed to "
+                                     "Inf; the run has diverged")
+    return new
 
 
-def check_tree(tree: Params, name: str) -> None:
-    """Raise ValueError naming ``name`` unless ``tree`` is a list of dicts of finite arrays."""
+class NonFiniteError(ValueError):
+    """A NaN or Inf where a finite number is needed (inputs, gradients, an overflowing step).
+
+    A ValueError, so callers that catch bad values catch it too; the training
+    loop catches it to stop a diverging run cleanly.
+    """
+
+
+def check_tree(tree: Params, name: str, like: Params = None) -> None:
+    """Raise unless ``tree`` is a list of dicts of finite floating-point arrays.
+
+    With ``like``, the keys and shapes must also match ``like``. Raises
+    ValueError (structure, shapes), TypeError (not a float array) or
+    NonFiniteError (NaN/Inf), each message naming ``name[k][key]``.
+    """
+    if like is not None:
+        check_same_structure(tree, like, name)
     if not isinstance(tree, (list, tuple)):
         raise ValueError(f"{name}: expected a list of per-layer dicts, got {type(tree).__name__}")
     for k, entry in enumerate(tree):
         if not isinstance(entry, dict):
             raise ValueError(f"{name}[{k}]: expected a dict, got {type(entry).__name__}")
         for key, value in entry.items():
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+                got = f"array of dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+                raise TypeError(f"{name}[{k}][{key!r}]: expected a floating-point numpy array, got {got}")
             if not np.all(np.isfinite(value)):
-                raise ValueError(f"{name}[{k}][{key!r}]: contains NaN or Inf")
+                raise NonFiniteError(f"{name}[{k}][{key!r}]: contains NaN or Inf")
 
 
 def num_blocks(tree: Params) -> int:

@@ -64,6 +64,8 @@ class GraphConv(Layer):
         if not sp.issparse(adjacency) or adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
             raise ValueError("adjacency: expected a square scipy.sparse matrix "
                              "(see normalized_adjacency)")
+        if adjacency.dtype.kind not in "iuf":
+            raise ValueError(f"adjacency: expected real entries, got dtype {adjacency.dtype}")
         if not np.all(np.isfinite(adjacency.data)):
             raise ValueError("adjacency: contains NaN or Inf")
         self.adjacency = adjacency.tocsr()

@@ -34,7 +34,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from minilayerlr.tree import Params, check_same_structure, num_blocks, tree_map, zeros_like
+from minilayerlr.tree import (Params, check_same_structure, check_tree, num_blocks, tree_map,
+                              zeros_like)
 
 
 def maybe_params(params: Optional[Params], needed: bool, who: str) -> Optional[Params]:
@@ -42,26 +43,44 @@ def maybe_params(params: Optional[Params], needed: bool, who: str) -> Optional[P
     if needed and params is None:
         raise ValueError(f"params: {who} needs the current parameters (weight decay); "
                          "call update(grads, state, params)")
+    if needed:
+        check_tree(params, "params")
     return params
+
+
+def _is_number(value) -> bool:
+    # bool is an int subclass, but lr=True is a bug, not 1
+    return isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_state(state, cls, who: str, grads: Params) -> None:
+    """Raise unless ``state`` is a ``cls`` made by ``who.init`` for a tree with the blocks of ``grads``."""
+    if not isinstance(state, cls):
+        raise TypeError(f"state: expected the {cls.__name__} returned by {who}.init(params), "
+                        f"got {type(state).__name__}")
+    check_tree(grads, "grads")
+    if len(state.step_sizes) != num_blocks(grads):
+        raise ValueError(f"state: was initialised for {len(state.step_sizes)} blocks, but grads "
+                         f"has {num_blocks(grads)}; call init with these parameters")
 
 
 def check_positive(name: str, value: float) -> None:
     """Raise ValueError naming ``name`` unless ``value`` is a finite number > 0."""
-    if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)
+    if not (_is_number(value) and math.isfinite(value)
             and value > 0):
         raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
 
 
 def check_nonnegative(name: str, value: float) -> None:
     """Raise ValueError naming ``name`` unless ``value`` is a finite number ≥ 0."""
-    if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)
+    if not (_is_number(value) and math.isfinite(value)
             and value >= 0):
         raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
 
 
 def check_unit_interval(name: str, value: float) -> None:
     """Raise ValueError naming ``name`` unless 0 ≤ ``value`` < 1."""
-    if not (isinstance(value, (int, float, np.floating, np.integer)) and 0 <= value < 1):
+    if not (_is_number(value) and 0 <= value < 1):
         raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
 
 
@@ -111,6 +130,8 @@ class SGD:
         check_positive("lr", self.lr)
         check_unit_interval("momentum", self.momentum)
         check_nonnegative("weight_decay", self.weight_decay)
+        if not isinstance(self.nesterov, (bool, np.bool_)):
+            raise ValueError(f"nesterov: expected True or False, got {self.nesterov!r}")
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov: Nesterov momentum needs momentum > 0")
 
@@ -124,12 +145,16 @@ class SGD:
 
     def init(self, params: Params) -> SGDState:
         """Return the initial state (zero momentum buffer)."""
+        check_tree(params, "params")
         buffer = zeros_like(params) if self.momentum > 0 else None
         return SGDState(count=0, momentum=buffer, step_sizes=np.zeros(num_blocks(params)))
 
     def direction(self, grads: Params, state: SGDState,
                   params: Optional[Params] = None) -> Tuple[Params, SGDState]:
         """Return the direction d (update = −lr·d) and the advanced state."""
+        check_state(state, SGDState, "SGD", grads)
+        if params is not None:
+            check_same_structure(grads, params, "grads")
         g = objective_gradient(grads, params, self.weight_decay, "SGD")
         if self.momentum == 0:
             return g, SGDState(state.count + 1, None, state.step_sizes)
@@ -200,7 +225,7 @@ class Adam:
         check_unit_interval("b1", self.b1)
         check_unit_interval("b2", self.b2)
         check_positive("eps", self.eps)
-        check_nonnegative("weight_decay", self.decoupled_weight_decay)
+        check_nonnegative("weight_decay", getattr(self, "weight_decay", 0.0))
 
     @property
     def coupled_weight_decay(self) -> float:
@@ -212,12 +237,16 @@ class Adam:
 
     def init(self, params: Params) -> AdamState:
         """Return the initial state (zero moments, t = 0)."""
+        check_tree(params, "params")
         return AdamState(0, zeros_like(params), zeros_like(params),
                          np.zeros(num_blocks(params)))
 
     def direction(self, grads: Params, state: AdamState,
                   params: Optional[Params] = None) -> Tuple[Params, AdamState]:
         """Return d = m̂/(√v̂ + eps) and the advanced state."""
+        check_state(state, AdamState, type(self).__name__, grads)
+        if params is not None:
+            check_same_structure(grads, params, "grads")
         _check_grads(grads, state.mu)
         t = state.count + 1
         b1, b2, eps = self.b1, self.b2, self.eps

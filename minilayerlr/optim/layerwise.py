@@ -26,9 +26,9 @@ from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
-from minilayerlr.optim.base import (SGD, check_nonnegative, check_positive,
+from minilayerlr.optim.base import (SGD, check_nonnegative, check_positive, check_state,
                                     check_unit_interval, maybe_params, objective_gradient)
-from minilayerlr.tree import (Params, block_dot, block_indices, block_sq_norm,
+from minilayerlr.tree import (NonFiniteError, Params, block_dot, block_indices, block_sq_norm,
                               check_same_structure, check_tree)
 
 #: Codes stored in ``state.fallbacks`` (one int per block and step).
@@ -162,13 +162,14 @@ class LayerwiseStepSize:
 
     def __post_init__(self):
         for attr in ("init", "direction"):
-            if not callable(getattr(self.base, attr, None)):
+            if isinstance(self.base, type) or not callable(getattr(self.base, attr, None)):
                 raise ValueError(f"base: expected an optimizer with init() and direction(), "
                                  f"got {type(self.base).__name__}")
         check_positive("scale", self.scale)
         check_nonnegative("damping", self.damping)
         check_unit_interval("ema", self.ema)
-        if not (isinstance(self.max_step, (int, float)) and self.max_step > 0):
+        if isinstance(self.max_step, (bool, np.bool_)) or not (
+                isinstance(self.max_step, (int, float, np.integer, np.floating)) and self.max_step > 0):
             raise ValueError(f"max_step: expected a number > 0 (inf allowed), got {self.max_step!r}")
         for name in ("on_ascent", "on_nonpositive_curvature"):
             rule = getattr(self, name)
@@ -179,11 +180,12 @@ class LayerwiseStepSize:
         if self.curvature_kind is not None and self.curvature_kind not in CURVATURE_KINDS:
             raise ValueError(f"curvature_kind: expected None or one of {CURVATURE_KINDS}, "
                              f"got {self.curvature_kind!r}")
-        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"seed: expected an int >= 0, got {self.seed!r}")
 
     def init(self, params: Params) -> LayerwiseStepSizeState:
         """Return the initial state: the base state and zeros for every per-block array."""
+        check_tree(params, "params")
         n = len(block_indices(params))
         zeros = np.zeros(n)
         return LayerwiseStepSizeState(
@@ -217,6 +219,7 @@ class LayerwiseStepSize:
             raise ValueError(
                 "curvature: LayerwiseStepSize needs a curvature oracle, e.g. "
                 "opt.update(ev.grads, state, params, curvature=ev.layer_curvature)")
+        check_state(state, LayerwiseStepSizeState, type(self).__name__, grads)
         wd_c = float(self.base.coupled_weight_decay)
         wd_d = float(self.base.decoupled_weight_decay)
         params = maybe_params(params, wd_c > 0 or wd_d > 0, "LayerwiseStepSize")
@@ -229,7 +232,7 @@ class LayerwiseStepSize:
         q, seed = self._call_oracle(curvature, d, t, len(numer))
         denom = q + (wd_c + self.damping) * block_sq_norm(d)
         if not (np.all(np.isfinite(numer)) and np.all(np.isfinite(denom))):
-            raise ValueError("params: g_lᵀd_l or ‖d_l‖² overflowed (non-finite); "
+            raise NonFiniteError("params: g_lᵀd_l or ‖d_l‖² overflowed (non-finite); "
                              "the run has diverged")
 
         # EMA with zero start: the common factor (1 − ρᵗ) cancels in n̄/D̄.
@@ -256,12 +259,16 @@ class LayerwiseStepSize:
             q = curvature(d, kind=kind, seed=seed)
         else:
             q = curvature(d, kind=kind)
-        q = np.asarray(q, dtype=np.float64)
+        try:
+            q = np.asarray(q, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"curvature: the oracle must return one real q_l per block, "
+                            f"got {q!r}") from None
         if q.shape != (n_blocks,):
             raise ValueError(f"curvature: the oracle must return shape ({n_blocks},) "
                              f"(one q_l per block), got {q.shape}")
         if not np.all(np.isfinite(q)):
-            raise ValueError(f"curvature: the oracle returned non-finite values {q}")
+            raise NonFiniteError(f"curvature: the oracle returned non-finite values {q}")
         return q, seed
 
     def _step_sizes(self, numer, avg_n, avg_d, state):

@@ -15,9 +15,27 @@ import numpy as np
 import scipy.linalg
 
 
+def as_real_array(value, name: str) -> np.ndarray:
+    """``value`` as a float64 array, or ValueError naming ``name`` unless it holds real numbers.
+
+    Integers are accepted (exact); bool, complex, strings and objects are not.
+    """
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
+    return array.astype(np.float64)
+
+
+def check_real(value, name: str) -> float:
+    """``value`` as a float, or ValueError naming ``name`` unless it is a real number (not bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}: expected a real number, got {value!r}")
+    return float(value)
+
+
 def check_spd(A, name: str = "A") -> np.ndarray:
     """Return A as a float64 copy, or raise unless it is finite, symmetric, positive definite."""
-    A = np.asarray(A, dtype=np.float64)
+    A = as_real_array(A, name)
     if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
         raise ValueError(f"{name}: expected a non-empty square matrix, got shape {A.shape}")
     if not np.all(np.isfinite(A)):
@@ -38,7 +56,7 @@ def check_block_sizes(block_sizes: Sequence[int], dim: int) -> Tuple[int, ...]:
     except (TypeError, ValueError):
         raise ValueError(f"block_sizes: expected a sequence of positive ints, "
                          f"got {block_sizes!r}") from None
-    if not sizes or any(s <= 0 for s in sizes) or \
+    if not sizes or any(s <= 0 for s in sizes) or any(isinstance(s, (bool, np.bool_)) for s in block_sizes) or \
             any(int(s) != s for s in block_sizes) or sum(sizes) != dim:
         raise ValueError(f"block_sizes: expected positive ints summing to {dim}, got {sizes}")
     return sizes
@@ -97,6 +115,7 @@ def contraction_bound(A, block_sizes: Sequence[int], scale: float) -> float:
     Returns:
         ρ(η) ∈ [1 − μ/(cM), 1).
     """
+    scale = check_real(scale, "scale")
     c = coupling_constant(A, block_sizes)
     if not (np.isfinite(scale) and 0 < scale < 2 / c):
         raise ValueError(f"scale: Theorem 1 needs 0 < scale < 2/c = {2 / c:.6g}, got {scale!r}")
@@ -117,6 +136,8 @@ def strongly_convex_bound(mu: float, smoothness: float, scale: float) -> float:
         smoothness: L ≥ μ.
         scale: η in (0, 2/κ).
     """
+    mu, smoothness = check_real(mu, "mu"), check_real(smoothness, "smoothness")
+    scale = check_real(scale, "scale")
     if not (np.isfinite(mu) and mu > 0):
         raise ValueError(f"mu: expected a finite number > 0, got {mu!r}")
     if not (np.isfinite(smoothness) and smoothness >= mu):
@@ -140,8 +161,8 @@ def jacobi_matrix(n: int, a: float) -> np.ndarray:
 
     With n scalar blocks, B = I and c = 1 + (n − 1)a for a ≥ 0.
     """
-    if not (isinstance(n, (int, np.integer)) and n >= 2):
+    if isinstance(n, bool) or not (isinstance(n, (int, np.integer)) and n >= 2):
         raise ValueError(f"n: expected an int >= 2, got {n!r}")
-    if not (-1 / (n - 1) < a < 1):
+    if not (-1 / (n - 1) < check_real(a, "a") < 1):
         raise ValueError(f"a: expected -1/(n-1) < a < 1 for a positive definite matrix, got {a!r}")
     return (1 - a) * np.eye(n) + a * np.ones((n, n))

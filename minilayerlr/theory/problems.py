@@ -21,7 +21,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from minilayerlr.theory.bounds import (block_smoothness, check_block_sizes, check_spd,
+from minilayerlr.theory.bounds import (as_real_array, block_smoothness, check_block_sizes, check_real, check_spd,
                                        contraction_bound, coupling_constant,
                                        strong_convexity)
 
@@ -48,36 +48,50 @@ class BlockProblem:
 
     def block_slice(self, i: int) -> slice:
         """Coordinates of block i in the flat vector."""
-        if not 0 <= i < self.num_blocks:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.num_blocks:
             raise ValueError(f"i: expected a block index in [0, {self.num_blocks}), got {i}")
         return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
 
-    def split(self, x: np.ndarray) -> Params:
+    def split(self, x: np.ndarray, name: str = "x") -> Params:
         """Flat vector of shape (n,) → params ``[{"x": x_1}, …, {"x": x_L}]`` (copies)."""
-        x = np.asarray(x, dtype=np.float64)
+        x = as_real_array(x, name)
         if x.shape != (self.dim,):
-            raise ValueError(f"x: expected shape ({self.dim},), got {x.shape}")
+            raise ValueError(f"{name}: expected shape ({self.dim},), got {x.shape}")
         return [{"x": x[self.block_slice(i)].copy()} for i in range(self.num_blocks)]
 
-    def join(self, params: Union[Params, np.ndarray]) -> np.ndarray:
-        """Params → flat vector of shape (n,) (a flat vector is returned as a copy)."""
+    def join(self, params: Union[Params, np.ndarray], name: str = "params") -> np.ndarray:
+        """Params → flat vector of shape (n,) (a flat vector is returned as a copy).
+
+        Raises ValueError naming ``name`` for a wrong structure, shape or dtype, or NaN/Inf.
+        """
         if isinstance(params, np.ndarray):
             if params.shape != (self.dim,):
-                raise ValueError(f"params: expected shape ({self.dim},), got {params.shape}")
-            return params.astype(np.float64, copy=True)
+                raise ValueError(f"{name}: expected shape ({self.dim},), got {params.shape}")
+            flat = as_real_array(params, name)
+            if not np.all(np.isfinite(flat)):
+                raise ValueError(f"{name}: contains NaN or Inf")
+            return flat
         if not isinstance(params, (list, tuple)) or len(params) != self.num_blocks:
-            raise ValueError(f"params: expected a list of {self.num_blocks} dicts {{'x': x_l}}")
+            raise ValueError(f"{name}: expected a list of {self.num_blocks} dicts {{'x': x_l}}")
         parts = []
         for i, entry in enumerate(params):
             if not isinstance(entry, dict) or set(entry) != {"x"} or \
                     np.shape(entry["x"]) != (self.block_sizes[i],):
-                raise ValueError(f"params[{i}]: expected {{'x': array of shape "
+                raise ValueError(f"{name}[{i}]: expected {{'x': array of shape "
                                  f"({self.block_sizes[i]},)}}")
-            parts.append(np.asarray(entry["x"], dtype=np.float64))
-        return np.concatenate(parts)
+            parts.append(as_real_array(entry["x"], f"{name}[{i}]['x']"))
+        flat = np.concatenate(parts)
+        if not np.all(np.isfinite(flat)):
+            raise ValueError(f"{name}: contains NaN or Inf")
+        return flat
 
     def init(self, seed: Optional[int] = 0, scale: float = 1.0) -> Params:
         """Random starting params, x ~ N(0, scale² I) from ``default_rng(seed)``."""
+        scale = check_real(scale, "scale")
+        if not np.isfinite(scale):
+            raise ValueError(f"scale: expected a finite number, got {scale!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed: expected an integer >= 0 or None, got {seed!r}")
         return self.split(scale * np.random.default_rng(seed).standard_normal(self.dim))
 
     def evaluate(self, params: Union[Params, np.ndarray]) -> "DenseEvaluation":
@@ -116,7 +130,7 @@ class DenseEvaluation:
 
     def hvp(self, v: Union[Params, np.ndarray]) -> Params:
         """H v as params."""
-        return self.problem.split(self._hessian @ self.problem.join(v))
+        return self.problem.split(self._hessian @ self.problem.join(v, "v"))
 
     def layer_curvature(self, d: Union[Params, np.ndarray], kind: str = "hessian",
                         seed: Optional[int] = None, **ignored) -> np.ndarray:
@@ -130,7 +144,7 @@ class DenseEvaluation:
                 ε from ``default_rng(seed)`` (unbiased: E ε_l ε_k = δ_lk).
             seed: used by "sign_hvp" only.
         """
-        dv = self.problem.join(d)
+        dv = self.problem.join(d, "d")
         blocks = [self.problem.block_slice(i) for i in range(self.problem.num_blocks)]
         if kind in ("hessian", "ggn"):
             return np.array([dv[s] @ self._hessian[s, s] @ dv[s] for s in blocks])
@@ -157,7 +171,7 @@ class BlockQuadratic(BlockProblem):
 
     def __init__(self, A, b, block_sizes: Sequence[int]):
         self.A = check_spd(A, "A")
-        b = np.asarray(b, dtype=np.float64)
+        b = as_real_array(b, "b")
         if b.shape != (self.A.shape[0],) or not np.all(np.isfinite(b)):
             raise ValueError(f"b: expected a finite vector of shape ({self.A.shape[0]},), "
                              f"got shape {b.shape}")
@@ -212,10 +226,9 @@ class LogisticRegression(BlockProblem):
     """
 
     def __init__(self, X, y, reg: float, block_sizes: Sequence[int]):
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        if X.ndim != 2 or not np.all(np.isfinite(X)):
-            raise ValueError(f"X: expected a finite 2-D array, got shape {X.shape}")
+        X, y, reg = as_real_array(X, "X"), as_real_array(y, "y"), check_real(reg, "reg")
+        if X.ndim != 2 or 0 in X.shape or not np.all(np.isfinite(X)):
+            raise ValueError(f"X: expected a finite non-empty 2-D array, got shape {X.shape}")
         if y.shape != (X.shape[0],) or not np.all(np.abs(y) == 1):
             raise ValueError(f"y: expected labels in {{-1, +1}} of shape ({X.shape[0]},)")
         if not (np.isfinite(reg) and reg > 0):
