@@ -53,6 +53,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
@@ -293,6 +294,10 @@ def _positive(text: str) -> int:
 
 def _run(args) -> int:
     tasks = TASKS if args.task == "all" else (args.task,)
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        raise ValueError(f"--json: the folder of {args.json} does not exist")
+    if args.seed < 0:
+        raise ValueError(f"--seed: expected an integer >= 0, got {args.seed}")
     result = run_bench(tasks, args.batch_size, args.repeat, args.seed, args.default_malloc)
     print(format_table(result))
     if args.json:

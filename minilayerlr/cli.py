@@ -35,6 +35,15 @@ def _registrars():
     return registrars
 
 
+def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Make argparse report a syntax error as one line on stderr (no usage block), exit code 2."""
+    def error(message):
+        print(f"{parser.prog}: error: {message} (see {parser.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+    parser.error = error
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minilayerlr",
@@ -44,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for register in _registrars():
         register(sub)
+    one_line_errors(parser)
+    for subparser in sub.choices.values():
+        one_line_errors(subparser)
     return parser
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -79,12 +80,20 @@ def _check_common(args) -> None:
         raise UserError(f"--data-dir: {args.data_dir} is not a folder")
 
 
+def _writable_folder(flag: str, folder) -> None:
+    """Create ``folder`` now, so that a bad path fails before any training, naming ``flag``."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{flag}: cannot create the folder {folder} ({error.strerror or error})") from None
+
+
 def _ls_options(args) -> dict:
     """--ls-scale / --ls-ema as LayerwiseStepSize keyword arguments (only those given)."""
     options = {}
     if args.ls_scale is not None:
-        if not args.ls_scale > 0:
-            raise UserError(f"--ls-scale: expected a number > 0, got {args.ls_scale}")
+        if not (args.ls_scale > 0 and math.isfinite(args.ls_scale)):
+            raise UserError(f"--ls-scale: expected a finite number > 0, got {args.ls_scale}")
         options["scale"] = args.ls_scale
     if args.ls_ema is not None:
         if not 0 <= args.ls_ema < 1:
@@ -147,6 +156,7 @@ def _run_compare(args) -> int:
     if args.data != "synthetic" and args.task == "all":
         raise UserError(f"--task: --data {args.data} fits only some tasks; choose one with --task")
     out = Path(args.out or time.strftime("runs/compare-%Y%m%d-%H%M%S"))
+    _writable_folder("--out", out)
     started = time.perf_counter()
     result = run_compare(tasks, out=out, epochs=args.epochs, data=args.data,
                          data_dir=args.data_dir, quick=args.quick, seed=args.seed,
@@ -192,8 +202,8 @@ def _run_train(args) -> int:
     from ..training import train
 
     _check_common(args)
-    if args.lr is not None and not args.lr > 0:
-        raise UserError(f"--lr: expected a number > 0, got {args.lr}")
+    if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
+        raise UserError(f"--lr: expected a finite number > 0, got {args.lr}")
     label, takes_lr, full_batch = OPTIMIZERS[args.optimizer]
     if takes_lr and args.lr is None:
         raise UserError(f"--lr: {args.optimizer} needs a learning rate, e.g. --lr "
@@ -201,6 +211,14 @@ def _run_train(args) -> int:
                         f"{args.optimizer}-ls, which needs none)")
     if not takes_lr and args.lr is not None:
         raise UserError(f"--lr: {args.optimizer} computes its own per-layer step sizes; drop --lr")
+    if args.out:
+        _writable_folder("--out", args.out)
+    if args.checkpoint:
+        _writable_folder("--checkpoint", Path(args.checkpoint).parent)
+        if Path(args.checkpoint).is_dir():
+            raise UserError(f"--checkpoint: {args.checkpoint} is a folder; give a file name such as run.npz")
+    if args.resume and not Path(args.resume).is_file():
+        raise UserError(f"--resume: no checkpoint file at {args.resume}")
     task = build_task(args.task, data=args.data, data_dir=args.data_dir, seed=args.seed,
                       quick=args.quick, size=args.size)
     batch_size = args.batch_size if args.batch_size is not None else task.batch_size

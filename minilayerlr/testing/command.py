@@ -34,6 +34,8 @@ def format_table(rows) -> str:
 
 
 def main(args) -> int:
+    if args.seed < 0:
+        raise ValueError(f"--seed: expected an integer >= 0, got {args.seed}")
     rows = run_checks(args.seed, args.float32)
     print(format_table(rows))
     failed = [r for _, r in rows if not r.passed]

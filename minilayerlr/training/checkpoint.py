@@ -21,6 +21,7 @@ import dataclasses
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Dict
 
@@ -70,6 +71,8 @@ def decode_tree(spec: Any, template: Any, arrays, where: str) -> Any:
                                          arrays, f"{where}.{f.name}")
         return type(template)(**values)
     if "array" in spec:
+        if spec["array"] not in arrays:
+            raise ValueError(f"{where}: the checkpoint lacks the array {spec['array']!r} (corrupt file)")
         return np.array(arrays[spec["array"]])  # a copy, independent of the file
     if "list" in spec:
         items = spec["list"]
@@ -138,10 +141,17 @@ def load_checkpoint(path) -> dict:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         header = json.loads(str(arrays.pop("__header__")))
-    except (ValueError, OSError, KeyError, EOFError) as error:
-        raise ValueError(f"resume: {path} is not a readable minilayerlr checkpoint ({error})") from None
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        # BadZipFile: truncated or overwritten bytes (bad CRC, no central directory)
+        raise ValueError(f"resume: {path} is not a readable minilayerlr checkpoint "
+                         f"(truncated or corrupt: {error})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError(f"resume: {path} is not a {FORMAT} file")
+    expected = {"epoch": int, "params": dict, "opt_state": dict, "rng_state": dict,
+                "history": dict, "meta": dict}
+    for key, kind in expected.items():
+        if not isinstance(header.get(key), kind) or isinstance(header.get(key), bool):
+            raise ValueError(f"resume: {path} is corrupt (its header lacks a valid {key!r})")
     return {"epoch": header["epoch"], "params_spec": header["params"],
             "opt_spec": header["opt_state"], "rng_state": header["rng_state"],
             "history": header["history"], "meta": header["meta"], "arrays": arrays}

@@ -20,8 +20,9 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
+from ..model import Sequential
 from ..optim import apply_updates
-from ..tree import check_same_structure
+from ..tree import NonFiniteError, check_same_structure, check_tree
 from .checkpoint import decode_tree, load_checkpoint, save_checkpoint
 from .history import History
 from .progress import Progress
@@ -133,11 +134,19 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
             belong to this network, optimizer, seed or batch size.
         FileNotFoundError: ``resume`` names no file.
     """
+    if not isinstance(net, Sequential):
+        raise TypeError(f"net: expected a minilayerlr Sequential, got {type(net).__name__}")
+    for method in ("init", "update"):
+        if isinstance(optimizer, type) or not callable(getattr(optimizer, method, None)):
+            raise TypeError(f"optimizer: expected an optimizer instance with init() and update(), "
+                            f"got {optimizer!r}")
     epochs = _check_int("epochs", epochs, 0)
     seed = _check_int("seed", seed, 0)
     checkpoint_every = _check_int("checkpoint_every", checkpoint_every, 1)
     if not isinstance(x, np.ndarray) or x.ndim < 2 or len(x) == 0:
         raise ValueError(f"x: expected a non-empty array of shape (N, ...), got {getattr(x, 'shape', type(x).__name__)}")
+    if not isinstance(y, np.ndarray):
+        raise TypeError(f"y: expected a numpy array of targets, got {type(y).__name__}")
     if len(y) != len(x):
         raise ValueError(f"y: expected {len(x)} targets (one per example of x), got {len(y)}")
     n = len(x)
@@ -150,6 +159,8 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
                              "trains full batch: use batch_size=None")
     if eval_fn is not None and not callable(eval_fn):
         raise ValueError("eval_fn: expected a callable params -> {name: value}")
+    if resume is None:
+        net._check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
 
     meta = {"seed": seed, "batch_size": batch_size, "num_examples": n,
             "optimizer": repr(optimizer)}
@@ -169,11 +180,19 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
             raise ValueError(f"epochs: the checkpoint has already done {saved['epoch']} epochs; "
                              f"ask for at least that many")
         template = net.init(0)
-        params = decode_tree(saved["params_spec"], template, saved["arrays"], "params")
-        check_same_structure(params, template, "resume: the checkpoint's parameters")
-        state = decode_tree(saved["opt_spec"], optimizer.init(params), saved["arrays"], "state")
-        rng.bit_generator.state = saved["rng_state"]
-        history = History.from_dict(saved["history"])
+        try:
+            params = decode_tree(saved["params_spec"], template, saved["arrays"], "params")
+            check_same_structure(params, template, "params")
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"resume: the checkpoint's parameters do not fit this network "
+                             f"(written for a different architecture?): {error}") from None
+        try:
+            check_tree(params, "params")
+            state = decode_tree(saved["opt_spec"], optimizer.init(params), saved["arrays"], "state")
+            rng.bit_generator.state = saved["rng_state"]
+            history = History.from_dict(saved["history"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"resume: {resume} is corrupt: {error}") from None
         start_epoch = saved["epoch"]
     else:
         state = optimizer.init(params)
@@ -209,7 +228,7 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
                     new_params = apply_updates(params, updates)
                     if not _all_finite(new_params):
                         raise _NonFinite("the update made a parameter NaN or Inf")
-                except _NonFinite as why:
+                except (_NonFinite, NonFiniteError) as why:
                     history.stop_reason = (f"diverged at step {steps + 1} (epoch {epoch}): {why}; "
                                            "stopped, keeping the last finite parameters")
                     break
