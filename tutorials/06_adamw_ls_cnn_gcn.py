@@ -101,25 +101,45 @@ for lr in cnn_grid:
                                          epochs=EPOCHS_CNN, batch_size=50, eval_fn=cnn_eval, progress=False).history
 cnn_runs["AdamW-LS"] = train(cnn, p0, mll.optim.LayerwiseStepSize(mll.optim.AdamW()), digits.x_train, digits.y_train,
                              epochs=EPOCHS_CNN, batch_size=50, eval_fn=cnn_eval, progress=False).history
+CAP = 0.1   # our pick for the demonstration below, not tuned
+cnn_runs[f"AdamW-LS max_step={CAP}"] = train(
+    cnn, p0, mll.optim.LayerwiseStepSize(mll.optim.AdamW(), max_step=CAP), digits.x_train, digits.y_train,
+    epochs=EPOCHS_CNN, batch_size=50, eval_fn=cnn_eval, progress=False).history
 for name, h in cnn_runs.items():
     print(f"CNN {name:16s} train loss {h.final_train_loss:.4f}  test accuracy {h.final_metric('test_accuracy'):.3f}"
           f"  ({h.time[-1]:.1f} s)")
 
 # %% [markdown]
-# What we assert: AdamW-LS trains (loss down by a large factor, far above the
-# 10 % chance accuracy), does at least as well as the smallest rate of the grid,
-# and picks genuinely different step sizes per layer. We do *not* claim it beats
-# the best tuned AdamW; the printed numbers say where it lands.
+# **An honest result.** On this CNN, AdamW-LS with the library's defaults does
+# *not* match tuned AdamW. It trains fast at first, then its step sizes keep
+# growing — the last layer's most — and the loss bounces back up; on the long
+# (non-FAST) run it ends far behind every AdamW rate of the grid. Our reading
+# (a hypothesis, not a theorem): as the classifier grows confident, the softmax
+# curvature $p(1-p)$ along $d_l$ shrinks faster than the slope $g_l^\top d_l$,
+# so the minimiser of the local quadratic model moves far away, well outside
+# the region where the model describes the loss. A cap $\alpha_l\le\alpha_{\max}$
+# (the `max_step` safeguard, off by default because any default would break
+# scale invariance) or $\eta<1$ are the knobs; the capped run is shown for
+# comparison, its cap picked by us without tuning.
+#
+# What we assert is what holds in both the fast and the long run: AdamW-LS
+# trains (loss down by a large factor, far above the 10 % chance accuracy),
+# does not diverge, picks genuinely different step sizes per layer, and those
+# step sizes grow over training.
 
 # %%
 h_ls = cnn_runs["AdamW-LS"]
 assert h_ls.stop_reason is None
-assert h_ls.final_train_loss < 0.3 * h_ls.train_loss[0]
+assert min(h_ls.train_loss) < 0.3 * h_ls.train_loss[0] and h_ls.final_train_loss < 0.5 * h_ls.train_loss[0]
 assert h_ls.final_metric("test_accuracy") > 0.6
-assert h_ls.final_train_loss <= cnn_runs[f"AdamW lr={cnn_grid[0]:g}"].final_train_loss
-med = np.median(h_ls.step_size_array(), axis=0)
+S_cnn = h_ls.step_size_array()
+med = np.median(S_cnn, axis=0)
 print("CNN: median alpha_l per layer", np.array2string(med, precision=4))
 assert med.max() / med.min() > 2
+per_epoch = len(digits.x_train) // 50
+growth = np.median(S_cnn[-per_epoch:], axis=0) / np.median(S_cnn[:per_epoch], axis=0)
+print("CNN: growth of alpha_l from the first to the last epoch", np.array2string(growth, precision=2))
+assert growth.max() > 2
 
 # %% [markdown]
 # ## 3. The GCN
@@ -152,7 +172,7 @@ for name, h in gcn_runs.items():
     print(f"GCN {name:16s} train loss {h.final_train_loss:.2e}  test accuracy {h.final_metric('test_accuracy'):.3f}")
 
 h_gls = gcn_runs["AdamW-LS"]
-best_acc = max(h.final_metric("test_accuracy") for n, h in gcn_runs.items() if n != "AdamW-LS")
+best_acc = max(h.final_metric("test_accuracy") for n, h in gcn_runs.items() if not n.startswith("AdamW-LS"))
 assert h_gls.stop_reason is None and h_gls.final_train_loss < 0.1 * h_gls.train_loss[0]
 assert h_gls.final_metric("test_accuracy") >= best_acc - 0.05
 print(f"GCN: AdamW-LS accuracy {h_gls.final_metric('test_accuracy'):.3f}, best tuned AdamW {best_acc:.3f}")
@@ -164,10 +184,13 @@ print(f"GCN: AdamW-LS accuracy {h_gls.final_metric('test_accuracy'):.3f}, best t
 fig, axes = plt.subplots(2, 2, figsize=(12, 8))
 for row, (runs, names, title) in enumerate(((cnn_runs, cnn_names, "CNN"), (gcn_runs, gcn_names, "GCN"))):
     ax = axes[row, 0]
-    grid_names = [n for n in runs if n != "AdamW-LS"]
+    grid_names = [n for n in runs if not n.startswith("AdamW-LS")]
     for i, n in enumerate(grid_names):
         ax.semilogy(runs[n].epoch, runs[n].train_loss, color=plt.get_cmap("viridis")(i / (len(grid_names) - 1)), label=n)
     ax.semilogy(runs["AdamW-LS"].epoch, runs["AdamW-LS"].train_loss, "r", lw=2.2, label="AdamW-LS")
+    for n in runs:
+        if n.startswith("AdamW-LS "):
+            ax.semilogy(runs[n].epoch, runs[n].train_loss, "r--", lw=1.5, label=n)
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss")
     ax.set_title(f"{title}: training loss")
@@ -196,6 +219,7 @@ save(fig, "06_adamw_ls_cnn_gcn.png")
 # * On the full-batch GCN the method is deterministic; on the CNN it sees the
 #   mini-batch noise, which the EMA of numerator and denominator smooths.
 # * Watch the CNN's schedules: the $\alpha_l$ keep growing as training proceeds,
-#   and the loss can tick up late. The quadratic model along $d_l$ is only
-#   local; $\eta<1$ or a cap `max_step` are the knobs for that (our safeguards,
-#   off by default).
+#   and the loss bounces back up; with the defaults AdamW-LS ends behind tuned
+#   AdamW there. The quadratic model along $d_l$ is only local; $\eta<1$ or a
+#   cap `max_step` are the knobs (our safeguards, off by default). On the GCN it
+#   lands within a few points of accuracy of the best tuned rate, untuned.

@@ -99,18 +99,20 @@ for kind, (S, exact) in est.items():
     print(f"{kind:9s} |mean - exact| / stderr = {np.array2string(z, precision=2)},"
           f"  relative sd of one draw = {np.array2string(rel_sd, precision=2)}")
     assert np.all(z < 5), kind
-neg = (est["sign_hvp"][0] <= 0).mean(axis=0)
-print("fraction of sign_hvp draws <= 0 per layer (the exact q_l are all > 0):", np.round(neg, 3))
-assert np.all(q_h > 0) and neg.max() > 0      # an unbiased estimate of a positive number can be negative
+wrong_sign = (np.sign(est["sign_hvp"][0]) != np.sign(q_h)).mean(axis=0)
+print("fraction of sign_hvp draws whose sign differs from the exact q_l:", np.round(wrong_sign, 3))
+assert wrong_sign.max() > 0                    # a single unbiased draw can have the wrong sign
 assert np.all(est["mc_fisher"][0] >= 0)        # a sum of squares never is
 
 # %% [markdown]
 # With $L$ blocks the random-sign estimate takes at most $2^{L-1}$ distinct
 # values (flipping all signs changes nothing), which is why its histogram below
 # is a handful of spikes: an average over a few *exact* cross-layer terms, not
-# a bell curve. Two facts to take away. The random-sign estimate can come out **negative**
-# for a block whose true curvature is positive — the step rule must then fall
-# back (our `on_nonpositive_curvature` safeguard). The Monte-Carlo Fisher
+# a bell curve. Two facts to take away. A random-sign draw can come out with
+# the **wrong sign** — negative for a block whose curvature is positive, or the
+# reverse (the exact Hessian form itself can be negative for early tanh layers,
+# as the long run of this tutorial shows; the Gauss-Newton form never is). The
+# step rule must then fall back (our `on_nonpositive_curvature` safeguard). The Monte-Carlo Fisher
 # estimate is a sum of squares, always $\ge 0$, but estimates the Gauss-Newton
 # form, not the Hessian one.
 #
