@@ -83,7 +83,10 @@ class Sequential:
             raise ValueError(f"x: expected a non-empty batch of shape (N, ...), got {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError("x: contains NaN or Inf")
-        self.output_shape(x.shape[1:])
+        try:
+            self.output_shape(x.shape[1:])
+        except ValueError as error:
+            raise ValueError(f"x: does not fit the network: {error}") from None
         for layer in self.layers:
             if hasattr(layer, "check_batch"):
                 layer.check_batch(x.shape[0])
@@ -97,7 +100,14 @@ class Sequential:
         return h
 
     def evaluate(self, params, x, y) -> Evaluation:
-        """Forward and backward once on (x, y); returns the loss, gradient and curvature oracles."""
+        """Forward and backward once on (x, y); returns the loss, gradient and curvature oracles.
+
+        Raises ValueError/TypeError naming ``params[k][name]``, ``x`` or ``y`` for bad
+        inputs (structure, dtype, shape, NaN/Inf). Finite inputs can still overflow
+        (e.g. x ~ 1e300): then ``ev.loss`` is Inf or NaN, not an error; ``train``
+        stops on it, and the optimizers and ``apply_updates`` refuse the non-finite
+        gradients, so parameters never silently become NaN.
+        """
         self._check_inputs(params, x)
         dtype = params[self.blocks[0]]["W"].dtype if self.blocks else x.dtype
         x = x.astype(dtype, copy=False)
