@@ -70,6 +70,10 @@ for i, k in enumerate(cnn.blocks):
     for name in p0[k]:
         expected = -state.step_sizes[i] * (d[k][name] + wd * p0[k][name])
         assert np.allclose(updates[k][name], expected, rtol=1e-12, atol=1e-15)
+# and the step sizes are the formula: at the first step the averages are the
+# raw numerator g_l'd_l and curvature q_l (AdamW's decay is decoupled: no L2 term)
+numerators = np.array([sum(np.vdot(ev.grads[k][n], d[k][n]) for n in p0[k]) for k in cnn.blocks])
+assert np.allclose(state.step_sizes, numerators / ev.layer_curvature(d), rtol=1e-10)
 print("alpha_l after one step:", np.array2string(state.step_sizes, precision=4))
 
 # %% [markdown]
