@@ -104,13 +104,16 @@ for name, r in results.items():
     assert np.allclose(r["ev"].block_hessian(i, kind="ggn"), G[s, s], rtol=0, atol=1e-13)
     eig_G = np.linalg.eigvalsh(G)
     assert eig_G[0] >= -1e-10 * eig_G[-1], name
-    # independent references: H v against a finite difference of the gradient,
-    # and the one-sweep q_l = d_l'H_ll d_l against the dense blocks
+    # independent references: H v against a finite difference of the gradient
+    # (smooth nets only: with ReLU and max-pooling over many examples, a step of
+    # 6e-6 can cross a kink, where the gradient jumps), and the one-sweep
+    # q_l = d_l'H_ll d_l against the dense blocks
     ev, rng = r["ev"], np.random.default_rng(1)
     v = testing.random_like(ev.params, rng)
-    fd = testing.check_hvp(lambda q: r["net"].evaluate(q, ev_x[name], ev_y[name]).grads,
-                           mll.unflatten(H @ mll.flatten(v), v), ev.params, v)
-    assert fd.passed, (name, str(fd))
+    if testing.is_smooth(r["net"]):
+        fd = testing.check_hvp(lambda q: r["net"].evaluate(q, ev_x[name], ev_y[name]).grads,
+                               mll.unflatten(H @ mll.flatten(v), v), ev.params, v)
+        assert fd.passed, (name, str(fd))
     vf = mll.flatten(v)
     q_dense = [vf[a:b] @ H[a:b, a:b] @ vf[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
     assert np.allclose(ev.layer_curvature(v), q_dense, rtol=1e-9)
