@@ -156,6 +156,16 @@ assert ls <= np.median(sgd_finals)
 # ($g_l^\top d_l\le0$) and our "skip" safeguard set $\alpha_l = 0$ — with
 # momentum $0.9$ that happens regularly, most often in the layers whose
 # gradient changes fastest.
+#
+# **Watch the long run** (without `MINILAYERLR_FAST`): there the step sizes of
+# the middle layers climb by many orders of magnitude (to $10^4$–$10^5$ in our
+# run) while the loss sits on the plateau near 99 that the tuned SGD-m leaves
+# (it reaches about 87). A large $\alpha_l$ is not a large step: $\alpha_l$ is
+# $g_l^\top d_l$ over $d_l^\top H_{ll}d_l$, and when both become tiny — our
+# reading: saturated or flat directions of the bottleneck layers, a hypothesis
+# we have not verified — their ratio can grow without bound and the model says
+# little about the loss. This is a real limitation of the rule as we implement
+# it, not a plotting artefact; a cap `max_step` is the safeguard for it.
 
 # %%
 A = runs["SGD-m-LS"]["alphas"]
@@ -163,6 +173,7 @@ F = runs["SGD-m-LS"]["fallbacks"]
 med = np.array([np.median(A[F[:, l] == 0, l]) for l in range(A.shape[1])])
 print("median alpha_l per layer:", np.array2string(med, precision=4))
 print("fraction of skipped (uphill) steps per layer:", np.round((F == 1).mean(axis=0), 2))
+print("largest alpha_l per layer:", np.array2string(A.max(axis=0), precision=3))
 assert med.max() / med.min() > 2          # genuinely layer-wise
 assert np.all(A >= 0) and np.all(np.isfinite(A))
 
@@ -245,7 +256,8 @@ save(fig, "05_reconstructions.png")
 #   the local quadratic model; untuned, it lands in the region of the best tuned
 #   SGD-m and well clear of the rates that diverge.
 # * The step sizes it picks differ across layers by large factors and change
-#   over training — a schedule no single learning rate can express.
+#   over training — a schedule no single learning rate can express. On long
+#   runs they can also run away on a plateau (see section 4): a limitation.
 # * With momentum, a layer's direction sometimes points uphill on the current
 #   batch; what to do then is a safeguard (ours: skip the layer for that step).
 # * The update is invariant to the scale of the loss.
