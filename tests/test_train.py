@@ -1,12 +1,17 @@
 """Tests of the training loop: determinism, exact resume, divergence stop, checks."""
+import hashlib
 import io
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import minilayerlr as mll
-from minilayerlr.optim import SGD, AdamW, LayerwiseStepSize
+from minilayerlr.optim import GDLS, SGD, Adam, AdamW, LayerwiseStepSize
 from minilayerlr.training import History, Progress, dataset_loss, load_checkpoint, train
 
 
@@ -22,10 +27,10 @@ def _data(n=50, seed=0):
     return x, y
 
 
-def _run(optimizer, epochs=3, seed=0, **kwargs):
+def _run(optimizer, epochs=3, seed=0, batch_size=16, **kwargs):
     net = _net()
     x, y = _data()
-    return train(net, net.init(1), optimizer, x, y, epochs=epochs, batch_size=16, seed=seed,
+    return train(net, net.init(1), optimizer, x, y, epochs=epochs, batch_size=batch_size, seed=seed,
                  eval_fn=lambda p: {"acc": float(np.mean(net.forward(p, x).argmax(1) == y))},
                  progress=False, **kwargs)
 
@@ -54,16 +59,28 @@ def _assert_states_equal(a, b):
 
 
 OPTIMIZERS = {
+    "sgd": lambda: SGD(lr=0.1),
     "sgd-m": lambda: SGD(lr=0.1, momentum=0.9),
+    "sgd-nesterov-wd": lambda: SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "adam": lambda: Adam(lr=0.01),
+    "adamw": lambda: AdamW(lr=0.01),
+    "sgd-ls": lambda: LayerwiseStepSize(SGD(), scale=0.5),
     "sgd-m-ls-ema": lambda: LayerwiseStepSize(SGD(momentum=0.9), ema=0.7, scale=0.5),
+    "adamw-ls": lambda: LayerwiseStepSize(AdamW(), scale=0.5),
     "adamw-ls-mc-fisher": lambda: LayerwiseStepSize(AdamW(), ema=0.5, scale=0.5,
                                                    curvature_kind="mc_fisher", seed=3),
+    "sgd-m-ls-sign-hvp": lambda: LayerwiseStepSize(SGD(momentum=0.9), scale=0.5, damping=0.1,
+                                                  curvature_kind="sign_hvp", seed=5),
+    "gd-ls": lambda: GDLS(scale=0.5),
 }
+#: the idealized method is full batch (one step per epoch, no shuffling)
+BATCH_SIZE = {"gd-ls": None}
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_same_seed_same_run(name):
-    a, b = _run(OPTIMIZERS[name]()), _run(OPTIMIZERS[name]())
+    batch = BATCH_SIZE.get(name, 16)
+    a, b = _run(OPTIMIZERS[name](), batch_size=batch), _run(OPTIMIZERS[name](), batch_size=batch)
     _assert_params_equal(a.params, b.params)
     assert _without_time(a.history) == _without_time(b.history)
 
@@ -95,19 +112,64 @@ def test_history_shapes_and_contents():
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, name):
-    straight = _run(OPTIMIZERS[name](), epochs=4)
+    batch = BATCH_SIZE.get(name, 16)
+    straight = _run(OPTIMIZERS[name](), epochs=4, batch_size=batch)
     path = tmp_path / "ck.npz"
-    first = _run(OPTIMIZERS[name](), epochs=2, checkpoint=path)
+    first = _run(OPTIMIZERS[name](), epochs=2, checkpoint=path, batch_size=batch)
     assert load_checkpoint(path)["epoch"] == 2
     # the parameters given here are ignored: everything comes from the checkpoint
     net, (x, y) = _net(), _data()
-    resumed = train(net, net.init(99), OPTIMIZERS[name](), x, y, epochs=4, batch_size=16, seed=0,
+    resumed = train(net, net.init(99), OPTIMIZERS[name](), x, y, epochs=4, batch_size=batch, seed=0,
                     eval_fn=lambda p: {"acc": float(np.mean(net.forward(p, x).argmax(1) == y))},
                     resume=path, progress=False)
     _assert_params_equal(resumed.params, straight.params)
     _assert_states_equal(resumed.state, straight.state)
     assert _without_time(resumed.history) == _without_time(straight.history)
     assert first.history.epoch == [0, 1, 2]
+    assert not straight.history.diverged and straight.history.train_loss[-1] < straight.history.train_loss[0]
+    if hasattr(straight.state, "avg_denominators"):  # the LS EMA state really was carried over
+        assert np.all(straight.state.avg_denominators > 0)
+
+
+def _digest(result) -> str:
+    """sha256 of every parameter and optimizer-state array and the step losses, bit for bit."""
+    from minilayerlr.training.checkpoint import encode_tree
+    arrays = {}
+    spec = encode_tree([result.params, result.state], "r", arrays)
+    h = hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
+    for key in sorted(arrays):
+        h.update(key.encode() + np.ascontiguousarray(arrays[key]).tobytes())
+    h.update(np.array(result.history.step_loss).tobytes())
+    return h.hexdigest()
+
+
+CROSS_PROCESS = ["sgd-m", "adamw", "sgd-m-ls-ema", "adamw-ls-mc-fisher", "sgd-m-ls-sign-hvp", "gd-ls"]
+_CHILD = """
+import json, sys
+sys.path.insert(0, {tests!r})
+import test_train as t
+out = {{}}
+for name in {names!r}:
+    batch = t.BATCH_SIZE.get(name, 16)
+    out[name] = t._digest(t._run(t.OPTIMIZERS[name](), epochs=4, batch_size=batch))
+    t._run(t.OPTIMIZERS[name](), epochs=2, batch_size=batch, checkpoint={folder!r} + "/" + name + ".npz")
+print(json.dumps(out))
+"""
+
+
+def test_same_seed_same_bits_across_processes_and_resume_in_another(tmp_path):
+    # A fresh interpreter trains every kind of optimizer (hash of params, state and step
+    # losses) and leaves a checkpoint at epoch 2; this process must reproduce the hashes,
+    # and resuming the other process's checkpoint must give the same bits too.
+    code = _CHILD.format(tests=str(Path(__file__).parent), names=CROSS_PROCESS, folder=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    theirs = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name in CROSS_PROCESS:
+        batch = BATCH_SIZE.get(name, 16)
+        assert _digest(_run(OPTIMIZERS[name](), epochs=4, batch_size=batch)) == theirs[name], name
+        resumed = _run(OPTIMIZERS[name](), epochs=4, batch_size=batch, resume=tmp_path / f"{name}.npz")
+        assert _digest(resumed) == theirs[name], name
 
 
 def test_checkpoint_is_plain_npz(tmp_path):

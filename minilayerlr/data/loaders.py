@@ -34,7 +34,8 @@ def _find(data_dir, names: Sequence[str]) -> Path:
         if (root / name).is_file():
             return root / name
     tried = ", ".join(str(root / name) for name in names[1:])
-    raise FileNotFoundError(f"missing data file {root / names[0]} (also tried: {tried})")
+    raise FileNotFoundError(f"missing data file {root / names[0]}"
+                            + (f" (also tried: {tried})" if tried else ""))
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -137,6 +137,10 @@ def load_checkpoint(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"resume: no checkpoint file at {path}")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # np.load would try to read anything else as a pickle
+            raise ValueError(f"resume: {path} is not a readable minilayerlr checkpoint "
+                             "(not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
