@@ -24,31 +24,16 @@
 # method without giving constants).
 
 # %%
-import os
-import sys
-import tempfile
-from pathlib import Path
+from minilayerlr.testing.notebook import start_tutorial
 
-import matplotlib
-if "ipykernel" not in sys.modules and not os.environ.get("MPLBACKEND"):
-    matplotlib.use("Agg")
+TUTORIAL = start_tutorial("tutorial04")  # picks the plot backend: before pyplot
+FAST, OUT, save = TUTORIAL.fast, TUTORIAL.out, TUTORIAL.save
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 import minilayerlr as mll
 from minilayerlr import theory
-
-FAST = os.environ.get("MINILAYERLR_FAST") == "1"
-OUT = Path(os.environ.get("MINILAYERLR_OUT") or tempfile.mkdtemp(prefix="minilayerlr-tutorial04-"))
-OUT.mkdir(parents=True, exist_ok=True)
-INTERACTIVE = "ipykernel" in sys.modules
-
-
-def save(fig, name):
-    path = OUT / name
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    print("saved", path)
-    plt.show() if INTERACTIVE else plt.close(fig)
 
 
 rng = np.random.default_rng(0)

@@ -22,33 +22,19 @@
 # graph case, and train with each.
 
 # %%
-import os
-import sys
-import tempfile
-import time
-from pathlib import Path
+from minilayerlr.testing.notebook import start_tutorial
 
-import matplotlib
-if "ipykernel" not in sys.modules and not os.environ.get("MPLBACKEND"):
-    matplotlib.use("Agg")
+TUTORIAL = start_tutorial("tutorial07")  # picks the plot backend: before pyplot
+FAST, OUT, save = TUTORIAL.fast, TUTORIAL.out, TUTORIAL.save
+
+import time
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 import minilayerlr as mll
 from minilayerlr import testing
 from minilayerlr.training import train
-
-FAST = os.environ.get("MINILAYERLR_FAST") == "1"
-OUT = Path(os.environ.get("MINILAYERLR_OUT") or tempfile.mkdtemp(prefix="minilayerlr-tutorial07-"))
-OUT.mkdir(parents=True, exist_ok=True)
-INTERACTIVE = "ipykernel" in sys.modules
-
-
-def save(fig, name):
-    path = OUT / name
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    print("saved", path)
-    plt.show() if INTERACTIVE else plt.close(fig)
 
 
 rng = np.random.default_rng(0)
