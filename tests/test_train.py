@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minilayerlr as mll
 from minilayerlr.optim import GDLS, SGD, Adam, AdamW, LayerwiseStepSize
@@ -258,3 +260,49 @@ def test_progress_line():
     bar.update(1, 1, 1.0)
     bar.close()
     assert quiet.getvalue() == ""
+
+
+@settings(max_examples=25)
+@given(cut=st.floats(0.0, 0.999), flips=st.lists(st.integers(0, 10**9), min_size=0, max_size=3))
+def test_a_damaged_checkpoint_is_refused_or_harmless(tmp_path_factory, cut, flips):
+    # Truncate the file and/or flip bytes anywhere: resuming must either raise one
+    # ValueError naming --resume's file, or (a flip in a timestamp, say) reproduce the run.
+    folder = tmp_path_factory.mktemp("damaged")
+    good = folder / "ck.npz"
+    _run(OPTIMIZERS["sgd-m-ls-ema"](), epochs=1, checkpoint=good)
+    raw = bytearray(good.read_bytes())
+    if not flips:
+        raw = raw[:int(cut * len(raw))]
+    for position in flips:
+        raw[position % len(raw)] ^= 0xFF
+    bad = folder / "bad.npz"
+    bad.write_bytes(bytes(raw))
+    try:
+        resumed = _run(OPTIMIZERS["sgd-m-ls-ema"](), epochs=2, resume=bad)
+    except ValueError as error:
+        assert str(error).startswith("resume:") and "\n" not in str(error), str(error)
+    else:
+        straight = _run(OPTIMIZERS["sgd-m-ls-ema"](), epochs=2)
+        _assert_params_equal(resumed.params, straight.params)
+
+
+def test_resume_names_a_different_architecture(tmp_path):
+    path = tmp_path / "ck.npz"
+    _run(OPTIMIZERS["sgd-m"](), epochs=1, checkpoint=path)
+    x, y = _data()
+    for other in (mll.Sequential([mll.Dense(6, 9), mll.Tanh(), mll.Dense(9, 3)], loss=mll.SoftmaxCrossEntropy()),
+                  mll.Sequential([mll.Dense(6, 3)], loss=mll.SoftmaxCrossEntropy())):
+        with pytest.raises(ValueError, match="different architecture"):
+            train(other, other.init(0), OPTIMIZERS["sgd-m"](), x, y, epochs=2, batch_size=16,
+                  resume=path, progress=False)
+
+
+def test_nothing_unpickles():
+    # Checkpoints and loaders never unpickle: no pickle import, every np.load says so.
+    import re
+    root = Path(mll.__file__).parent
+    for source in root.rglob("*.py"):
+        text = source.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(c?pickle|joblib|shelve)\b", text, re.M), source
+        for call in re.findall(r"np\.load\([^)]*\)", text):
+            assert "allow_pickle=False" in call, (source, call)

@@ -132,7 +132,8 @@ def test_evaluate_rejects_bad_x(data):
     net.evaluate(params, x, y)
     bad, kind = data.draw(corrupted(x), label="x")
     expect_error(lambda: net.evaluate(params, bad, y), ("x", "y") if kind == "shape" else "x")
-    expect_error(lambda: net.forward(params, bad), "x")
+    if kind != "shape":  # with one row less, x alone may still be a valid batch
+        expect_error(lambda: net.forward(params, bad), "x")
 
 
 @given(net_names)
@@ -235,7 +236,8 @@ def test_overflowing_input_gives_a_non_finite_loss_and_no_nan_parameters():
     # evaluate; the optimizers and apply_updates then refuse to produce NaN parameters.
     net, x, y = NETS["mse"]
     params = net.init(0)
-    ev = net.evaluate(params, x * 1e300, y)
+    with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point
+        ev = net.evaluate(params, x * 1e300, y)
     assert not np.isfinite(ev.loss)
     for opt in (mll.optim.SGD(lr=0.1), mll.optim.AdamW(),
                 mll.optim.LayerwiseStepSize(mll.optim.SGD(momentum=0.9))):

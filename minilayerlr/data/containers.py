@@ -130,8 +130,8 @@ def check_float(name: str, value, low: float = 0.0, high: float = np.inf) -> flo
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     value = float(value)
-    if not (low <= value <= high):  # also rejects NaN
-        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+    if not (low <= value <= high) or value == np.inf:  # also rejects NaN
+        raise ValueError(f"{name} must be a finite number in [{low}, {high}], got {value}")
     return value
 
 
