@@ -136,7 +136,7 @@ def compare_task(task: Task, *, epochs: Optional[int] = None, seed: int = 0,
     return {"task": task.name, "description": task.description, "metric": task.metric,
             "higher_is_better": task.higher_is_better, "epochs": epochs,
             "batch_size": task.batch_size, "sizes": task.sizes, "lr_grid": task.lr_grid,
-            "block_names": task.block_names, "runs": runs}
+            "block_names": task.block_names, "ls_options": dict(ls_options or {}), "runs": runs}
 
 
 def versions() -> Dict[str, str]:

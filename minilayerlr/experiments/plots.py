@@ -113,8 +113,11 @@ def plot_step_sizes(task_result: dict, path: Path) -> Path:
         ax.set_title(run["label"], fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    fig.suptitle(f"{task_result['task']}: per-layer step sizes chosen by the layer-wise rule",
-                 fontsize=10)
+    options = task_result.get("ls_options") or {}
+    symbols = {"scale": "η", "ema": "ρ"}
+    shown = ", ".join(f"{symbols.get(k, k)}={v:g}" for k, v in options.items())
+    fig.suptitle(f"{task_result['task']}: per-layer step sizes chosen by the layer-wise rule"
+                 + (f" ({shown})" if shown else " (default settings)"), fontsize=10)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.86, wspace=0.3)
     return _save(fig, path)
 
