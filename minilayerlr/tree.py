@@ -59,6 +59,8 @@ def unflatten(vector: np.ndarray, like: Params) -> Params:
         ValueError: if ``vector`` is not 1-D of length ``tree_size(like)``.
     """
     vector = np.asarray(vector)
+    if vector.dtype.kind not in "iuf":
+        raise ValueError(f"vector: expected real numbers, got dtype {vector.dtype}")
     size = tree_size(like)
     if vector.ndim != 1 or vector.shape[0] != size:
         raise ValueError(
