@@ -306,3 +306,25 @@ def test_nothing_unpickles():
         assert not re.search(r"^\s*(import|from)\s+(c?pickle|joblib|shelve)\b", text, re.M), source
         for call in re.findall(r"np\.load\([^)]*\)", text):
             assert "allow_pickle=False" in call, (source, call)
+
+
+def test_compare_results_are_reproducible():
+    # The comparison's results (every run's history, selection, table) are the same
+    # twice over with the same seed, wall times aside.
+    from minilayerlr.experiments import build_task, compare_task
+
+    def results():
+        task = build_task("gcn", size=40, seed=2)
+        task.lr_grid = {"sgd": [0.1, 0.3], "adamw": [0.01]}
+        out = compare_task(task, epochs=2, seed=2)
+        params = []
+        for run in out["runs"]:
+            run.pop("wall_time", None)
+            run["history"].pop("time", None)
+            params.append(run.pop("_result").params)
+        return json.dumps(out, sort_keys=True, default=str), params
+
+    (a, params_a), (b, params_b) = results(), results()
+    assert a == b
+    for pa, pb in zip(params_a, params_b):
+        _assert_params_equal(pa, pb)

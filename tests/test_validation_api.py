@@ -333,6 +333,7 @@ TRAIN_FAULTS = {
     "seed": ({"seed": -1}, "seed"),
     "checkpoint_every": ({"checkpoint_every": 0}, "checkpoint_every"),
     "eval_fn": ({"eval_fn": "acc"}, "eval_fn"),
+    "checkpoint_folder": ({"checkpoint": "."}, "checkpoint"),
 }
 
 

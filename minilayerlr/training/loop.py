@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
@@ -159,6 +160,8 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
                              "trains full batch: use batch_size=None")
     if eval_fn is not None and not callable(eval_fn):
         raise ValueError("eval_fn: expected a callable params -> {name: value}")
+    if checkpoint is not None and Path(checkpoint).is_dir():
+        raise ValueError(f"checkpoint: {checkpoint} is a folder; give a file name such as run.npz")
     if resume is None:
         net._check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
 
