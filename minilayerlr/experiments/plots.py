@@ -23,6 +23,14 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def _ls_note(task_result: dict) -> str:
+    """Title suffix naming the layer-wise settings a comparison overrode, e.g. " (layer-wise η=0.5)"."""
+    options = task_result.get("ls_options") or {}
+    symbols = {"scale": "η", "ema": "ρ"}
+    shown = ", ".join(f"{symbols.get(k, k)}={v:g}" for k, v in options.items())
+    return f" (layer-wise {shown})" if shown else ""
+
+
 def _run_label(run: dict) -> str:
     return run["label"] + (f" (lr={run['lr']:g})" if run["lr"] is not None else "")
 
@@ -58,7 +66,8 @@ def plot_curves(task_result: dict, path: Path) -> Path:
     ax_time.set_ylabel("training loss")
     ax_metric.set_ylabel(metric.replace("_", " "))
     ax_epoch.legend(fontsize=8)
-    fig.suptitle(f"{task_result['task']}: {task_result['description']}", fontsize=10)
+    fig.suptitle(f"{task_result['task']}: {task_result['description']}{_ls_note(task_result)}",
+                 fontsize=10)
     # fixed margins: tight_layout costs about a second per figure
     fig.subplots_adjust(left=0.06, right=0.99, bottom=0.13, top=0.88, wspace=0.28)
     return _save(fig, path)
@@ -113,11 +122,8 @@ def plot_step_sizes(task_result: dict, path: Path) -> Path:
         ax.set_title(run["label"], fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    options = task_result.get("ls_options") or {}
-    symbols = {"scale": "η", "ema": "ρ"}
-    shown = ", ".join(f"{symbols.get(k, k)}={v:g}" for k, v in options.items())
     fig.suptitle(f"{task_result['task']}: per-layer step sizes chosen by the layer-wise rule"
-                 + (f" ({shown})" if shown else " (default settings)"), fontsize=10)
+                 f"{_ls_note(task_result) or ' (default settings)'}", fontsize=10)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.86, wspace=0.3)
     return _save(fig, path)
 
