@@ -4,7 +4,9 @@ A NumPy reference implementation of Bahamou & Goldfarb, "Layer-wise Adaptive
 Step-Sizes for Stochastic First-Order Methods for Deep Learning",
 arXiv 2305.13664. Subpackages: ``optim`` (SGD, AdamW, LayerwiseStepSize,
 GDLS), ``theory`` (BlockQuadratic and rate bounds), ``data`` (generated and
-local data sets), ``testing`` (derivative checkers; imported on demand).
+local data sets), ``train`` (the training loop), ``experiments`` (the paper's
+comparison; imported on demand), ``testing`` (derivative checkers; imported on
+demand).
 """
 from . import data, optim, theory
 from .evaluation import Evaluation
@@ -13,13 +15,15 @@ from .layers import (AvgPool2d, Conv2d, Dense, Flatten, GraphConv, Layer, MaxPoo
 from .losses import Loss, MeanSquaredError, SigmoidCrossEntropy, SoftmaxCrossEntropy
 from .model import Sequential
 from .optim import apply_updates
+from .training import History, TrainResult, load_checkpoint, train
 from .tree import flatten, tree_map, unflatten
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AvgPool2d", "Conv2d", "Dense", "Evaluation", "Flatten", "GraphConv", "Layer", "Loss",
+    "AvgPool2d", "Conv2d", "Dense", "Evaluation", "Flatten", "GraphConv", "History", "Layer", "Loss",
     "MaxPool2d", "MeanSquaredError", "ReLU", "Sequential", "Sigmoid", "SigmoidCrossEntropy",
     "Softplus", "SoftmaxCrossEntropy", "Tanh", "apply_updates", "data", "flatten",
-    "normalized_adjacency", "optim", "theory", "tree_map", "unflatten",
+    "load_checkpoint", "normalized_adjacency", "optim", "theory", "train", "TrainResult",
+    "tree_map", "unflatten",
 ]

@@ -73,4 +73,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy: the subcommands
+    # raise minilayerlr.cli.UserError, which must be the class main() catches.
+    from minilayerlr.cli import main as _main
+    sys.exit(_main())
