@@ -328,3 +328,39 @@ def test_compare_results_are_reproducible():
     assert a == b
     for pa, pb in zip(params_a, params_b):
         _assert_params_equal(pa, pb)
+
+
+def _header_paths(node, path=()):
+    """Every path into a JSON tree (dict keys and list positions)."""
+    yield path
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        yield from _header_paths(child, path + (key,))
+
+
+@settings(max_examples=30)
+@given(data=st.data())
+def test_a_checkpoint_with_an_edited_header_is_refused_or_harmless(tmp_path_factory, data):
+    # Replace any value of the JSON header (structure, optimizer state, generator state,
+    # history) by junk: resuming raises one ValueError starting with "resume:", or works.
+    folder = tmp_path_factory.mktemp("edited")
+    good = folder / "ck.npz"
+    _run(OPTIMIZERS["sgd-m-ls-ema"](), epochs=1, checkpoint=good)
+    with np.load(good, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(str(arrays["__header__"]))
+    path = data.draw(st.sampled_from(list(_header_paths(header))[1:]), label="path")
+    junk = data.draw(st.sampled_from([None, -1, 1.5, "x", [], {}, {"array": "nope"}, {"list": 3},
+                                      True, 10**20]), label="junk")
+    node = header
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = junk
+    arrays["__header__"] = np.array(json.dumps(header))
+    bad = folder / "bad.npz"
+    with open(bad, "wb") as f:
+        np.savez(f, **arrays)
+    try:
+        _run(OPTIMIZERS["sgd-m-ls-ema"](), epochs=2, resume=bad)
+    except ValueError as error:
+        assert str(error).startswith(("resume:", "epochs:")), str(error)

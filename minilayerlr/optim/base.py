@@ -58,6 +58,9 @@ def check_state(state, cls, who: str, grads: Params) -> None:
     if not isinstance(state, cls):
         raise TypeError(f"state: expected the {cls.__name__} returned by {who}.init(params), "
                         f"got {type(state).__name__}")
+    count = state.count
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise ValueError(f"state: count must be an integer >= 0, got {count!r}")
     check_tree(grads, "grads")
     if len(state.step_sizes) != num_blocks(grads):
         raise ValueError(f"state: was initialised for {len(state.step_sizes)} blocks, but grads "

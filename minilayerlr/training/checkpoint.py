@@ -85,6 +85,49 @@ def decode_tree(spec: Any, template: Any, arrays, where: str) -> Any:
     return spec["value"]
 
 
+def check_layout(value: Any, template: Any, where: str) -> None:
+    """Raise ValueError unless ``value`` is laid out like ``template``.
+
+    Same nesting, dataclass fields, dict keys and list lengths; arrays of the
+    same shape and kind of dtype; scalars of the same type (``None`` in the
+    template may have become a number, e.g. the seed of an estimator). This
+    is what a checkpoint decoded against a fresh ``optimizer.init`` must
+    satisfy before a run continues from it.
+    """
+    arrays_v: Dict[str, np.ndarray] = {}
+    arrays_t: Dict[str, np.ndarray] = {}
+    _compare(encode_tree(value, "", arrays_v), encode_tree(template, "", arrays_t),
+             arrays_v, arrays_t, where)
+
+
+def _compare(spec, ref, arrays, ref_arrays, where):
+    if set(spec) != set(ref):
+        raise ValueError(f"{where}: holds {sorted(spec)} where {sorted(ref)} was expected")
+    if "array" in ref:
+        a, b = arrays[spec["array"]], ref_arrays[ref["array"]]
+        if a.shape != b.shape or a.dtype.kind != b.dtype.kind:
+            raise ValueError(f"{where}: an array of {a.dtype} {a.shape}, expected {b.dtype} {b.shape}")
+    elif "value" in ref:
+        v, r = spec["value"], ref["value"]
+        if not (type(v) is type(r) or (r is None and type(v) in (int, float))):
+            raise ValueError(f"{where}: the value {v!r}, expected a {type(r).__name__}")
+        if type(v) is int and v < 0:  # the states' integers are step counts and seeds
+            raise ValueError(f"{where}: the value {v}, expected an integer >= 0")
+    elif "list" in ref:
+        if len(spec["list"]) != len(ref["list"]):
+            raise ValueError(f"{where}: {len(spec['list'])} entries, expected {len(ref['list'])}")
+        for i, (s, r) in enumerate(zip(spec["list"], ref["list"])):
+            _compare(s, r, arrays, ref_arrays, f"{where}[{i}]")
+    else:
+        inner = "fields" if "dataclass" in ref else "dict"
+        if "dataclass" in ref and spec["dataclass"] != ref["dataclass"]:
+            raise ValueError(f"{where}: a {spec['dataclass']}, expected a {ref['dataclass']}")
+        if set(spec[inner]) != set(ref[inner]):
+            raise ValueError(f"{where}: keys {sorted(spec[inner])}, expected {sorted(ref[inner])}")
+        for k in ref[inner]:
+            _compare(spec[inner][k], ref[inner][k], arrays, ref_arrays, f"{where}.{k}")
+
+
 def save_checkpoint(path, *, params, opt_state, rng_state: dict, history: dict,
                     epoch: int, meta: dict) -> Path:
     """Write a checkpoint to ``path`` atomically (a crash never leaves half a file).

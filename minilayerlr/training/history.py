@@ -97,6 +97,23 @@ class History:
             ValueError: if ``data`` lacks a field or has an unknown one.
         """
         names = {f for f in cls.__dataclass_fields__}
-        if set(data) != names:
-            raise ValueError(f"history: expected fields {sorted(names)}, got {sorted(data)}")
+        if not isinstance(data, dict) or set(data) != names:
+            raise ValueError(f"history: expected fields {sorted(names)}, got "
+                             f"{sorted(data) if isinstance(data, dict) else type(data).__name__}")
+        metrics = data["metrics"]
+        per_epoch = [data[k] for k in ("epoch", "train_loss", "time", "steps")]
+        per_epoch += list(metrics.values()) if isinstance(metrics, dict) else [None]
+        rows = data["step_sizes"] if isinstance(data["step_sizes"], list) else [None]
+        if not (all(_numbers(v) for v in per_epoch + [data["step_loss"]] + rows)
+                and len({len(v) for v in per_epoch}) == 1 and len(per_epoch[0]) >= 1
+                and len(rows) == len(data["step_loss"])
+                and (data["stop_reason"] is None or isinstance(data["stop_reason"], str))):
+            raise ValueError("history: expected per-epoch lists of numbers of one length, "
+                             "one step-size row per step loss, and a stop_reason string or null")
         return cls(**{k: (dict(v) if k == "metrics" else v) for k, v in data.items()})
+
+
+def _numbers(value) -> bool:
+    """True for a list of ints and floats (not bools)."""
+    return isinstance(value, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)

@@ -24,7 +24,7 @@ import numpy as np
 from ..model import Sequential
 from ..optim import apply_updates
 from ..tree import NonFiniteError, check_same_structure, check_tree
-from .checkpoint import decode_tree, load_checkpoint, save_checkpoint
+from .checkpoint import check_layout, decode_tree, load_checkpoint, save_checkpoint
 from .history import History
 from .progress import Progress
 
@@ -186,15 +186,19 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
         try:
             params = decode_tree(saved["params_spec"], template, saved["arrays"], "params")
             check_same_structure(params, template, "params")
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"resume: the checkpoint's parameters do not fit this network "
                              f"(written for a different architecture?): {error}") from None
         try:
             check_tree(params, "params")
-            state = decode_tree(saved["opt_spec"], optimizer.init(params), saved["arrays"], "state")
+            fresh = optimizer.init(params)
+            state = decode_tree(saved["opt_spec"], fresh, saved["arrays"], "state")
+            check_layout(state, fresh, "state")
             rng.bit_generator.state = saved["rng_state"]
             history = History.from_dict(saved["history"])
-        except (ValueError, KeyError, TypeError) as error:
+            if history.epoch[-1] != saved["epoch"]:
+                raise ValueError(f"history: ends at epoch {history.epoch[-1]}, not {saved['epoch']}")
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as error:
             raise ValueError(f"resume: {resume} is corrupt: {error}") from None
         start_epoch = saved["epoch"]
     else:
