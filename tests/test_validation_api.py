@@ -17,6 +17,7 @@ from minilayerlr.optim import GDLS, SGD, Adam, AdamW, LayerwiseStepSize
 from minilayerlr.training import train
 from minilayerlr.tree import NonFiniteError
 from strategies_validation import BAD_COUNT, BAD_NAME, BAD_POSITIVE, corrupted, expect_error
+from test_data_loaders import write_cifar, write_cora, write_mnist
 
 
 def _net():
@@ -372,3 +373,38 @@ def test_train_stops_when_the_loss_overflows(name):
                    batch_size=None if name == "gd-ls" else 3, progress=False)
     assert result.history.diverged
     assert _flat_finite(result.params)
+
+
+# -- damaged data files ------------------------------------------------------------------------------
+
+@given(which=st.sampled_from(["mnist", "mnist-gz", "cifar10", "cora"]), cut=st.floats(0.0, 0.999),
+       flips=st.lists(st.integers(0, 10**9), max_size=3), seed=st.integers(0, 2**16))
+def test_a_damaged_data_file_is_refused_or_read(tmp_path_factory, which, cut, flips, seed):
+    # Truncate one file or flip bytes in it: the loader raises ValueError naming that
+    # file, or (a flipped pixel, a cut at a line end) returns a well-formed data set.
+    root = tmp_path_factory.mktemp("damaged")
+    rng = np.random.default_rng(seed)
+    if which.startswith("mnist"):
+        write_mnist(root, 4, 3, 5, 6, rng, gz=which.endswith("gz"))
+    elif which == "cifar10":
+        write_cifar(root, [2, 1, 1, 1, 1, 2], rng)
+    else:
+        write_cora(root, n=30, f=4, seed=seed)
+    files = sorted(p for p in root.iterdir() if p.is_file())
+    victim = files[seed % len(files)]
+    raw = bytearray(victim.read_bytes())
+    if flips:
+        for position in flips:
+            raw[position % len(raw)] ^= 0xFF
+    else:
+        raw = raw[:int(cut * len(raw))]
+    victim.write_bytes(bytes(raw))
+    load = {"cifar10": lambda: mll.data.load_cifar10(root), "cora": lambda: mll.data.load_cora(
+        root, train_per_class=1, num_val=2, num_test=2)}.get(which, lambda: mll.data.load_mnist(root))
+    try:
+        ds = load()
+    except ValueError as error:
+        assert victim.name in str(error) and "\n" not in str(error), str(error)
+    else:
+        arrays = [ds.features] if which == "cora" else [ds.x_train, ds.x_test]
+        assert all(np.all(np.isfinite(a)) for a in arrays)
