@@ -9,11 +9,11 @@ NaN — fails. Optimizers, theory, data and train: ``test_validation_api.py``.
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minilayerlr as mll
-from strategies_validation import (BAD_COUNT, BAD_NAME, BAD_POSITIVE, corrupted, expect_error,
+from strategies_validation import (BAD_COUNT, BAD_NAME, corrupted, expect_error,
                                    names_argument)
 
 
@@ -65,13 +65,16 @@ LAYER_ARGS = {
 }
 
 
-@given(st.data())
-def test_layer_constructors_name_the_bad_argument(data):
-    cls = data.draw(st.sampled_from(list(LAYER_ARGS)), label="layer")
-    good, counts = LAYER_ARGS[cls]
+LAYER_CASES = [(cls, name) for cls, (good, counts) in LAYER_ARGS.items()
+               for name in counts + (["init"] if cls in (mll.Dense, mll.Conv2d, mll.GraphConv) else [])]
+
+
+@pytest.mark.parametrize("cls, name", LAYER_CASES, ids=lambda v: getattr(v, "__name__", v))
+@settings(max_examples=5)
+@given(data=st.data())
+def test_layer_constructors_name_the_bad_argument(cls, name, data):
+    good, _ = LAYER_ARGS[cls]
     cls(**good)  # the good arguments work
-    name = data.draw(st.sampled_from(counts + (["init"] if "in_features" in good or cls is mll.Conv2d
-                                               else [])), label="argument")
     value = data.draw(BAD_NAME if name == "init" else BAD_COUNT, label="value")
     expect_error(lambda: cls(**dict(good, **{name: value})), name)
 
