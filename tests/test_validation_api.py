@@ -53,14 +53,16 @@ HYPER = {
     SGD: {"lr": "positive", "momentum": "unit", "weight_decay": "nonnegative", "nesterov": "bool"},
     Adam: {"lr": "positive", "b1": "unit", "b2": "unit", "eps": "positive"},
     AdamW: {"lr": "positive", "b1": "unit", "b2": "unit", "eps": "positive", "weight_decay": "nonnegative"},
-    LayerwiseStepSize: {"scale": "positive", "damping": "nonnegative", "ema": "unit",
+    LayerwiseStepSize: {"scale": "scale", "damping": "nonnegative", "ema": "unit",
                         "max_step": "positive_or_inf", "on_ascent": "rule",
                         "on_nonpositive_curvature": "rule", "curvature_kind": "kind", "seed": "seed",
                         "base": "base"},
-    GDLS: {"scale": "positive", "curvature_kind": "kind"},
+    GDLS: {"scale": "scale", "curvature_kind": "kind"},
 }
 BAD_VALUES = {
     "positive": BAD_POSITIVE,
+    # η of the layer-wise methods: None may mean "the default rule", so it is not drawn
+    "scale": st.sampled_from([0, -1, -0.5, np.nan, np.inf, -np.inf, "1", True, [1.0]]),
     "nonnegative": st.sampled_from([-1e-3, -1, np.nan, np.inf, "0", None, True]),
     "unit": st.sampled_from([1, 1.0, 1.5, -0.1, np.nan, np.inf, "0.9", None, True]),
     "positive_or_inf": st.sampled_from([0, -1, -np.inf, np.nan, "1", None, True]),
