@@ -52,7 +52,7 @@ def run(opt, quad, steps, seed=0):
 def test_runs_on_a_synthetic_lambda_oracle():
     params = [{"W": np.ones((2, 2)), "b": np.zeros(2)}, {}, {"w": np.full(3, 2.0)}]
     grads = [{"W": np.full((2, 2), 0.5), "b": np.ones(2)}, {}, {"w": np.ones(3)}]
-    opt = LayerwiseStepSize(SGD())
+    opt = LayerwiseStepSize(SGD(), scale=1.0)
     state = opt.init(params)
     updates, state = opt.update(grads, state, params, curvature=lambda d: np.array([3.0, 0.5]))
     # block 0: gᵀd = 4·0.25 + 2 = 3, q = 3 → α = 1; block 1: gᵀd = 3, q = 0.5 → α = 6
@@ -60,6 +60,17 @@ def test_runs_on_a_synthetic_lambda_oracle():
     np.testing.assert_allclose(updates[2]["w"], -6.0 * np.ones(3))
     np.testing.assert_allclose(updates[0]["W"], -0.5 * np.ones((2, 2)))
     assert updates[1] == {} and state.fallback_names == ("none", "none")
+
+
+def test_default_scale_is_one_over_the_number_of_blocks():
+    """η = 1/L by default (Theorem 1's always-safe multiplier, c ≤ L)."""
+    params = [{"W": np.ones((2, 2)), "b": np.zeros(2)}, {}, {"w": np.full(3, 2.0)}]
+    grads = [{"W": np.full((2, 2), 0.5), "b": np.ones(2)}, {}, {"w": np.ones(3)}]
+    oracle = lambda d: np.array([3.0, 0.5])  # noqa: E731
+    default = LayerwiseStepSize(SGD(), ema=0.0)
+    _, state = default.update(grads, default.init(params), params, curvature=oracle)
+    np.testing.assert_allclose(state.step_sizes, [0.5, 3.0])  # (1/2)·[1, 6]
+    assert default.multiplier(2) == 0.5 and LayerwiseStepSize(SGD(), scale=0.3).multiplier(2) == 0.3
 
 
 @given(block_quadratics(), st.integers(0, 2**31 - 1), st.floats(0.0, 2.0),
@@ -153,7 +164,7 @@ def test_adamw_ls_decay_uses_the_layer_step_size(problem, wd):
 def test_fallbacks_fire_and_never_produce_nan():
     params = [{"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.ones(2)}]
     grads = [{"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.zeros(2)}]
-    opt = LayerwiseStepSize(SGD(), max_step=5.0, ema=0.0)
+    opt = LayerwiseStepSize(SGD(), scale=1.0, max_step=5.0, ema=0.0)
     state = opt.init(params)
     # step 1: block 0 fine (α = 2/1), block 1 zero curvature, block 2 tiny curvature
     # (α > α_max: capped), block 3 zero gradient (ascent rule: skip)

@@ -22,7 +22,7 @@ def test_deep_linear_network_step_is_the_exact_block_minimiser(widths, n, seed):
     params = net.init(seed)
     x, y = rng.standard_normal((n, widths[0])), rng.standard_normal((n, widths[-1]))
     ev = net.evaluate(params, x, y)
-    opt = LayerwiseStepSize(SGD(momentum=0.0), ema=0.0)
+    opt = LayerwiseStepSize(SGD(momentum=0.0), scale=1.0, ema=0.0)
     _, state = opt.update(ev.grads, opt.init(params), params, curvature=ev.layer_curvature)
     assert (state.fallbacks == 0).any()
     for i, k in enumerate(net.blocks):

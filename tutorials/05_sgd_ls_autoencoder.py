@@ -90,7 +90,7 @@ def run(opt, seed=0):
             fallbacks.append(getattr(state, "fallbacks", np.zeros(len(net.blocks), int)))
             if isinstance(opt, mll.optim.LayerwiseStepSize):      # the rule, checked at every step
                 ok = state.fallbacks == 0
-                expected = opt.scale * state.avg_numerators[ok] / state.avg_denominators[ok]
+                expected = opt.multiplier(len(state.step_sizes)) * state.avg_numerators[ok] / state.avg_denominators[ok]
                 assert np.allclose(state.step_sizes[ok], expected, rtol=1e-12)
         loss = net.loss_value(params, x, x)
         losses.append(loss)

@@ -58,7 +58,8 @@ for i, k in enumerate(cnn.blocks):
 # and the step sizes are the formula: at the first step the averages are the
 # raw numerator g_l'd_l and curvature q_l (AdamW's decay is decoupled: no L2 term)
 numerators = np.array([sum(np.vdot(ev.grads[k][n], d[k][n]) for n in p0[k]) for k in cnn.blocks])
-assert np.allclose(state.step_sizes, numerators / ev.layer_curvature(d), rtol=1e-10)
+eta = opt.multiplier(len(cnn.blocks))  # default η = 1/L (our choice: Theorem 1's safe multiplier)
+assert np.allclose(state.step_sizes, eta * numerators / ev.layer_curvature(d), rtol=1e-10)
 print("alpha_l after one step:", np.array2string(state.step_sizes, precision=4))
 
 # %% [markdown]
