@@ -72,6 +72,8 @@ from .curvature import KINDS
 from .optim import GDLS, SGD, AdamW, LayerwiseStepSize, apply_updates
 
 TASKS = ("autoencoder", "cnn", "gcn")
+#: extra settings, measured only when asked for by name
+EXTRA_SETTINGS = ("mlp6",)
 LS_METHODS = ("sgd-ls", "adamw-ls", "gd-ls")
 #: each LS method and the plain method it replaces the learning rate of
 BASE_OF = {"sgd-ls": "sgd-m", "adamw-ls": "adamw", "gd-ls": "sgd"}
@@ -111,8 +113,24 @@ def steady_malloc() -> bool:
         return False
 
 
+def _mlp6(batch_size: Optional[int], seed: int):
+    """A 6-layer tanh MLP, 256 wide, softmax CE on random data (batch 256 by default)."""
+    from . import Dense, Sequential, SoftmaxCrossEntropy, Tanh
+    layers = []
+    for i in range(6):
+        layers.append(Dense(256, 10 if i == 5 else 256))
+        if i < 5:
+            layers.append(Tanh())
+    net = Sequential(layers, SoftmaxCrossEntropy())
+    rng = np.random.default_rng(seed)
+    n = batch_size or 256
+    return net, net.init(seed), rng.standard_normal((n, 256)), rng.integers(0, 10, n)
+
+
 def _setting(task_name: str, batch_size: Optional[int], seed: int):
     """(net, params, x, y) for one default model; the batch is the first rows of its data."""
+    if task_name == "mlp6":
+        return _mlp6(batch_size, seed)
     from .experiments.tasks import build_task  # the experiments import the whole package
     task = build_task(task_name, quick=True, seed=seed)
     params = task.net.init(seed)
@@ -322,8 +340,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "bench", help="time gradient, HVP, layer curvature and LS steps (ratios to one gradient)",
         description=__doc__.split("\n\n")[0])
-    p.add_argument("--task", choices=TASKS + ("all",), default="all",
-                   help="which default model to measure (default: all)")
+    p.add_argument("--task", choices=TASKS + EXTRA_SETTINGS + ("all",), default="all",
+                   help="which default model to measure (default: all three); mlp6 is a "
+                        "6-layer tanh MLP, 256 wide, batch 256, on random data")
     p.add_argument("--batch-size", type=_positive, metavar="N",
                    help="examples per batch (default: the task's; gcn always uses the whole graph)")
     p.add_argument("--repeat", type=_positive, default=11, metavar="K",

@@ -69,15 +69,18 @@ class Evaluation:
         self.caches, self.output_grads, self.grads = caches, output_grads, grads
 
     # -- Hessian-vector products -----------------------------------------------------
-    def hvp_stacked(self, vs, kind: str = "hessian"):
+    def hvp_stacked(self, vs, kind: str = "hessian", down_to: int = 0):
         """H V for K directions at once.
 
         Args:
             vs: like params, each array with a leading axis of K directions
                 (K, *shape); empty dicts (or missing layers) mean zero.
             kind: "hessian" or "ggn" (Gauss-Newton Jᵀ ∇²ℓ J).
+            down_to: the backward sweep stops at this layer; the rows of H V
+                for earlier layers are left out (``{}``). Dense blocks use it:
+                H_ll needs no rows below layer l.
         Returns:
-            like params, each array (K, *shape).
+            like params, each array (K, *shape), ``{}`` below ``down_to``.
         """
         if kind not in ("hessian", "ggn"):
             raise ValueError(f"kind: expected 'hessian' or 'ggn', got {kind!r}")
@@ -88,14 +91,14 @@ class Evaluation:
         if t is None:
             raise ValueError("v: every block of the direction is empty")
         g_dot = self.loss_fn.hvp(self.loss_cache, t)
-        out = [None] * len(self.layers)
-        for k in reversed(range(len(self.layers))):
+        out = [{} for _ in self.layers]
+        for k in reversed(range(down_to, len(self.layers))):
             exact = kind == "hessian"
             x_dot = x_dots[k] if exact else None
             p_dot = (vs[k] or None) if exact else None
             g_dot, out[k] = self.layers[k].backward_tangent(
                 self.params[k], self.caches[k], x_dot, p_dot, self.output_grads[k], g_dot,
-                input_grad=k > 0)
+                input_grad=k > down_to)
         return out
 
     def hvp(self, v, kind: str = "hessian"):
@@ -157,7 +160,7 @@ class Evaluation:
                 size = int(np.prod(shape))
                 vs[k][name] = basis[:, offset:offset + size].reshape((-1,) + shape)
                 offset += size
-            hv = self.hvp_stacked(vs, kind)
+            hv = self.hvp_stacked(vs, kind, down_to=min(layer_ids))
             columns = np.concatenate(
                 [hv[k][name].reshape(basis.shape[0], -1) for k, name, _ in sizes], axis=1)
             H[:, start:start + chunk] = columns.T
