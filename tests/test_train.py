@@ -110,6 +110,24 @@ def test_history_shapes_and_contents():
     assert h.train_loss[-1] == pytest.approx(net.loss_value(result.params, x, y), rel=1e-12)
     assert h.stop_reason is None
     assert History.from_dict(h.to_dict()) == h
+    # the fallback codes each step took are recorded, one row per step
+    assert np.asarray(h.fallbacks).shape == (2 * steps_per_epoch, 2)
+    assert np.array_equal(h.fallbacks[-1], result.state.fallbacks)
+    assert set(np.unique(h.fallbacks)) <= {0, 1, 2, 3}
+    assert h.fallback_fractions().shape == (2,)
+
+
+def test_plain_methods_record_no_fallbacks():
+    h = _run(SGD(lr=0.1, momentum=0.9), epochs=1).history
+    assert len(h.fallbacks) == len(h.step_loss) and not np.any(h.fallbacks)
+
+
+def test_skipped_uphill_steps_show_in_the_history():
+    """A huge momentum makes g_lᵀm_l < 0 on some steps: the 'ascent' code (1) must be recorded."""
+    h = _run(LayerwiseStepSize(SGD(momentum=0.99), ema=0.0), epochs=4, batch_size=4).history
+    codes = np.asarray(h.fallbacks)
+    assert (codes == 1).any()
+    assert np.all(h.step_size_array()[codes == 1] == 0)  # "skip" is the default rule
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))

@@ -34,6 +34,9 @@ class History:
         step_sizes: per step, the step size each block used (``state.step_sizes``:
             α_l for layer-wise methods, the learning rate for plain ones),
             shape (S, L).
+        fallbacks: per step, the fallback code of each block (``state.fallbacks``
+            of layer-wise methods: 0 none, 1 ascent skipped, 2 non-positive
+            curvature, 3 capped; all 0 for plain methods), shape (S, L).
         stop_reason: None for a run that finished its epochs, otherwise a
             one-line explanation (e.g. a non-finite loss).
     """
@@ -45,6 +48,7 @@ class History:
     steps: List[int] = field(default_factory=list)
     step_loss: List[float] = field(default_factory=list)
     step_sizes: List[List[float]] = field(default_factory=list)
+    fallbacks: List[List[int]] = field(default_factory=list)
     stop_reason: Optional[str] = None
 
     @property
@@ -67,6 +71,12 @@ class History:
         if not self.step_sizes:
             return np.zeros((0, 0))
         return np.asarray(self.step_sizes, dtype=np.float64)
+
+    def fallback_fractions(self) -> np.ndarray:
+        """Fraction of steps on which each block took a fallback, shape (L,)."""
+        if not self.fallbacks:
+            return np.zeros(0)
+        return (np.asarray(self.fallbacks) != 0).mean(axis=0)
 
     def epoch_step_sizes(self) -> np.ndarray:
         """Mean step size per block over each epoch, shape (E, L)."""
@@ -104,12 +114,14 @@ class History:
         per_epoch = [data[k] for k in ("epoch", "train_loss", "time", "steps")]
         per_epoch += list(metrics.values()) if isinstance(metrics, dict) else [None]
         rows = data["step_sizes"] if isinstance(data["step_sizes"], list) else [None]
-        if not (all(_numbers(v) for v in per_epoch + [data["step_loss"]] + rows)
+        codes = data["fallbacks"] if isinstance(data["fallbacks"], list) else [None]
+        if not (all(_numbers(v) for v in per_epoch + [data["step_loss"]] + rows + codes)
                 and len({len(v) for v in per_epoch}) == 1 and len(per_epoch[0]) >= 1
-                and len(rows) == len(data["step_loss"])
+                and len(rows) == len(data["step_loss"]) == len(codes)
                 and (data["stop_reason"] is None or isinstance(data["stop_reason"], str))):
             raise ValueError("history: expected per-epoch lists of numbers of one length, "
-                             "one step-size row per step loss, and a stop_reason string or null")
+                             "one step-size row and one fallback row per step loss, and a "
+                             "stop_reason string or null")
         return cls(**{k: (dict(v) if k == "metrics" else v) for k, v in data.items()})
 
 

@@ -243,6 +243,8 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
                 steps += 1
                 history.step_loss.append(float(ev.loss))
                 history.step_sizes.append([float(a) for a in np.asarray(state.step_sizes)])
+                codes = getattr(state, "fallbacks", np.zeros(len(state.step_sizes), dtype=int))
+                history.fallbacks.append([int(c) for c in np.asarray(codes)])
                 display.update(epoch, steps, ev.loss)
             elapsed += time.perf_counter() - started
             loss, metrics = evaluate(params)
