@@ -13,7 +13,19 @@
 #   $$\alpha_l = \eta\,\frac{g_l^\top d_l}{d_l^\top H_{ll} d_l + \lambda\|d_l\|^2},$$
 #   the minimiser of the mini-batch loss's quadratic model along $d_l$ with the
 #   other layers fixed — computed for *all* layers in one sweep by
-#   `ev.layer_curvature`. No learning rate to tune: $\eta=1$, $\lambda=0$.
+#   `ev.layer_curvature`. No learning rate to tune: $\lambda=0$ and the
+#   library's default multiplier $\eta = 1/L$, with $L$ the number of layers
+#   (blocks) — see below.
+#
+# **Why $\eta = 1/L$ and not $\eta = 1$.** $\eta = 1$ is the minimiser of each
+# layer's model *with the other layers held fixed*, but all layers move at once.
+# When the layers are coupled (the Hessian's off-diagonal blocks matter) the
+# per-block minimisers add up to an overshoot: on quadratics the idealized rule
+# is guaranteed to descend only for $\eta < 2/c$, with a coupling constant
+# $1\le c\le L$ (Theorem 1 in `docs/theory.md`, Tutorial 4). $\eta = 1/L$ is
+# the multiplier that is safe whatever the coupling; it is our default
+# (`scale=None`), and `opt.multiplier(L)` tells which $\eta$ is in use. We run
+# $\eta = 1$ (`scale=1.0`) next to it to show what the overshoot does.
 #
 # The formula is the natural reading of the paper's abstract; the safeguards
 # (what to do when $g_l^\top d_l\le 0$ or the curvature is $\le 0$, optional EMA
@@ -63,6 +75,8 @@ params0 = net.init(seed=0)
 EPOCHS, BATCH = (8, 50) if FAST else (20, 100)
 print(net)
 print(mll.optim.LayerwiseStepSize(mll.optim.SGD(momentum=0.9)))
+L = len(net.blocks)
+print(f"L = {L} blocks: default eta = 1/L = {mll.optim.LayerwiseStepSize(mll.optim.SGD()).multiplier(L):.4f}")
 
 # %% [markdown]
 # ## 2. The training loop, written out
@@ -104,6 +118,7 @@ grid = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
 with np.errstate(all="ignore"):                 # the largest rates overflow on purpose
     runs = {f"SGD-m lr={lr:g}": run(mll.optim.SGD(lr=lr, momentum=0.9)) for lr in grid}
 runs["SGD-m-LS"] = run(mll.optim.LayerwiseStepSize(mll.optim.SGD(momentum=0.9)))
+runs["SGD-m-LS (η = 1)"] = run(mll.optim.LayerwiseStepSize(mll.optim.SGD(momentum=0.9), scale=1.0))  # the plain per-layer minimiser
 runs["SGD-m-LS (Gauss-Newton)"] = run(mll.optim.LayerwiseStepSize(mll.optim.SGD(momentum=0.9), curvature_kind="ggn"))
 runs["SGD-m-LS (no EMA)"] = run(mll.optim.LayerwiseStepSize(mll.optim.SGD(momentum=0.9), ema=0.0))
 for name, r in runs.items():
@@ -112,14 +127,20 @@ for name, r in runs.items():
 # %% [markdown]
 # ## 3. What the comparison shows
 #
-# The tuned baseline is the best SGD-m in the grid; the worst rates diverge or
-# stall, which is why one tunes at all. SGD-m-LS, untuned, lands in the same
-# region as the tuned baseline without any search — in our runs slightly behind
-# it on the long (non-FAST) run and level with it on the short one (the numbers
-# are printed below; deep autoencoders are a hard benchmark and we make no
-# claim of beating a tuned rate). We assert only what we are confident holds:
-# LS decreases the loss a lot, ends within 30 % of the best tuned SGD-m, and
-# beats the median point of the grid, i.e. a learning rate picked without tuning.
+# The tuned baseline is the best SGD-m in the grid; the largest rates diverge
+# and the smallest crawl, which is why one tunes at all. SGD-m-LS with the
+# default $\eta = 1/L$, untuned, ends level with the best tuned SGD-m on the
+# short (FAST) run (93.95 against 95.14 in ours) and clearly ahead of it on the
+# long run (68.3 against 86.6: the tuned SGD-m stalls near the plateau around
+# 87 that LS leaves). With $\eta = 1$ the same method stops on a plateau: 96.4
+# (FAST) and 99.4 (long run), behind the tuned rate.
+#
+# The two variants are not uniformly better or worse: on the short run the
+# Gauss-Newton curvature (77.9) and no EMA (87.8) both end *below* the default,
+# on the long run both end above it (87.0 and 95.8). We do not assert on them.
+# What we assert holds in both modes: LS decreases the loss a lot, ends no more
+# than 2 % above the best tuned SGD-m, beats the median point of the grid (a
+# learning rate picked without tuning), and $\eta = 1/L$ ends below $\eta = 1$.
 
 # %%
 final = {name: r["losses"][-1] for name, r in runs.items()}
@@ -130,8 +151,11 @@ ls = final["SGD-m-LS"]
 print(f"best tuned SGD-m: lr = {best_lr}, loss {sgd_finals.min():.3f};  SGD-m-LS {ls:.3f} "
       f"(ratio {ls / sgd_finals.min():.3f})")
 assert ls < 0.7 * runs["SGD-m-LS"]["losses"][0]
-assert ls <= 1.3 * sgd_finals.min()
+eta1 = final["SGD-m-LS (η = 1)"]
+print(f"SGD-m-LS with eta = 1/L: {ls:.3f};  with eta = 1: {eta1:.3f}")
+assert ls <= 1.02 * sgd_finals.min()
 assert ls <= np.median(sgd_finals)
+assert ls < eta1
 
 # %% [markdown]
 # ## 4. The schedules the method chose
@@ -143,15 +167,19 @@ assert ls <= np.median(sgd_finals)
 # momentum $0.9$ that happens regularly, most often in the layers whose
 # gradient changes fastest.
 #
-# **Watch the long run** (without `MINILAYERLR_FAST`): there the step sizes of
-# the middle layers climb by many orders of magnitude (to $10^4$–$10^5$ in our
-# run) while the loss sits on the plateau near 99 that the tuned SGD-m leaves
-# (it reaches about 87). A large $\alpha_l$ is not a large step: $\alpha_l$ is
-# $g_l^\top d_l$ over $d_l^\top H_{ll}d_l$, and when both become tiny — our
-# reading: saturated or flat directions of the bottleneck layers, a hypothesis
-# we have not verified — their ratio can grow without bound and the model says
-# little about the loss. This is a real limitation of the rule as we implement
-# it, not a plotting artefact; a cap `max_step` is the safeguard for it.
+# **What $\eta = 1$ does on the long run** (without `MINILAYERLR_FAST`): the
+# step sizes of the first four layers (encoder and bottleneck) climb by many
+# orders of magnitude (to $10^4$–$10^5$ in our run, against at most 0.15 with
+# $\eta = 1/L$) and about
+# a third of the steps of the encoder's second and third layers are skipped as
+# uphill, while the loss sits on the plateau near 98–99. Our reading (a
+# hypothesis we have not verified): the per-layer minimisers overshoot jointly,
+# the encoder's tanh units saturate, and in saturated, flat directions both
+# $g_l^\top d_l$ and $d_l^\top H_{ll}d_l$ become tiny, so their ratio can grow
+# without bound while the model says little about the loss. With $\eta = 1/L$
+# no step size exceeds 0.15 on the long run and the loss keeps going down. On the
+# short run the $\eta = 1$ schedules have not run away yet (largest
+# $\alpha_l\approx 3$); there it is only behind, not stuck.
 
 # %%
 A = runs["SGD-m-LS"]["alphas"]
@@ -160,8 +188,14 @@ med = np.array([np.median(A[F[:, l] == 0, l]) for l in range(A.shape[1])])
 print("median alpha_l per layer:", np.array2string(med, precision=4))
 print("fraction of skipped (uphill) steps per layer:", np.round((F == 1).mean(axis=0), 2))
 print("largest alpha_l per layer:", np.array2string(A.max(axis=0), precision=3))
-assert med.max() / med.min() > 2          # genuinely layer-wise
+A1 = runs["SGD-m-LS (η = 1)"]["alphas"]
+F1 = runs["SGD-m-LS (η = 1)"]["fallbacks"]
+print("eta = 1: largest alpha_l per layer:", np.array2string(A1.max(axis=0), precision=3))
+print("eta = 1: fraction of skipped (uphill) steps per layer:", np.round((F1 == 1).mean(axis=0), 2))
+assert med.max() / med.min() > 10         # genuinely layer-wise
 assert np.all(A >= 0) and np.all(np.isfinite(A))
+if not FAST:                              # the run-away only shows on the long run
+    assert A1.max() > 1e3 * A.max()
 
 # %% [markdown]
 # ## 5. Why no learning rate: scale invariance
@@ -186,13 +220,15 @@ print("LS update unchanged when the loss is scaled by", s)
 # ## 6. Pictures
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
+fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+axes = axes.ravel()
 ax = axes[0]
 cmap = plt.get_cmap("viridis")
 for i, lr in enumerate(grid):
     L_ = runs[f"SGD-m lr={lr:g}"]["losses"]
     ax.plot(np.arange(len(L_)), L_, color=cmap(i / (len(grid) - 1)), lw=1.2, label=f"SGD-m lr={lr:g}")
-for name, style in (("SGD-m-LS", "r-"), ("SGD-m-LS (Gauss-Newton)", "m--"), ("SGD-m-LS (no EMA)", "r:")):
+for name, style in (("SGD-m-LS", "r-"), ("SGD-m-LS (η = 1)", "k-."), ("SGD-m-LS (Gauss-Newton)", "m--"),
+                    ("SGD-m-LS (no EMA)", "r:")):
     ax.plot(runs[name]["losses"], style, lw=2.2, label=name)
 finite_all = np.concatenate([r["losses"][np.isfinite(r["losses"])] for r in runs.values()])
 ax.set_ylim(0.9 * finite_all.min(), 1.3 * runs["SGD-m-LS"]["losses"][0])
@@ -203,22 +239,26 @@ ax.legend(fontsize=7)
 
 ax = axes[1]
 ax.loglog(grid, sgd_finals, "o-", label="SGD-m, final loss")
-ax.axhline(ls, color="r", label="SGD-m-LS (no learning rate)")
-ax.set_ylim(0.8 * min(ls, sgd_finals.min()), None)
+ax.axhline(ls, color="r", label=f"SGD-m-LS, η = 1/L = 1/{L} (no learning rate)")
+ax.axhline(eta1, color="k", ls="-.", label="SGD-m-LS, η = 1")
+ax.set_ylim(0.8 * min(ls, sgd_finals.min()), 1.2 * sgd_finals.max())
 ax.set_xlabel("learning rate")
 ax.set_title("Sensitivity to the learning rate")
 ax.legend(fontsize=8)
 
-ax = axes[2]
-steps = np.arange(len(A))
-for l in range(A.shape[1]):
-    a = np.where(F[:, l] == 0, A[:, l], np.nan)
-    ax.semilogy(steps, a, lw=1, label=block_names[l])
-ax.axhline(best_lr, color="k", ls=":", label=f"best tuned SGD-m lr = {best_lr}")
-ax.set_xlabel("step")
-ax.set_ylabel(r"$\alpha_l$")
-ax.set_title("Per-layer step sizes chosen by SGD-m-LS")
-ax.legend(fontsize=7)
+for ax, (AA, FF, title) in zip(axes[2:], ((A, F, f"SGD-m-LS, η = 1/L = 1/{L} (default)"),
+                                         (A1, F1, "SGD-m-LS, η = 1 (per-layer minimiser)"))):
+    steps = np.arange(len(AA))
+    for l in range(AA.shape[1]):
+        ax.semilogy(steps, np.where(FF[:, l] == 0, AA[:, l], np.nan), lw=1, label=block_names[l])
+    ax.axhline(best_lr, color="k", ls=":", label=f"best tuned SGD-m lr = {best_lr}")
+    ax.set_xlabel("step (gaps: uphill steps skipped)")
+    ax.set_ylabel(r"$\alpha_l$")
+    ax.set_title(f"Per-layer step sizes: {title}", fontsize=10)
+    ax.legend(fontsize=7)
+ylim = (min(axes[2].get_ylim()[0], axes[3].get_ylim()[0]), max(axes[2].get_ylim()[1], axes[3].get_ylim()[1]))
+axes[2].set_ylim(ylim)                   # same scale: the η = 1 run-away is visible by comparison
+axes[3].set_ylim(ylim)
 fig.tight_layout()
 save(fig, "05_autoencoder_sgd_ls.png")
 
@@ -238,12 +278,14 @@ save(fig, "05_reconstructions.png")
 # %% [markdown]
 # ## What to remember
 #
-# * SGD-m-LS replaces the learning rate by one exact, per-layer minimiser of
-#   the local quadratic model; untuned, it lands in the region of the best tuned
-#   SGD-m and well clear of the rates that diverge.
-# * The step sizes it picks differ across layers by large factors and change
-#   over training — a schedule no single learning rate can express. On long
-#   runs they can also run away on a plateau (see section 4): a limitation.
+# * SGD-m-LS replaces the learning rate by $\eta$ times an exact, per-layer
+#   minimiser of the local quadratic model; untuned, with $\eta = 1/L$, it
+#   ties the best tuned SGD-m on the short run and beats it on the long one.
+# * $\eta = 1$, each layer's own minimiser, overshoots when all layers move
+#   together: on the long run its step sizes run away and the loss stalls on a
+#   plateau. $\eta = 1/L$ is the multiplier Theorem 1 makes safe for any coupling.
+# * The step sizes differ across layers by large factors and change over
+#   training — a schedule no single learning rate can express.
 # * With momentum, a layer's direction sometimes points uphill on the current
 #   batch; what to do then is a safeguard (ours: skip the layer for that step).
 # * The update is invariant to the scale of the loss.
