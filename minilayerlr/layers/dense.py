@@ -28,9 +28,8 @@ class Dense(Layer):
 
     def output_shape(self, input_shape):
         if input_shape != (self.in_features,):
-            raise ValueError(
-                f"Dense: expected inputs of shape (N, {self.in_features}), got (N, *{input_shape})"
-            )
+            raise ValueError(f"{type(self).__name__}: expected inputs of shape "
+                             f"(N, {self.in_features}), got (N, *{input_shape})")
         return (self.out_features,)
 
     def forward(self, p, x):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .base import Layer, add, check_init, check_positive_int, draw_weights
+from .base import add, check_positive_int
+from .dense import Dense
 
 
 def normalized_adjacency(edges, num_nodes: int) -> sp.csr_matrix:
@@ -52,15 +53,17 @@ def propagate(adjacency, z):
     return np.moveaxis(out.reshape(moved.shape), 0, -2)
 
 
-class GraphConv(Layer):
-    """Y = Â X W + b. Initialisation: Glorot uniform (as Kipf & Welling); b = 0."""
+class GraphConv(Dense):
+    """Y = Â X W + b: a Dense layer applied to the propagated features ÂX.
 
-    param_names = ("W", "b")
+    Parameters, their shapes and initialisation (Glorot uniform, as Kipf &
+    Welling; b = 0) are Dense's; the rules below add Â (and Âᵀ in reverse).
+    """
+
     mixes_examples = True
 
     def __init__(self, in_features: int, out_features: int, adjacency, init: str = "glorot"):
-        self.in_features = check_positive_int(in_features, "in_features")
-        self.out_features = check_positive_int(out_features, "out_features")
+        super().__init__(in_features, out_features, init)
         if not sp.issparse(adjacency) or adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
             raise ValueError("adjacency: expected a square scipy.sparse matrix "
                              "(see normalized_adjacency)")
@@ -70,22 +73,10 @@ class GraphConv(Layer):
             raise ValueError("adjacency: contains NaN or Inf")
         self.adjacency = adjacency.tocsr()
         self.adjacency_T = self.adjacency.T.tocsr()
-        self.init_scheme = check_init(init)
 
     def __repr__(self):
         return (f"GraphConv(in_features={self.in_features}, out_features={self.out_features}, "
                 f"adjacency=<{self.adjacency.shape[0]} nodes, {self.adjacency.nnz} nonzeros>)")
-
-    def init(self, rng, dtype=np.float64):
-        W = draw_weights(rng, (self.in_features, self.out_features),
-                         self.in_features, self.out_features, self.init_scheme, dtype)
-        return {"W": W, "b": np.zeros(self.out_features, dtype=dtype)}
-
-    def output_shape(self, input_shape):
-        if input_shape != (self.in_features,):
-            raise ValueError(f"GraphConv: expected node features of shape (N, {self.in_features}), "
-                             f"got (N, *{input_shape})")
-        return (self.out_features,)
 
     def check_batch(self, num_rows: int) -> None:
         if num_rows != self.adjacency.shape[0]:
