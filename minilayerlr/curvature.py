@@ -57,13 +57,12 @@ def exact_layer_curvature(ev, direction, gauss_newton: bool) -> np.ndarray:
     q = np.zeros(len(ev.blocks))
     stack = None  # (K, N, ...) tangents of the blocks met so far, in block order
     for k, (layer, p, cache) in enumerate(zip(ev.layers, ev.params, ev.caches)):
-        if stack is not None:
-            if not gauss_newton:
-                q[:stack.shape[0]] += layer.curvature_term(p, cache, stack, ev.output_grads[k])
+        if stack is not None and not gauss_newton:
+            q[:stack.shape[0]] += layer.curvature_term(p, cache, stack, ev.output_grads[k])
+        if p:  # a block: carry the stack through and start block k's own tangent
+            stack = layer.push_and_start(p, cache, stack, direction[k])
+        elif stack is not None:
             stack = layer.tangent(p, cache, stack, None)
-        if p:
-            new = layer.tangent(p, cache, None, _stacked(direction[k]))
-            stack = new if stack is None else np.concatenate([stack, new])
     q += ev.loss_fn.quadratic(ev.loss_cache, stack)
     return q
 

@@ -50,6 +50,22 @@ def test_activation_rules(activation, shape, seed, scale):
     assert_all_pass(check_layer(activation(), {}, x, rng))
 
 
+@pytest.mark.parametrize("case", [c for c in layer_instances(np.random.default_rng(8)) if c[1].param_names],
+                         ids=lambda c: c[0])
+def test_push_and_start_equals_tangent_of_stack_then_new_row(case):
+    """The curvature sweep's shortcut must equal its definition: [tangent(stack); tangent(ṗ = d)]."""
+    _, layer, x = case
+    rng = np.random.default_rng(2)
+    p = layer.init(rng)
+    _, cache = layer.forward(p, x)
+    d = {n: rng.standard_normal(a.shape) for n, a in p.items()}
+    stack = rng.standard_normal((3,) + x.shape)
+    expected = np.concatenate([layer.tangent(p, cache, stack, None),
+                               layer.tangent(p, cache, None, {n: a[None] for n, a in d.items()})])
+    np.testing.assert_allclose(layer.push_and_start(p, cache, stack, d), expected, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(layer.push_and_start(p, cache, None, d), expected[3:], rtol=1e-12, atol=1e-13)
+
+
 @pytest.mark.parametrize("case", list(layer_instances(np.random.default_rng(7))), ids=lambda c: c[0])
 def test_stacked_tangents_equal_one_at_a_time(case):
     """Tangent rules are linear maps of a stack of K directions: K = 2 equals two K = 1 calls."""

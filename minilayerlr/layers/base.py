@@ -101,6 +101,18 @@ class Layer:
     def backward_tangent(self, p, cache, x_dot, p_dot, g_y, g_y_dot, *, input_grad: bool = True):  # pragma: no cover
         raise NotImplementedError
 
+    def push_and_start(self, p, cache, stack, direction) -> Array:
+        """Carry a stack of input tangents through the layer and start a new one from ``direction``.
+
+        Returns the stack (K+1, *y.shape): rows 0..K-1 are ``tangent(stack)``
+        (the blocks met so far), row K is ``tangent(ṗ = direction)``. ``stack``
+        may be None (K = 0). Layers may override this to skip the copy.
+        """
+        new = self.tangent(p, cache, None, {name: value[None] for name, value in direction.items()})
+        if stack is None:
+            return new
+        return np.concatenate([self.tangent(p, cache, stack, None), new])
+
     def curvature_term(self, p, cache, x_dot, g_y) -> Array:
         """⟨g_y, ∂²y/∂x²[ẋ, ẋ]⟩ per tangent, shape (K,); zero for input-linear layers."""
         return np.zeros(x_dot.shape[0], dtype=x_dot.dtype)

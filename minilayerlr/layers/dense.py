@@ -53,6 +53,16 @@ class Dense(Layer):
             y_dot = add(y_dot, x @ p_dot["W"] + p_dot["b"][:, None, :])
         return y_dot
 
+    def push_and_start(self, p, x, stack, direction):
+        # Both products write straight into one (K+1, N, out) array: no concatenation copy.
+        k = 0 if stack is None else stack.shape[0]
+        out = np.empty((k + 1, x.shape[0], self.out_features), dtype=x.dtype)
+        if stack is not None:
+            np.matmul(stack.reshape(-1, stack.shape[-1]), p["W"], out=out[:k].reshape(-1, self.out_features))
+        np.matmul(x, direction["W"], out=out[k])
+        out[k] += direction["b"]
+        return out
+
     def backward_tangent(self, p, x, x_dot, p_dot, g_y, g_y_dot, *, input_grad=True):
         # Differentiate g_x = g_y Wᵀ and g_W = xᵀ g_y with the product rule.
         g_W_dot = np.swapaxes(x, -1, -2) @ g_y_dot
