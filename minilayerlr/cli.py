@@ -18,21 +18,11 @@ class UserError(Exception):
 
 
 def _registrars():
-    # Imported here so that ``minilayerlr --help`` stays fast and one broken
-    # subcommand cannot hide the others' help.
+    # Imported here, not at the top, so that importing minilayerlr.cli stays cheap.
+    from . import bench
+    from .experiments import commands as experiment_commands
     from .testing import command as check_command
-    registrars = [check_command.register]
-    try:
-        from .experiments import commands as experiment_commands
-        registrars.extend(experiment_commands.REGISTRARS)
-    except ImportError:  # pragma: no cover - experiments not installed yet
-        pass
-    try:
-        from . import bench
-        registrars.append(bench.register)
-    except ImportError:  # pragma: no cover
-        pass
-    return registrars
+    return [check_command.register, *experiment_commands.REGISTRARS, bench.register]
 
 
 def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
