@@ -24,16 +24,9 @@ import numpy as np
 
 from . import curvature
 from .tree import block_indices, check_tree
+from .validation import as_generator, check_int
 
 DEFAULT_MAX_SIZE = 4096
-
-
-def _as_generator(seed):
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ValueError(f"seed: expected a non-negative integer, a numpy Generator or None, got {seed!r}")
-    return np.random.default_rng(seed)
 
 
 class Evaluation:
@@ -128,22 +121,20 @@ class Evaluation:
         if kind == "hessian" or kind == "ggn":
             return curvature.exact_layer_curvature(self, d, gauss_newton=kind == "ggn")
         if kind == "sign_hvp":
-            return curvature.sign_hvp_curvature(self, d, _as_generator(seed))
+            return curvature.sign_hvp_curvature(self, d, as_generator(seed, allow_none=True))
         if kind == "naive_hvp":
             return curvature.naive_hvp_curvature(self, d)
         if kind == "mc_fisher":
-            return curvature.mc_fisher_curvature(self, d, _as_generator(seed))
+            return curvature.mc_fisher_curvature(self, d, as_generator(seed, allow_none=True))
         raise ValueError(f"kind: expected one of {list(curvature.KINDS)}, got {kind!r}")
 
     # -- dense matrices --------------------------------------------------------------
     def _dense(self, layer_ids, kind, max_size, chunk):
         if kind not in ("hessian", "ggn"):
             raise ValueError(f"kind: expected 'hessian' or 'ggn', got {kind!r}")
-        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer))
-                                     or max_size < 1):
-            raise ValueError(f"max_size: expected a positive integer or None, got {max_size!r}")
-        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-            raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
+        if max_size is not None:
+            check_int("max_size", max_size)
+        check_int("chunk", chunk)
         sizes = [(k, name, self.params[k][name].shape) for k in layer_ids for name in self.params[k]]
         total = sum(int(np.prod(shape)) for _, _, shape in sizes)
         if max_size is not None and total > max_size:

@@ -9,6 +9,7 @@ from .evaluation import Evaluation
 from .layers.base import Layer
 from .losses import Loss
 from .tree import check_same_structure
+from .validation import as_generator
 
 
 class Sequential:
@@ -53,10 +54,7 @@ class Sequential:
             raise TypeError(f"dtype: expected float64 or float32, got {dtype!r}") from None
         if dtype not in (np.float64, np.float32):
             raise ValueError(f"dtype: expected float64 or float32, got {dtype}")
-        if not isinstance(seed, np.random.Generator) and (
-                isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"seed: expected an integer >= 0 or a numpy Generator, got {seed!r}")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = as_generator(seed)
         return [layer.init(rng, dtype) for layer in self.layers]
 
     def output_shape(self, input_shape):

@@ -115,16 +115,6 @@ class GraphDataset:
 # the offending argument (DESIGN.md section 8).
 # ----------------------------------------------------------------------------
 
-def check_int(name: str, value, minimum: int = 1) -> int:
-    """Return ``value`` as int, or raise ValueError if it is not an int >= minimum."""
-    # bool is an int subclass; ``num_train=True`` is a bug, not 1.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def check_float(name: str, value, low: float = 0.0, high: float = np.inf) -> float:
     """Return ``value`` as float, or raise ValueError unless low <= value <= high."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -16,7 +16,8 @@ from typing import List, Tuple
 import numpy as np
 from scipy import ndimage
 
-from .containers import ImageDataset, balanced_labels, check_float, check_int
+from ..validation import check_int
+from .containers import ImageDataset, balanced_labels, check_float
 
 
 def _arc(cx, cy, rx, ry, start_deg, stop_deg, num=12) -> np.ndarray:

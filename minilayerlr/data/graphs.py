@@ -12,7 +12,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .containers import GraphDataset, balanced_labels, check_float, check_int
+from ..validation import check_int
+from .containers import GraphDataset, balanced_labels, check_float
 
 
 def unrank_pairs(k: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:

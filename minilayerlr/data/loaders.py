@@ -15,7 +15,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .containers import GraphDataset, ImageDataset, check_int
+from ..validation import check_int
+from .containers import GraphDataset, ImageDataset
 from .graphs import split_nodes
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/, bottom of the page).

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Dict, Union
+from typing import Dict, Union
 
 from .containers import GraphDataset, ImageDataset
 from .digits import synthetic_digits

@@ -44,13 +44,6 @@ def add(a: Optional[Array], b: Optional[Array]) -> Optional[Array]:
     return a + b
 
 
-def check_positive_int(value, name: str) -> int:
-    """Return ``value`` as int or raise ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
-
-
 def check_init(init: str, allowed=("glorot", "he")) -> str:
     if init not in allowed:
         raise ValueError(f"init: expected one of {list(allowed)}, got {init!r}")

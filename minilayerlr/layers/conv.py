@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .base import Layer, add, check_init, check_positive_int, draw_weights
+from ..validation import check_int
+from .base import Layer, add, check_init, draw_weights
 
 
 def patches(x, k, stride, padding):
@@ -69,13 +70,11 @@ class Conv2d(Layer):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  stride: int = 1, padding: int = 0, init: str = "he"):
-        self.in_channels = check_positive_int(in_channels, "in_channels")
-        self.out_channels = check_positive_int(out_channels, "out_channels")
-        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
-        self.stride = check_positive_int(stride, "stride")
-        if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
-            raise ValueError(f"padding: expected a non-negative integer, got {padding!r}")
-        self.padding = int(padding)
+        self.in_channels = check_int("in_channels", in_channels)
+        self.out_channels = check_int("out_channels", out_channels)
+        self.kernel_size = check_int("kernel_size", kernel_size)
+        self.stride = check_int("stride", stride)
+        self.padding = check_int("padding", padding, minimum=0)
         self.init_scheme = check_init(init)
 
     def init(self, rng, dtype=np.float64):

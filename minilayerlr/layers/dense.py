@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, add, check_init, check_positive_int, draw_weights
+from ..validation import check_int
+from .base import Layer, add, check_init, draw_weights
 
 
 class Dense(Layer):
@@ -17,8 +18,8 @@ class Dense(Layer):
     param_names = ("W", "b")
 
     def __init__(self, in_features: int, out_features: int, init: str = "glorot"):
-        self.in_features = check_positive_int(in_features, "in_features")
-        self.out_features = check_positive_int(out_features, "out_features")
+        self.in_features = check_int("in_features", in_features)
+        self.out_features = check_int("out_features", out_features)
         self.init_scheme = check_init(init)
 
     def init(self, rng, dtype=np.float64):

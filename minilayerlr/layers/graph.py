@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .base import add, check_positive_int
+from ..validation import check_int
+from .base import add
 from .dense import Dense
 
 
@@ -28,7 +29,7 @@ def normalized_adjacency(edges, num_nodes: int) -> sp.csr_matrix:
     Returns:
         Â as an (N, N) CSR matrix, symmetric, with ‖Â‖₂ ≤ 1.
     """
-    num_nodes = check_positive_int(num_nodes, "num_nodes")
+    num_nodes = check_int("num_nodes", num_nodes)
     edges = np.asarray(edges)
     if edges.size == 0:
         edges = edges.reshape(0, 2)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_positive_int
+from ..validation import check_int
+from .base import Layer
 
 
 def windows(x, k):
@@ -36,7 +37,7 @@ def unwindows(win, input_shape, k):
 
 class _Pool2d(Layer):
     def __init__(self, kernel_size: int):
-        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
+        self.kernel_size = check_int("kernel_size", kernel_size)
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:

@@ -30,6 +30,7 @@ from minilayerlr.optim.base import (SGD, check_nonnegative, check_positive, chec
                                     check_unit_interval, maybe_params, objective_gradient)
 from minilayerlr.tree import (NonFiniteError, Params, block_dot, block_indices, block_sq_norm,
                               check_same_structure, check_tree)
+from minilayerlr.validation import check_int
 
 #: Codes stored in ``state.fallbacks`` (one int per block and step).
 NO_FALLBACK, ASCENT, NONPOSITIVE_CURVATURE, CAPPED = 0, 1, 2, 3
@@ -190,8 +191,7 @@ class LayerwiseStepSize:
         if self.curvature_kind is not None and self.curvature_kind not in CURVATURE_KINDS:
             raise ValueError(f"curvature_kind: expected None or one of {CURVATURE_KINDS}, "
                              f"got {self.curvature_kind!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f"seed: expected an int >= 0, got {self.seed!r}")
+        check_int("seed", self.seed, minimum=0)
 
     def init(self, params: Params) -> LayerwiseStepSizeState:
         """Return the initial state: the base state and zeros for every per-block array."""

@@ -24,6 +24,7 @@ import numpy as np
 from ..model import Sequential
 from ..optim import apply_updates
 from ..tree import NonFiniteError, check_same_structure, check_tree
+from ..validation import check_int
 from .checkpoint import check_layout, decode_tree, load_checkpoint, save_checkpoint
 from .history import History
 from .progress import Progress
@@ -48,12 +49,6 @@ class TrainResult:
     params: list
     state: Any
     history: History
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _all_finite(params) -> bool:
@@ -141,9 +136,9 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
         if isinstance(optimizer, type) or not callable(getattr(optimizer, method, None)):
             raise TypeError(f"optimizer: expected an optimizer instance with init() and update(), "
                             f"got {optimizer!r}")
-    epochs = _check_int("epochs", epochs, 0)
-    seed = _check_int("seed", seed, 0)
-    checkpoint_every = _check_int("checkpoint_every", checkpoint_every, 1)
+    epochs = check_int("epochs", epochs, 0)
+    seed = check_int("seed", seed, 0)
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, 1)
     if not isinstance(x, np.ndarray) or x.ndim < 2 or len(x) == 0:
         raise ValueError(f"x: expected a non-empty array of shape (N, ...), got {getattr(x, 'shape', type(x).__name__)}")
     if not isinstance(y, np.ndarray):
@@ -152,7 +147,7 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
         raise ValueError(f"y: expected {len(x)} targets (one per example of x), got {len(y)}")
     n = len(x)
     if batch_size is not None:
-        batch_size = _check_int("batch_size", batch_size, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
         if batch_size > n:
             raise ValueError(f"batch_size: {batch_size} exceeds the {n} training examples")
         if net.mixes_examples and batch_size < n:
