@@ -40,16 +40,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tree import block_dot
+from .tree import as_stack, block_dot
 
 EXACT_KINDS = ("hessian", "ggn")
 ESTIMATOR_KINDS = ("sign_hvp", "naive_hvp", "mc_fisher")
 KINDS = EXACT_KINDS + ESTIMATOR_KINDS
-
-
-def _stacked(entry):
-    """A per-layer direction dict as a stack of K = 1 tangents."""
-    return {name: value[None] for name, value in entry.items()}
 
 
 def exact_layer_curvature(ev, direction, gauss_newton: bool) -> np.ndarray:
@@ -93,7 +88,7 @@ def mc_fisher_curvature(ev, direction, rng) -> np.ndarray:
     mixes_after = [any(layer.mixes_examples for layer in ev.layers[k + 1:]) for k in range(n_layers)]
     q = np.zeros(len(ev.blocks))
     for i, k in enumerate(ev.blocks):
-        y_dot = ev.layers[k].tangent(ev.params[k], ev.caches[k], None, _stacked(direction[k]))[0]
+        y_dot = ev.layers[k].tangent(ev.params[k], ev.caches[k], None, as_stack(direction[k]))[0]
         r = (y_dot * deltas[k]).reshape(y_dot.shape[0], -1).sum(axis=1)
         q[i] = r.sum() ** 2 if mixes_after[k] else r @ r
     return q

@@ -23,7 +23,7 @@ from typing import List, Optional
 import numpy as np
 
 from . import curvature
-from .tree import block_indices, check_tree
+from .tree import as_stack, block_indices, check_tree
 from .validation import as_generator, check_int
 
 DEFAULT_MAX_SIZE = 4096
@@ -101,7 +101,7 @@ class Evaluation:
         (Pearlmutter 1994, section 3).
         """
         check_tree(v, "v", like=self.params)
-        out = self.hvp_stacked([{n: np.asarray(a)[None] for n, a in e.items()} for e in v], kind)
+        out = self.hvp_stacked([as_stack(e) for e in v], kind)
         return [{n: a[0] for n, a in e.items()} for e in out]
 
     # -- layer-wise quadratic forms --------------------------------------------------

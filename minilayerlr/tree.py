@@ -27,6 +27,11 @@ def tree_map(fn: Callable[..., np.ndarray], tree: Params, *rest: Params) -> Para
     ]
 
 
+def as_stack(entry: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """One layer's direction as a stack of K = 1 tangents: each array gets a leading axis."""
+    return {name: np.asarray(value)[None] for name, value in entry.items()}
+
+
 def block_indices(tree: Params) -> List[int]:
     """Positions of the non-empty entries (the blocks) of ``tree``."""
     return [k for k, entry in enumerate(tree) if entry]

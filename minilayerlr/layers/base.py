@@ -32,6 +32,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from ..tree import as_stack
+
 Array = np.ndarray
 
 
@@ -101,7 +103,7 @@ class Layer:
         (the blocks met so far), row K is ``tangent(ṗ = direction)``. ``stack``
         may be None (K = 0). Layers may override this to skip the copy.
         """
-        new = self.tangent(p, cache, None, {name: value[None] for name, value in direction.items()})
+        new = self.tangent(p, cache, None, as_stack(direction))
         if stack is None:
             return new
         return np.concatenate([self.tangent(p, cache, stack, None), new])

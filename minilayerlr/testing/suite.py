@@ -13,14 +13,10 @@ from typing import List
 import numpy as np
 
 from ..layers import MaxPool2d, ReLU
-from ..tree import block_dot, flatten, unflatten
+from ..tree import as_stack, block_dot, flatten, unflatten
 from .checkers import (CheckResult, axpy, check_gradient, check_hvp, check_symmetry,
                        check_second_difference, check_taylor_order, default_eps, five_point_second_derivative, mask_to_block, random_like,
                        relative_error, tree_vdot)
-
-
-def _stack(entry):
-    return {n: a[None] for n, a in entry.items()} or None
 
 
 def check_layer(layer, params, x, rng, *, tol=1e-6, prefix="") -> List[CheckResult]:
@@ -44,7 +40,7 @@ def check_layer(layer, params, x, rng, *, tol=1e-6, prefix="") -> List[CheckResu
         return layer.forward(p_t, x_t)[0]
 
     numeric_jvp = (forward_at(eps) - forward_at(-eps)) / (2 * eps)
-    jvp = layer.tangent(params, cache, x_dot[None], _stack(p_dot))[0]
+    jvp = layer.tangent(params, cache, x_dot[None], as_stack(p_dot) or None)[0]
     results = [CheckResult(prefix + "jvp", relative_error(jvp, numeric_jvp), tol)]
 
     g_x, g_p = layer.backward(params, cache, g_y)
@@ -57,7 +53,7 @@ def check_layer(layer, params, x, rng, *, tol=1e-6, prefix="") -> List[CheckResu
         return np.concatenate([g_x_t.ravel(), flatten([g_p_t])])
 
     numeric_rop = (backward_at(eps) - backward_at(-eps)) / (2 * eps)
-    g_x_dot, g_p_dot = layer.backward_tangent(params, cache, x_dot[None], _stack(p_dot), g_y, g_y_dot[None])
+    g_x_dot, g_p_dot = layer.backward_tangent(params, cache, x_dot[None], as_stack(p_dot) or None, g_y, g_y_dot[None])
     rop = np.concatenate([g_x_dot[0].ravel(), flatten([{n: a[0] for n, a in g_p_dot.items()}])])
     results.append(CheckResult(prefix + "R-op", relative_error(rop, numeric_rop), tol))
 
