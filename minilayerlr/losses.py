@@ -25,11 +25,6 @@ def _softmax(y):
     return z / z.sum(axis=-1, keepdims=True)
 
 
-def _sigmoid(y):
-    z = np.exp(-np.abs(y))
-    return np.where(y >= 0, 1 / (1 + z), z / (1 + z))
-
-
 class Loss:
     """Base class: hyper-parameters only."""
 

@@ -11,6 +11,12 @@ import numpy as np
 from .base import Layer
 
 
+def sigmoid(x):
+    """1 / (1 + e^{−x}) without overflow: exp is only taken of −|x|."""
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + z), z / (1 + z))
+
+
 class Activation(Layer):
     """Base for elementwise activations; subclasses give σ, σ', σ''."""
 
@@ -91,9 +97,7 @@ class Sigmoid(Activation):
     """σ(x) = 1 / (1 + e^{−x}); σ' = y (1 − y), σ'' = y (1 − y)(1 − 2y)."""
 
     def value(self, x):
-        # exp of −|x| never overflows
-        z = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1 / (1 + z), z / (1 + z))
+        return sigmoid(x)
 
     def first(self, x, y):
         return y * (1 - y)
@@ -109,8 +113,8 @@ class Softplus(Activation):
         return np.logaddexp(0, x)
 
     def first(self, x, y):
-        return Sigmoid.value(self, x)
+        return sigmoid(x)
 
     def second(self, x, y):
-        s = Sigmoid.value(self, x)
+        s = sigmoid(x)
         return s * (1 - s)
