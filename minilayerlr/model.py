@@ -65,6 +65,7 @@ class Sequential:
         return shape
 
     def _check_inputs(self, params, x):
+        """Validate params and the batch x; returns the output shape (N, ...)."""
         if self._template is None:
             self._template = self.init(0)
         check_same_structure(params, self._template, "params")
@@ -82,12 +83,13 @@ class Sequential:
         if not np.all(np.isfinite(x)):
             raise ValueError("x: contains NaN or Inf")
         try:
-            self.output_shape(x.shape[1:])
+            output_shape = (x.shape[0],) + self.output_shape(x.shape[1:])
         except ValueError as error:
             raise ValueError(f"x: does not fit the network: {error}") from None
         for layer in self.layers:
             if hasattr(layer, "check_batch"):
                 layer.check_batch(x.shape[0])
+        return output_shape
 
     def forward(self, params, x):
         """Network output F(θ, x), shape (N, ...)."""
@@ -106,10 +108,9 @@ class Sequential:
         stops on it, and the optimizers and ``apply_updates`` refuse the non-finite
         gradients, so parameters never silently become NaN.
         """
-        self._check_inputs(params, x)
+        output_shape = self._check_inputs(params, x)
         dtype = params[self.blocks[0]]["W"].dtype if self.blocks else x.dtype
         x = x.astype(dtype, copy=False)
-        output_shape = (x.shape[0],) + self.output_shape(x.shape[1:])
         targets = self.loss.check_targets(output_shape, y)
         if targets.dtype.kind == "f":
             targets = targets.astype(dtype, copy=False)
