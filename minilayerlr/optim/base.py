@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import ClassVar, Optional, Tuple
 
 import numpy as np
 
@@ -123,6 +123,8 @@ class SGD:
         weight_decay: L2 coefficient wd ≥ 0; part of the objective
             f(θ) + ½ wd‖θ‖², hence ``coupled_weight_decay``.
     """
+
+    oracles: ClassVar[Tuple[str, ...]] = ()
 
     lr: float = 0.01
     momentum: float = 0.0
@@ -217,6 +219,8 @@ class Adam:
         b2: second-moment decay in [0, 1).
         eps: > 0, added to √v̂.
     """
+
+    oracles: ClassVar[Tuple[str, ...]] = ()
 
     lr: float = 1e-3
     b1: float = 0.9

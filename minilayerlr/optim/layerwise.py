@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, ClassVar, Optional, Tuple
 
 import numpy as np
 
@@ -159,6 +159,8 @@ class LayerwiseStepSize:
         Bahamou & Goldfarb, arXiv 2305.13664 (abstract: per-layer step sizes
         from the diagonal Hessian blocks). Safeguards: ours.
     """
+
+    oracles: ClassVar[Tuple[str, ...]] = ("curvature",)
 
     base: Any = SGD()
     scale: Optional[float] = None
@@ -341,6 +343,8 @@ class GDLS:
         curvature_kind: passed to the oracle (default "hessian"; None for plain
             oracles that take only d).
     """
+
+    oracles: ClassVar[Tuple[str, ...]] = ("curvature",)
 
     scale: Optional[float] = None
     curvature_kind: Optional[str] = "hessian"

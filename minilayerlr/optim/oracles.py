@@ -1,0 +1,73 @@
+"""The oracle protocol: what an optimizer may ask for beyond the gradient.
+
+Every optimizer is a pure pair ``init(params) -> state`` and
+``update(grads, state, params, **oracles) -> (updates, state)``. What a method
+needs beyond the mini-batch gradient comes as a keyword argument of
+``update``, with one name across the package:
+
+==================== ======================================== ==========================
+keyword              what it is                               from an ``Evaluation`` ev
+==================== ======================================== ==========================
+``curvature``        d ↦ q, q_l = d_lᵀH_ll d_l, shape (L,)    ``ev.layer_curvature``
+``hvp``              v ↦ H v, same structure as params        ``ev.hvp``
+``loss``             θ ↦ f(θ) on the same mini-batch          ``net.evaluate(θ, x_b, y_b).loss``
+``kronecker_factors`` (seed) ↦ per-block K-FAC factors        ``ev.kronecker_factors``
+==================== ======================================== ==========================
+
+An optimizer declares what it needs in its class attribute ``oracles`` (a
+tuple of the names above; ``()`` for plain first-order methods). The training
+loop, ``compare`` and ``bench`` call :func:`supply_oracles` and pass exactly
+those, so every method sees the same exact numbers of one evaluation.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional
+
+#: The oracle keywords, in the order of the table above.
+ORACLE_NAMES = ("curvature", "hvp", "loss", "kronecker_factors")
+
+_WHAT = {
+    "curvature": "a callable d -> q (one q_l per block), e.g. curvature=ev.layer_curvature",
+    "hvp": "a callable v -> H v, e.g. hvp=ev.hvp",
+    "loss": "a callable params -> loss on the same mini-batch",
+    "kronecker_factors": "a callable (seed=...) -> per-block factors, e.g. "
+                         "kronecker_factors=ev.kronecker_factors",
+}
+
+
+def required_oracles(optimizer) -> tuple:
+    """The oracle names ``optimizer`` declares in its ``oracles`` attribute (``()`` if none)."""
+    return tuple(getattr(optimizer, "oracles", ()))
+
+
+def check_oracle(name: str, value, who: str) -> Callable:
+    """Return ``value``, or ValueError naming ``name`` unless it is a callable.
+
+    Called once by an optimizer's public ``update`` for each oracle it declares.
+    """
+    if value is None or not callable(value):
+        raise ValueError(f"{name}: {who} needs the {name} oracle, {_WHAT[name]}")
+    return value
+
+
+def supply_oracles(optimizer, ev, loss: Optional[Callable] = None) -> Dict[str, Callable]:
+    """The keyword arguments of ``optimizer.update`` for the evaluation ``ev``: exactly its oracles.
+
+    Args:
+        optimizer: anything with an ``oracles`` attribute (see the table above).
+        ev: the mini-batch's ``Evaluation`` (or a ``BlockQuadratic`` evaluation).
+        loss: θ ↦ f(θ) on the same mini-batch; needed only by optimizers that
+            declare ``"loss"``.
+    """
+    supplied = {}
+    for name in required_oracles(optimizer):
+        if name not in ORACLE_NAMES:
+            raise ValueError(f"optimizer: declares an unknown oracle {name!r}; "
+                             f"expected names from {ORACLE_NAMES}")
+        if name == "loss":
+            supplied[name] = loss
+        elif name == "curvature":
+            supplied[name] = ev.layer_curvature
+        else:
+            supplied[name] = getattr(ev, name)
+    return supplied
