@@ -16,6 +16,8 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
+from .errors import NonFiniteError  # re-exported: older code imports it from here
+
 Params = List[Dict[str, np.ndarray]]
 
 
@@ -155,14 +157,6 @@ def apply_updates(params: Params, updates: Params) -> Params:
                 raise NonFiniteError(f"updates[{k}][{key!r}]: params + updates overflowed to "
                                      "Inf; the run has diverged")
     return new
-
-
-class NonFiniteError(ValueError):
-    """A NaN or Inf where a finite number is needed (inputs, gradients, an overflowing step).
-
-    A ValueError, so callers that catch bad values catch it too; the training
-    loop catches it to stop a diverging run cleanly.
-    """
 
 
 def check_tree(tree: Params, name: str, like: Params = None) -> None:

@@ -1,0 +1,17 @@
+"""The package's own exception types; this module imports nothing, so every module may use it."""
+from __future__ import annotations
+
+
+class UserError(ValueError):
+    """An error caused by the user's input (an argument, a file): the command line prints it as one line.
+
+    A ValueError, so library callers that catch bad values catch it too.
+    """
+
+
+class NonFiniteError(ValueError):
+    """A NaN or Inf where a finite number is needed (inputs, gradients, an overflowing step).
+
+    A ValueError, so callers that catch bad values catch it too; the training
+    loop catches it to stop a diverging run cleanly.
+    """
