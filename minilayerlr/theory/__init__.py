@@ -9,10 +9,21 @@ from minilayerlr.theory.bounds import (block_diagonal, block_smoothness, couplin
                                        smoothness, strong_convexity, strongly_convex_bound)
 from minilayerlr.theory.problems import (BlockProblem, BlockQuadratic, DenseEvaluation,
                                          LogisticRegression)
+from minilayerlr.theory.sharp import (block_jacobi_best_scale, block_jacobi_rate, ema_contraction_bound,
+                                      improved_strongly_convex_bound, invariant_contraction_bound,
+                                      kantorovich_constant, kantorovich_strong_convexity,
+                                      relative_strong_convexity, rescaled_strong_convexity)
+from minilayerlr.theory.bump import BumpFunction
+from minilayerlr.theory.worst_case import (bound_table, one_step_ratio, print_bound_table,
+                                           worst_one_step_ratio)
 
 __all__ = [
     "BlockQuadratic", "LogisticRegression", "BlockProblem", "DenseEvaluation",
     "strong_convexity", "smoothness", "block_smoothness", "coupling_constant",
     "block_diagonal", "contraction_bound", "strongly_convex_bound", "kantorovich_rate",
-    "jacobi_matrix",
+    "jacobi_matrix", "BumpFunction",
+    "rescaled_strong_convexity", "kantorovich_strong_convexity", "relative_strong_convexity",
+    "kantorovich_constant", "invariant_contraction_bound", "block_jacobi_rate",
+    "block_jacobi_best_scale", "improved_strongly_convex_bound", "ema_contraction_bound",
+    "one_step_ratio", "worst_one_step_ratio", "bound_table", "print_bound_table",
 ]

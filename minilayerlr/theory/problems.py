@@ -24,6 +24,8 @@ import scipy.special
 from minilayerlr.theory.bounds import (as_real_array, block_smoothness, check_block_sizes, check_real, check_spd,
                                        contraction_bound, coupling_constant,
                                        strong_convexity)
+from minilayerlr.theory.sharp import block_jacobi_rate, invariant_contraction_bound
+from minilayerlr.theory.worst_case import worst_one_step_ratio
 
 Params = List[dict]
 
@@ -206,6 +208,18 @@ class BlockQuadratic(BlockProblem):
     def contraction_bound(self, scale: float) -> float:
         """Theorem 1: 1 − 2η(1 − ηc/2) μ/M, for 0 < η < 2/c."""
         return contraction_bound(self.A, self.block_sizes, scale)
+
+    def invariant_contraction_bound(self, scale: float) -> float:
+        """Theorem 1′: 1 − 2η(1 − ηc/2)·max(μ_D, μ_W) ≤ ``contraction_bound``, for 0 < η < 2/c."""
+        return invariant_contraction_bound(self.A, self.block_sizes, scale)
+
+    def block_jacobi_rate(self, scale: float) -> float:
+        """Theorem 3 (every A_ll = a_l·I): the exact worst ratio max((1 − ημ_B)², (1 − ηc)²)."""
+        return block_jacobi_rate(self.A, self.block_sizes, scale)
+
+    def worst_one_step_ratio(self, scale: float, restarts: int = 6, seed: int = 0) -> float:
+        """The largest (f(x⁺) − f*)/(f(x) − f*) found by optimising over x (attained)."""
+        return worst_one_step_ratio(self.A, self.block_sizes, scale, restarts, seed)[0]
 
 
 class LogisticRegression(BlockProblem):
