@@ -74,7 +74,8 @@ def relative_strong_convexity(A, block_sizes: Sequence[int]) -> float:
     return _pencil_min(A, B)
 
 
-def _check_scale(scale, upper: float, what: str) -> float:
+def check_scale(scale, upper: float, what: str) -> float:
+    """η as a float, or ValueError naming ``scale`` unless 0 < η < upper (``what`` needs it)."""
     scale = check_real(scale, "scale")
     if not (np.isfinite(scale) and 0 < scale < upper):
         raise ValueError(f"scale: {what} needs 0 < scale < {upper:.6g}, got {scale!r}")
@@ -93,7 +94,7 @@ def invariant_contraction_bound(A, block_sizes: Sequence[int], scale: float) -> 
         ρ′(η) ≤ ρ(η) of Theorem 1; attained with one block; invariant under block rescaling.
     """
     c = coupling_constant(A, block_sizes)
-    scale = _check_scale(scale, 2 / c, "Theorem 1′")
+    scale = check_scale(scale, 2 / c, "Theorem 1′")
     mu = max(rescaled_strong_convexity(A, block_sizes), kantorovich_strong_convexity(A, block_sizes))
     return float(1 - 2 * scale * (1 - scale * c / 2) * mu)
 
@@ -115,7 +116,7 @@ def block_jacobi_rate(A, block_sizes: Sequence[int], scale: float) -> float:
     at an eigenvector of the pencil) for every η > 0, and is < 1 iff η < 2/c.
     """
     check_scalar_blocks(A, block_sizes)
-    scale = _check_scale(scale, np.inf, "Theorem 3")
+    scale = check_scale(scale, np.inf, "Theorem 3")
     mu_b, c = relative_strong_convexity(A, block_sizes), coupling_constant(A, block_sizes)
     return float(max((1 - scale * mu_b) ** 2, (1 - scale * c) ** 2))
 
@@ -138,7 +139,7 @@ def improved_strongly_convex_bound(mu: float, smoothness: float, scale: float) -
     if not (np.isfinite(smoothness) and smoothness >= mu):
         raise ValueError(f"smoothness: expected a finite number >= mu = {mu}, got {smoothness!r}")
     kappa = smoothness / mu
-    scale = _check_scale(scale, 2 / kappa, "Theorem 4′")
+    scale = check_scale(scale, 2 / kappa, "Theorem 4′")
     return float(1 - min(2 * scale / kappa * (1 - scale / 2), 2 * scale * (1 - scale * kappa / 2)))
 
 
@@ -151,6 +152,36 @@ def ema_contraction_bound(A, block_sizes: Sequence[int], scale: float) -> float:
     A, blocks, _ = _blocks(A, block_sizes)
     c = coupling_constant(A, block_sizes)
     kappas = [(lambda e: e[-1] / e[0])(np.linalg.eigvalsh(Al)) for Al in blocks]
-    scale = _check_scale(scale, 2 / (c * max(kappas)), "Proposition 7")
+    scale = check_scale(scale, 2 / (c * max(kappas)), "Proposition 7")
     m = min(min(1 - scale * c / 2, k * (1 - scale * c * k / 2)) for k in kappas)
     return float(1 - 2 * scale * rescaled_strong_convexity(A, block_sizes) * m)
+
+
+def line_search_bound(mu: float, smoothness: float, scale: float, sufficient_decrease: float = 1e-4,
+                      shrink: float = 0.5) -> float:
+    """Theorem 10: GD-LS with Armijo backtracking, ρ = 1 − min{2νη/κ, 4ντ(1 − ν)/κ²}, any η > 0.
+
+    For μ-strongly convex f with ∇²f ⪯ Λ·I (κ = Λ/μ), α_l from the exact local block
+    Hessian, backtracking t ∈ {1, τ, τ², …} with sufficient decrease ν, as long as the last
+    trial τ^{k_max} ≤ 2(1 − ν)/(ηκ) (k_max = 30, τ = ½: any ηκ ≤ 2·10⁹).
+
+    Args:
+        mu: μ > 0.
+        smoothness: Λ ≥ μ.
+        scale: η > 0.
+        sufficient_decrease: ν in (0, 1) (default as ``minilayerlr.optim.safeguards``).
+        shrink: τ in (0, 1).
+    """
+    mu, smoothness = check_real(mu, "mu"), check_real(smoothness, "smoothness")
+    if not (np.isfinite(mu) and mu > 0):
+        raise ValueError(f"mu: expected a finite number > 0, got {mu!r}")
+    if not (np.isfinite(smoothness) and smoothness >= mu):
+        raise ValueError(f"smoothness: expected a finite number >= mu = {mu}, got {smoothness!r}")
+    scale = check_scale(scale, np.inf, "Theorem 10")
+    nu, tau = check_real(sufficient_decrease, "sufficient_decrease"), check_real(shrink, "shrink")
+    if not 0 < nu < 1:
+        raise ValueError(f"sufficient_decrease: expected a number in (0, 1), got {sufficient_decrease!r}")
+    if not 0 < tau < 1:
+        raise ValueError(f"shrink: expected a number in (0, 1), got {shrink!r}")
+    kappa = smoothness / mu
+    return float(1 - min(2 * nu * scale / kappa, 4 * nu * tau * (1 - nu) / kappa ** 2))
