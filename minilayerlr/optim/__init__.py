@@ -5,7 +5,7 @@ Pure optax-style optimizers: ``state = opt.init(params)``, then
 ``params = apply_updates(params, updates)``. See ``layerwise`` for the
 paper's method (arXiv 2305.13664) and the safeguards we chose.
 """
-from minilayerlr.optim.base import SGD, Adam, AdamState, AdamW, SGDState
+from minilayerlr.optim.base import SGD, Adam, AdamState, AdamW, SGDState, step_diagnostics
 from minilayerlr.optim.layerwise import (CURVATURE_KINDS, ESTIMATOR_KINDS, FALLBACK_NAMES, SEEDED_KINDS,
                                          FALLBACK_RULES, GDLS, LayerwiseStepSize,
                                          LayerwiseStepSizeState)
@@ -17,5 +17,5 @@ __all__ = [
     "LayerwiseStepSize", "LayerwiseStepSizeState", "GDLS",
     "FALLBACK_NAMES", "FALLBACK_RULES", "CURVATURE_KINDS", "SEEDED_KINDS", "ESTIMATOR_KINDS",
     "apply_updates", "tree_map", "block_indices", "block_dot", "block_sq_norm",
-    "scale_blocks",
+    "scale_blocks", "step_diagnostics",
 ]

@@ -25,7 +25,8 @@ and does not check those inputs again.
 
 States are frozen dataclasses and record what the step used: ``count`` (steps
 taken) and ``step_sizes`` (the learning rate per block, shape (L,), so that
-plain and layer-wise runs plot the same way).
+plain and layer-wise runs plot the same way). What the training loop records
+per step comes through one hook, :func:`step_diagnostics`.
 
 References:
     PyTorch ``torch.optim.SGD`` (momentum convention m ← βm + g),
@@ -35,13 +36,26 @@ References:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional, Tuple
+from typing import ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 
 from minilayerlr.tree import (Params, check_same_structure, check_tree, num_blocks, tree_map,
                               zeros_like)
 from minilayerlr.validation import check_nonnegative, check_positive, check_unit_interval
+
+
+def step_diagnostics(state) -> Dict[str, np.ndarray]:
+    """What the training loop records after a step: ``{"step_sizes": (L,), "fallbacks": (L,) ints}``.
+
+    The hook: a state that has more to say defines ``diagnostics()`` returning
+    that dict (the layer-wise state does: its fallback codes, ``FALLBACK_NAMES``).
+    Any other state records its ``step_sizes`` and no fallbacks (zeros).
+    """
+    if hasattr(type(state), "diagnostics"):
+        return state.diagnostics()
+    sizes = np.asarray(state.step_sizes)
+    return {"step_sizes": sizes, "fallbacks": np.zeros(len(sizes), dtype=np.int64)}
 
 
 def check_state(state, cls, who: str, grads: Params) -> None:
