@@ -160,8 +160,7 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
     if resume is None:
         net._check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
     n = len(x)
-    meta = {"seed": seed, "batch_size": batch_size, "num_examples": n,
-            "optimizer": repr(optimizer)}
+    meta = _run_meta(optimizer, seed, batch_size, n)
     rng = np.random.default_rng(seed)
 
     def evaluate(p):
@@ -210,6 +209,12 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
     finally:
         display.close()
     return TrainResult(params=params, state=state, history=history)
+
+
+def _run_meta(optimizer, seed: int, batch_size: Optional[int], n: int) -> dict:
+    """What a checkpoint records about its run; resuming needs every entry to match."""
+    return {"seed": seed, "batch_size": batch_size, "num_examples": n,
+            "optimizer": repr(optimizer)}
 
 
 def _record_step(history: History, loss: float, state) -> None:
