@@ -33,11 +33,22 @@ class Evaluation:
     """Loss, gradient and curvature oracles of a network at (params, x, y).
 
     Attributes:
-        loss: float, f(θ) on the batch.
+        loss: float, f(θ) on the batch (a number; the loss *function* is ``loss_fn``).
         grads: ∇f(θ), same structure as params.
         output: network output F(θ, x), shape (N, ...).
         blocks: positions in the layer list of the layers with parameters;
             block i of every per-block array is layer ``blocks[i]``.
+
+    Read-only attributes the curvature sweeps (``minilayerlr.curvature``) and
+    the tutorials read; changing them would make the oracles disagree with
+    ``loss`` and ``grads``:
+
+        layers: the network's layers, in order.
+        params: the parameters θ of this evaluation.
+        loss_fn: the :class:`~minilayerlr.losses.Loss` L.
+        caches: ``caches[k]`` is what layer k's ``forward`` kept (its input, …).
+        output_grads: ``output_grads[k]`` = ∂f/∂y_k at layer k's output.
+        loss_cache: what ``loss_fn.forward`` kept (outputs, targets).
     """
 
     def __init__(self, layers, loss_fn, params, x, targets):
@@ -144,7 +155,9 @@ class Evaluation:
         dtype = self.output.dtype
         H = np.empty((total, total), dtype=dtype)
         for start in range(0, total, chunk):
-            basis = np.eye(total, dtype=dtype)[start:start + chunk]  # (K, total)
+            rows = np.arange(start, min(start + chunk, total))
+            basis = np.zeros((len(rows), total), dtype=dtype)  # rows start.. of the identity, (K, total)
+            basis[np.arange(len(rows)), rows] = 1
             vs = [{} for _ in self.layers]
             offset = 0
             for k, name, shape in sizes:
