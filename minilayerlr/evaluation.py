@@ -127,6 +127,22 @@ class Evaluation:
                 Monte-Carlo estimate of the Gauss-Newton form).
             seed: int, numpy Generator or None (fresh entropy) for the
                 estimators; ignored by the exact kinds.
+
+        Example: one sweep gives every block's quadratic form, equal to
+        d_lᵀ H_ll d_l with the dense block of the Hessian:
+
+        >>> import numpy as np, minilayerlr as mll
+        >>> net = mll.Sequential([mll.Dense(3, 4), mll.Tanh(), mll.Dense(4, 2)],
+        ...                      loss=mll.SoftmaxCrossEntropy())
+        >>> params = net.init(0)
+        >>> x, labels = np.random.default_rng(0).standard_normal((5, 3)), np.array([0, 1, 1, 0, 1])
+        >>> ev = net.evaluate(params, x, labels)
+        >>> q = ev.layer_curvature(ev.grads)              # d = g: one q_l per block
+        >>> q.shape
+        (2,)
+        >>> g0 = mll.flatten([ev.grads[0]])
+        >>> bool(np.isclose(q[0], g0 @ ev.block_hessian(0) @ g0, rtol=1e-12))
+        True
         """
         check_tree(d, "d", like=self.params)
         if kind == "hessian" or kind == "ggn":
