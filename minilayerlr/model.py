@@ -73,8 +73,8 @@ class Sequential:
             shape = layer.output_shape(shape)
         return shape
 
-    def _check_inputs(self, params, x):
-        """Validate params and the batch x; returns the output shape (N, ...)."""
+    def check_inputs(self, params, x):
+        """Validate params and the batch x (errors name params[k][key] or x); returns the output shape (N, ...)."""
         check_same_structure(params, self._template, "params")
         for k, entry in enumerate(params):
             for name, value in entry.items():
@@ -105,7 +105,7 @@ class Sequential:
 
     def forward(self, params, x):
         """Network output F(θ, x), shape (N, ...)."""
-        self._check_inputs(params, x)
+        self.check_inputs(params, x)
         h = x.astype(self._dtype(params, x), copy=False)
         for layer, p in zip(self.layers, params):
             h, _ = layer.forward(p, h)
@@ -123,7 +123,7 @@ class Sequential:
         gradients, so parameters never silently become NaN.
         """
         targets = _targets(targets, y)
-        output_shape = self._check_inputs(params, x)
+        output_shape = self.check_inputs(params, x)
         dtype = self._dtype(params, x)
         x = x.astype(dtype, copy=False)
         targets = self.loss_fn.check_targets(output_shape, targets)
