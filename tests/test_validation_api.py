@@ -1,5 +1,5 @@
 """Bad input at the optimizers, apply_updates, theory, data and train entry points,
-and what happens to non-finite values produced during training (DESIGN.md section 8).
+and what happens to non-finite values produced during training (docs/design.md, "Checks at the boundary").
 
 The engine's entry points (layers, losses, Sequential, evaluate, the
 Evaluation oracles) are in ``test_validation.py``.
@@ -14,7 +14,7 @@ import minilayerlr as mll
 from minilayerlr import theory
 from minilayerlr.optim import GDLS, SGD, Adam, AdamW, LayerwiseStepSize
 from minilayerlr.training import train
-from minilayerlr.tree import NonFiniteError
+from minilayerlr.errors import NonFiniteError
 from strategies_validation import BAD_COUNT, BAD_NAME, BAD_POSITIVE, corrupted, expect_error
 from test_data_loaders import write_cifar, write_cora, write_mnist
 
