@@ -182,8 +182,9 @@ class BlockQuadratic(BlockProblem):
     >>> ev = quad.evaluate(x0)
     >>> ev.layer_curvature(quad.split(np.ones(3)))
     array([4., 1.])
-    >>> opt = GDLS(scale=1.0)
-    >>> updates, _ = opt.update(ev.grads, opt.init(x0), x0, curvature=ev.layer_curvature)
+    >>> opt = GDLS(scale=1.0)     # with its line search: the loss oracle too
+    >>> updates, _ = opt.update(ev.grads, opt.init(x0), x0, curvature=ev.layer_curvature,
+    ...                         loss=lambda p: quad.evaluate(p).loss)
     >>> quad.join(apply_updates(x0, updates))
     array([1., 2., 3.])
     """
