@@ -170,17 +170,11 @@ def test_proposition9c_measured_noise_floor_matches_the_lyapunov_prediction():
     quad = BlockQuadratic(A, np.zeros(4), sizes)
     scale, n = 0.5 / theory.coupling_constant(A, sizes), 3000
     rng = np.random.default_rng(11)
-    L_noise = rng.standard_normal((4, 4)) * 0.1
-    cov = L_noise @ L_noise.T
+    root = rng.standard_normal((4, 4)) * 0.1
+    cov = root @ root.T
     floor = theory.block_jacobi_noise_floor(A, sizes, scale, cov)
     P = theory.block_jacobi_noise_covariance(A, sizes, scale, cov)
-    T = np.eye(4) - scale * np.linalg.inv(theory.block_diagonal(A, sizes)) @ A
-    gammas, C = [], P.copy()
-    while len(gammas) < n and (not gammas or gammas[-1] > 1e-18 * gammas[0]):
-        gammas.append(0.5 * np.trace(A @ C @ A @ C.T))
-        C = T @ C
-    k = np.arange(len(gammas))
-    sd = np.sqrt((n * gammas[0] + 2 * np.sum((n - k[1:]) * np.array(gammas[1:]))) / n ** 2)
+    sd = theory.block_jacobi_floor_standard_error(A, sizes, scale, cov, n)
     opt = LayerwiseStepSize(SGD(), scale=scale, ema=0.0)
     params = quad.split(rng.multivariate_normal(np.zeros(4), P))
     state, gaps = opt.init(params), []
@@ -191,4 +185,3 @@ def test_proposition9c_measured_noise_floor_matches_the_lyapunov_prediction():
         updates, state = opt.update(noisy, state, params, curvature=ev.layer_curvature)
         params = apply_updates(params, updates)
     assert abs(np.mean(gaps) - floor) <= 5 * sd
-    assert floor > 0.3 * theory.optimum_escape_bound(A, sizes, scale, cov)  # the same order

@@ -14,8 +14,8 @@ from minilayerlr.theory.sharp import (block_jacobi_best_scale, block_jacobi_rate
                                       kantorovich_constant, kantorovich_strong_convexity, line_search_bound,
                                       relative_strong_convexity, rescaled_strong_convexity)
 from minilayerlr.theory.bump import BumpFunction
-from minilayerlr.theory.noise import (block_jacobi_noise_covariance, block_jacobi_noise_floor,
-                                      optimum_escape_bound)
+from minilayerlr.theory.noise import (block_jacobi_floor_standard_error, block_jacobi_noise_covariance,
+                                      block_jacobi_noise_floor, optimum_escape_bound)
 from minilayerlr.theory.worst_case import (bound_table, one_step_ratio, print_bound_table,
                                            worst_one_step_ratio)
 
@@ -28,6 +28,6 @@ __all__ = [
     "kantorovich_constant", "invariant_contraction_bound", "block_jacobi_rate",
     "block_jacobi_best_scale", "improved_strongly_convex_bound", "ema_contraction_bound",
     "line_search_bound", "block_jacobi_noise_covariance", "block_jacobi_noise_floor",
-    "optimum_escape_bound",
+    "optimum_escape_bound", "block_jacobi_floor_standard_error",
     "one_step_ratio", "worst_one_step_ratio", "bound_table", "print_bound_table",
 ]

@@ -57,3 +57,23 @@ def optimum_escape_bound(A, block_sizes: Sequence[int], scale: float, noise_cov)
     scale = check_scale(scale, np.inf, "Proposition 9")
     total = sum(np.trace(cov[s, s]) / np.linalg.eigvalsh(A[s, s])[-1] for s in block_slices(sizes))
     return float(0.5 * rescaled_strong_convexity(A, sizes) * scale ** 2 * total)
+
+
+def block_jacobi_floor_standard_error(A, block_sizes: Sequence[int], scale: float, noise_cov,
+                                      steps: int) -> float:
+    """Standard deviation of the mean of ``steps`` stationary gaps, Gaussian noise, scalar blocks.
+
+    The stationary errors are Gaussian with Cov(e_{t+k}, e_t) = T^k P, so the gaps
+    G_t = ½ e_tᵀAe_t have autocovariance γ_k = ½ tr(A T^kP A (T^kP)ᵀ) and the mean of n
+    of them has variance (n γ_0 + 2 Σ_{k≥1} (n − k) γ_k)/n² (a tolerance from the problem).
+    """
+    A = check_scalar_blocks(A, block_sizes)
+    P = block_jacobi_noise_covariance(A, block_sizes, scale, noise_cov)
+    T = np.eye(len(A)) - scale * np.linalg.inv(block_diagonal(A, block_sizes)) @ A
+    gammas, C = [], P
+    while len(gammas) < steps and (not gammas or gammas[-1] > 1e-18 * gammas[0]):
+        gammas.append(0.5 * np.trace(A @ C @ A @ C.T))
+        C = T @ C
+    k = np.arange(1, len(gammas))
+    var = (steps * gammas[0] + 2 * np.sum((steps - k) * np.array(gammas[1:]))) / steps ** 2
+    return float(np.sqrt(var))

@@ -59,7 +59,7 @@ def _structured_starts(A: np.ndarray, slices) -> List[np.ndarray]:
 
 
 def worst_one_step_ratio(A, block_sizes: Sequence[int], scale: float, restarts: int = 6,
-                         seed: int = 0) -> Tuple[float, np.ndarray]:
+                         seed: int = 0, max_iter: int = 200) -> Tuple[float, np.ndarray]:
     """max_e r(e) found by BFGS from ``restarts`` random and all structured starts.
 
     Args:
@@ -68,6 +68,7 @@ def worst_one_step_ratio(A, block_sizes: Sequence[int], scale: float, restarts: 
         scale: η > 0.
         restarts: number of random starts (≥ 0).
         seed: seed of the random starts.
+        max_iter: BFGS iterations per start (fewer: faster, a smaller lower bound).
 
     Returns:
         (ratio, e): the largest ratio found and the error e that attains it, shape (n,).
@@ -81,7 +82,7 @@ def worst_one_step_ratio(A, block_sizes: Sequence[int], scale: float, restarts: 
         # r is 0-homogeneous; normalise inside so BFGS never wanders to tiny or huge e
         objective = lambda e: -one_step_ratio(A, slices, scale, e / np.linalg.norm(e))  # noqa: E731
         for e in (e0, scipy.optimize.minimize(objective, e0, method="BFGS",
-                                              options={"gtol": 1e-12, "maxiter": 200}).x):
+                                              options={"gtol": 1e-12, "maxiter": max_iter}).x):
             r = one_step_ratio(A, slices, scale, e / np.linalg.norm(e))
             if r > best:
                 best, best_e = r, e / np.linalg.norm(e)
