@@ -79,7 +79,7 @@ def test_runs_on_a_synthetic_lambda_oracle():
 
 
 def test_default_scale_is_one_over_the_number_of_blocks():
-    """η = 1/L by default (Theorem 1's always-safe multiplier, c ≤ L)."""
+    """η = 1/L by default (L blocks: in Theorem 1's range 0 < η < 2/c on every quadratic, as c ≤ L)."""
     params = [{"W": np.ones((2, 2)), "b": np.zeros(2)}, {}, {"w": np.full(3, 2.0)}]
     grads = [{"W": np.full((2, 2), 0.5), "b": np.ones(2)}, {}, {"w": np.ones(3)}]
     oracle = lambda d: np.array([3.0, 0.5])  # noqa: E731
@@ -120,17 +120,17 @@ def test_scaling_each_direction_block_leaves_the_update_unchanged(problem, seed,
 
 @given(block_quadratics(min_log10_cond=0.5), st.floats(-3, 3), st.sampled_from([0.0, 0.5, 0.9]),
        st.booleans(), st.floats(0.0, 0.8))
-def test_scaling_the_loss_leaves_sgd_ls_unchanged(problem, log10_c, momentum, nesterov, ema):
-    """Proposition 5 (docs/theory.md): f → c·f (c > 0, λ = 0) leaves SGD-LS's iterates unchanged."""
+def test_scaling_the_loss_leaves_sgd_ls_unchanged(problem, log10_omega, momentum, nesterov, ema):
+    """Proposition 5(b) (docs/theory.md): f → ω·f (ω > 0, λ = 0) leaves SGD-LS's iterates unchanged."""
     A, b, sizes, seed = problem
-    c = 10.0 ** log10_c
+    omega = 10.0 ** log10_omega
     opt = LayerwiseStepSize(SGD(momentum=momentum, nesterov=nesterov and momentum > 0), ema=ema)
     plain = run(opt, BlockQuadratic(A, b, sizes), 3, seed)
-    scaled = run(opt, BlockQuadratic(c * A, c * b, sizes), 3, seed)
+    scaled = run(opt, BlockQuadratic(omega * A, omega * b, sizes), 3, seed)
     masks = informative([s for _, s in plain])
     for (p0, s0), (p1, s1), used in zip(plain, scaled, masks):
         np.testing.assert_allclose(flat(p1), flat(p0), rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(s1.step_sizes[used] * c, s0.step_sizes[used], rtol=1e-6)
+        np.testing.assert_allclose(s1.step_sizes[used] * omega, s0.step_sizes[used], rtol=1e-6)
 
 
 @given(block_quadratics(max_log10_cond=4.0))

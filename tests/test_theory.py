@@ -127,7 +127,7 @@ def logistic_problem(n_samples, dim, seed, reg):
 @given(st.integers(5, 30), st.integers(2, 6), st.integers(0, 2**31 - 1),
        st.floats(-1.0, 0.5), fractions)
 def test_theorem4_logistic_regression_meets_general_bound(n_samples, dim, seed, log10_reg, fraction):
-    """Theorem 4 (docs/theory.md): μ-strongly convex, L-smooth f, η < 2/κ: rate 1 − 2η(1 − ηκ/2)/κ."""
+    """Theorem 4 (docs/theory.md): μ-strongly convex, Λ-smooth f, η < 2/κ: rate 1 − 2η(1 − ηκ/2)/κ."""
     prob = logistic_problem(n_samples, dim, seed, 10.0 ** log10_reg)
     mu, L = prob.strong_convexity(), prob.smoothness()
     # the constants really bound the Hessian spectrum at random points

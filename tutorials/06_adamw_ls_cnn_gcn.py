@@ -19,7 +19,8 @@
 #
 # The multiplier is the library's default $\eta = 1/L$ ($L$ = number of
 # parameter blocks: 3 for the CNN, 2 for the GCN), the value Theorem 1
-# (`docs/theory.md`) makes safe whatever the coupling between layers. Next to
+# (`docs/theory.md`) makes safe on a quadratic whatever the coupling between
+# layers (a heuristic on networks: no theorem covers AdamW-LS there). Next to
 # it we run $\eta = 1$ (`scale=1.0`), each layer's own model minimiser, to
 # see what the coupling does to it (Tutorial 5 shows the same on an autoencoder).
 

@@ -247,7 +247,7 @@ class LogisticRegression(BlockProblem):
     ∇f   = −(1/n) Xᵀ(y ⊙ σ(−y ⊙ Xw)) + γ w
     ∇²f  = (1/n) Xᵀ diag(σ(z)(1 − σ(z))) X + γ I,     z = Xw
 
-    μ = γ and smoothness L = λ_max(XᵀX)/(4n) + γ (σ(1−σ) ≤ ¼) bound the
+    μ = γ and the smoothness Λ = λ_max(XᵀX)/(4n) + γ (σ(1−σ) ≤ ¼) bound the
     Hessian's spectrum everywhere (docs/theory.md, Theorem 4).
 
     Args:
@@ -287,7 +287,7 @@ class LogisticRegression(BlockProblem):
         return self.reg
 
     def smoothness(self) -> float:
-        """L = λ_max(XᵀX)/(4 n_samples) + γ ≥ λ_max(∇²f(w)) for every w."""
+        """Λ = λ_max(XᵀX)/(4 n_samples) + γ ≥ λ_max(∇²f(w)) for every w."""
         return float(np.linalg.eigvalsh(self.X.T @ self.X)[-1] / (4 * len(self.y)) + self.reg)
 
     def minimizer(self, tol: float = 1e-13, max_iter: int = 100) -> Params:
