@@ -14,7 +14,7 @@ import minilayerlr as mll
 from minilayerlr import theory
 from minilayerlr.optim import GDLS, SGD, Adam, AdamW, LayerwiseStepSize
 from minilayerlr.training import train
-from minilayerlr.tree import NonFiniteError
+from minilayerlr.errors import NonFiniteError
 from strategies_validation import BAD_COUNT, BAD_NAME, BAD_POSITIVE, corrupted, expect_error
 from test_data_loaders import write_cifar, write_cora, write_mnist
 
