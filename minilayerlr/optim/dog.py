@@ -44,9 +44,10 @@ from typing import ClassVar, Optional, Tuple
 
 import numpy as np
 
-from minilayerlr.optim.base import check_nonnegative, check_positive, check_state, maybe_params
-from minilayerlr.tree import (Params, block_indices, block_sq_norm, check_same_structure,
-                              check_tree, num_blocks, tree_map)
+from minilayerlr.optim.base import check_state
+from minilayerlr.optim.checks import require_params
+from minilayerlr.tree import Params, block_indices, block_sq_norm, check_tree, num_blocks, tree_map
+from minilayerlr.validation import check_nonnegative, check_positive
 
 
 @dataclass(frozen=True)
@@ -135,10 +136,7 @@ class DoG:
         """
         who = type(self).__name__
         check_state(state, DoGState, who, grads)
-        params = maybe_params(params, True, who)
-        check_same_structure(grads, params, "grads")
-        check_same_structure(params, state.initial_params, "params")
-        check_tree(grads, "grads")
+        require_params(params, grads, who, "the distance from x_0", state.initial_params)
         if self.weight_decay > 0:
             grads = tree_map(lambda g, x: g + self.weight_decay * x, grads, params)
 

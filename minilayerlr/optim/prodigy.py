@@ -39,10 +39,11 @@ from typing import ClassVar, Optional, Tuple
 
 import numpy as np
 
-from minilayerlr.optim.base import (check_nonnegative, check_positive, check_state,
-                                    check_unit_interval, maybe_params)
-from minilayerlr.tree import (Params, block_dot, check_same_structure, check_tree, num_blocks,
-                              tree_map, zeros_like)
+from minilayerlr.optim.base import check_state
+from minilayerlr.optim.checks import require_params
+from minilayerlr.tree import Params, block_dot, check_tree, num_blocks, tree_map, zeros_like
+from minilayerlr.validation import (check_nonnegative, check_positive, check_unit_interval,
+                                    is_real_number)
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,7 @@ class Prodigy:
         check_positive("d0", self.d0)
         check_positive("d_coef", self.d_coef)
         rate = self.growth_rate
-        if isinstance(rate, (bool, np.bool_)) or not (
-                isinstance(rate, (int, float, np.integer, np.floating)) and rate > 1):
+        if not (is_real_number(rate) and rate > 1):
             raise ValueError(f"growth_rate: expected a number > 1 (inf allowed), got {rate!r}")
 
     @property
@@ -156,10 +156,7 @@ class Prodigy:
             ``(updates, new_state)``: updates = x_{k+1} − x_k as in the module docstring.
         """
         check_state(state, ProdigyState, "Prodigy", grads)
-        params = maybe_params(params, True, "Prodigy")
-        check_same_structure(grads, params, "grads")
-        check_same_structure(params, state.initial_params, "params")
-        check_tree(grads, "grads")
+        require_params(params, grads, "Prodigy", "x_0 − x_k", state.initial_params)
         wd = float(self.weight_decay)
         g = grads if self.decouple or wd == 0 else tree_map(lambda g_, x: g_ + wd * x, grads, params)
         b1, b2, b3, k, d, d0 = self.b1, self.b2, self.b3, state.count, state.d, float(self.d0)

@@ -39,11 +39,11 @@ from typing import Callable, ClassVar, Optional, Tuple
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
-from minilayerlr.optim.base import check_positive, check_state, check_unit_interval
+from minilayerlr.optim.base import check_state
+from minilayerlr.optim.checks import require_params
 from minilayerlr.optim.oracles import check_oracle
-from minilayerlr.tree import (Params, block_sq_norm, check_same_structure, check_tree, num_blocks,
-                              tree_map)
-from minilayerlr.validation import check_int
+from minilayerlr.tree import Params, block_sq_norm, check_tree, num_blocks, tree_map
+from minilayerlr.validation import check_int, check_positive, check_unit_interval
 
 #: the official code's gradient-norm threshold below which no step is taken
 _TINY_GRADIENT = 1e-8
@@ -139,12 +139,7 @@ class SLS:
         """
         loss = check_oracle("loss", loss, "SLS")
         check_state(state, SLSState, "SLS", grads)
-        if params is None:
-            raise ValueError("params: SLS needs the current parameters; "
-                             "call update(grads, state, params, loss=...)")
-        check_tree(params, "params")
-        check_same_structure(grads, params, "grads")
-        check_tree(grads, "grads")
+        require_params(params, grads, "SLS", "the trial points x_k − ηg")
         eta = min(state.step_size * self.gamma ** (1.0 / self.batches_per_epoch), self.max_step)
         grad_sq = float(block_sq_norm(grads).sum())
         if math.sqrt(grad_sq) < _TINY_GRADIENT:
