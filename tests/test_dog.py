@@ -50,8 +50,9 @@ def test_three_steps_equal_the_hand_unrolled_equations(cls, wd, gamma):
     out, state, _ = run_network(opt, net, params, x, y, 3)
     xt, avg, r_bar, G, sizes = dog_reference(net, x, y, params, 3, reps_rel, 1.0, wd, 1e-8,
                                              cls is LDoG, gamma)
-    # Both compute the same few roundings per step in a different order: ~10 ulps of
-    # each quantity; 1e-12 relative leaves a margin of ~100 over that.
+    # Both make the same few roundings per step in another order: ~10 ulps of each
+    # quantity. r̄ = ‖x_t − x_0‖ cancels: the moves are ~reps_rel = 1e-2 of |x|, so its
+    # relative error is ~100× larger, ≈ 10·100·u ≈ 2e-13; 1e-12 covers both.
     np.testing.assert_allclose(flat(out), xt, rtol=1e-12, atol=1e-12 * np.abs(xt).max())
     np.testing.assert_allclose(state.max_distance, r_bar, rtol=1e-12)
     np.testing.assert_allclose(state.grad_sq_sum, G, rtol=1e-12)
