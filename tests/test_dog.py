@@ -94,7 +94,8 @@ def _quadratic_run(opt, quad, x0, steps):
 @settings(max_examples=15)
 @given(block_quadratics(), st.integers(-20, 20), st.sampled_from([DoG, LDoG]))
 def test_scaling_the_loss_by_a_power_of_two_leaves_the_iterates_bit_identical(problem, k, cls):
-    """The paper: DoG is invariant to multiplying the loss by c > 0 (with eps = 0).
+    """DoG's scale invariance: multiplying the loss by c > 0 leaves the iterates unchanged
+    (η_t → η_t/c while g_t → c g_t; exact when eps = 0).
 
     With c = 2^k every product by c is exact, √(c²G) = c√G exactly, and so
     η_c g_c = (η/c)(c g) rounds to the same bits as η g: the runs are identical.
