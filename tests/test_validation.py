@@ -1,5 +1,5 @@
 """Bad input at every public entry point of the engine: layers, losses, Sequential,
-net.init, net.evaluate and the Evaluation oracles (DESIGN.md section 8).
+net.init, net.evaluate and the Evaluation oracles (docs/design.md, "Checks at the boundary").
 
 Each test draws which argument to corrupt and how, and asserts the exception
 type and that its one-line message names the argument. Anything else — an

@@ -1,5 +1,5 @@
 """Bad input at the optimizers, apply_updates, theory, data and train entry points,
-and what happens to non-finite values produced during training (DESIGN.md section 8).
+and what happens to non-finite values produced during training (docs/design.md, "Checks at the boundary").
 
 The engine's entry points (layers, losses, Sequential, evaluate, the
 Evaluation oracles) are in ``test_validation.py``.

@@ -158,7 +158,7 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
     epochs, seed, checkpoint_every, batch_size = _check_arguments(
         net, optimizer, x, y, epochs, batch_size, seed, eval_fn, checkpoint, checkpoint_every)
     if resume is None:
-        net._check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
+        net.check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
     n = len(x)
     meta = _run_meta(optimizer, seed, batch_size, n)
     rng = np.random.default_rng(seed)
