@@ -122,14 +122,15 @@ class DoG:
                         step_sizes=np.zeros(num_blocks(params)),
                         average=tree_map(np.copy, params) if self.averaging is not None else None)
 
-    def update(self, grads: Params, state: DoGState,
-               params: Optional[Params] = None) -> Tuple[Params, DoGState]:
+    def update(self, grads: Params, state: DoGState, params: Optional[Params] = None,
+               *, curvature=None) -> Tuple[Params, DoGState]:
         """One DoG step.
 
         Args:
             grads: g_t, same structure as params (L blocks).
             state: from ``init`` or the previous ``update``.
             params: x_t (required: DoG measures the distance from x_0).
+            curvature: accepted and ignored, as by every plain method (docs/design.md §6).
 
         Returns:
             ``(updates, new_state)`` with updates_l = −η_{t,l} g_l.

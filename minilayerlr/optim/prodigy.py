@@ -143,14 +143,15 @@ class Prodigy:
                             numerator=0.0, d=d0, d_max=d0, d_hat=d0,
                             step_sizes=np.zeros(num_blocks(params)))
 
-    def update(self, grads: Params, state: ProdigyState,
-               params: Optional[Params] = None) -> Tuple[Params, ProdigyState]:
+    def update(self, grads: Params, state: ProdigyState, params: Optional[Params] = None,
+               *, curvature=None) -> Tuple[Params, ProdigyState]:
         """One Prodigy step.
 
         Args:
             grads: g_k, same structure as params.
             state: from ``init`` or the previous ``update``.
             params: x_k (required: r uses x_0 − x_k).
+            curvature: accepted and ignored, as by every plain method (docs/design.md §6).
 
         Returns:
             ``(updates, new_state)``: updates = x_{k+1} − x_k as in the module docstring.
