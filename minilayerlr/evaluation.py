@@ -148,11 +148,11 @@ class Evaluation:
         if kind == "hessian" or kind == "ggn":
             return curvature.exact_layer_curvature(self, d, gauss_newton=kind == "ggn")
         if kind == "sign_hvp":
-            return curvature.sign_hvp_curvature(self, d, as_generator(seed, allow_none=True))
+            return curvature.sign_hvp_curvature(self, d, as_generator("seed", seed, allow_none=True))
         if kind == "naive_hvp":
             return curvature.naive_hvp_curvature(self, d)
         if kind == "mc_fisher":
-            return curvature.mc_fisher_curvature(self, d, as_generator(seed, allow_none=True))
+            return curvature.mc_fisher_curvature(self, d, as_generator("seed", seed, allow_none=True))
         raise ValueError(f"kind: expected one of {list(curvature.KINDS)}, got {kind!r}")
 
     # -- dense matrices --------------------------------------------------------------

@@ -63,7 +63,7 @@ class Sequential:
             raise TypeError(f"dtype: expected float64 or float32, got {dtype!r}") from None
         if dtype not in (np.float64, np.float32):
             raise ValueError(f"dtype: expected float64 or float32, got {dtype}")
-        rng = as_generator(seed)
+        rng = as_generator("seed", seed)
         return [layer.init(rng, dtype) for layer in self.layers]
 
     def output_shape(self, input_shape):

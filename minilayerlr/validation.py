@@ -49,11 +49,21 @@ def check_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def as_generator(seed, name: str = "seed", allow_none: bool = False) -> np.random.Generator:
+_NO_VALUE = object()
+
+
+def as_generator(name, seed=_NO_VALUE, allow_none: bool = False) -> np.random.Generator:
     """A numpy Generator from an integer seed ≥ 0 (or a Generator, passed through).
 
-    With ``allow_none``, None gives a Generator seeded from fresh OS entropy.
+    Called as ``as_generator("seed", value)`` like the other checks; the earlier
+    ``as_generator(value)`` / ``as_generator(value, "name")`` order still works (a
+    string is never a seed, so the two cannot be confused). With ``allow_none``,
+    None gives a Generator seeded from fresh OS entropy.
     """
+    if seed is _NO_VALUE:
+        name, seed = "seed", name
+    elif not isinstance(name, str):
+        name, seed = seed, name  # the earlier order: (seed, name)
     if isinstance(seed, np.random.Generator):
         return seed
     if not (allow_none and seed is None):

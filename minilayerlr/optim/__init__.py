@@ -19,3 +19,14 @@ __all__ = [
     "apply_updates", "tree_map", "block_indices", "block_dot", "block_sq_norm",
     "scale_blocks", "step_diagnostics",
 ]
+
+# The peers (issue 11): tuning-free first-order methods and the global-step ablation.
+from minilayerlr.optim.dog import DoG, DoGState, LDoG
+from minilayerlr.optim.global_step import GlobalStepSize, GlobalStepSizeState
+from minilayerlr.optim.prodigy import Prodigy, ProdigyState
+from minilayerlr.optim.sls import SLS, SLSState
+
+__all__ += [
+    "DoG", "LDoG", "DoGState", "Prodigy", "ProdigyState", "SLS", "SLSState",
+    "GlobalStepSize", "GlobalStepSizeState",
+]

@@ -52,11 +52,20 @@ ESTIMATOR_KINDS = SEEDED_KINDS  # the former name, kept for one release
 
 
 def layerwise_step_sizes(numerators, curvatures, sq_norms, *, scale, damping):
-    """The rule: α_l = η · n_l / (q_l + λ‖d_l‖²), shape (L,).
+    """The rule α_l = η · n_l / (q_l + λ‖d_l‖²), one step size per block.
 
-    Args: numerators n_l = g_lᵀd_l, curvatures q_l = d_lᵀH_ll d_l and sq_norms
-    ‖d_l‖², each shape (L,); scale η; damping λ. A zero or negative denominator
-    gives ±inf or NaN here, which :func:`fallback_codes` catches.
+    Args:
+        numerators: n_l = g_lᵀd_l, shape (L,).
+        curvatures: q_l = d_lᵀH_ll d_l, shape (L,).
+        sq_norms: ‖d_l‖², shape (L,).
+        scale: η > 0.
+        damping: λ ≥ 0 (``LayerwiseStepSize`` passes λ + SGD's coupled decay).
+
+    Returns:
+        α, shape (L,). A zero or negative denominator gives ±inf or NaN here,
+        for :func:`fallback_codes` to catch.
+
+    Reference: Bahamou & Goldfarb, arXiv 2305.13664 (abstract).
     """
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         return scale * numerators / (curvatures + damping * sq_norms)

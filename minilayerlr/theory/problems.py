@@ -94,7 +94,7 @@ class BlockProblem:
         scale = check_real(scale, "scale")
         if not np.isfinite(scale):
             raise ValueError(f"scale: expected a finite number, got {scale!r}")
-        rng = as_generator(seed, allow_none=True)
+        rng = as_generator("seed", seed, allow_none=True)
         return self.split(scale * rng.standard_normal(self.dim))
 
     def evaluate(self, params: Union[Params, np.ndarray]) -> "DenseEvaluation":
