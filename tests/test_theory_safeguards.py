@@ -80,10 +80,15 @@ def test_theorem10_linear_rate_for_any_scale(n_samples, dim, seed, log10_reg, sc
         assert after <= bound * before + 1e-13
 
 
-@given(block_quadratics(), st.floats(0.05, 1.0))
+@given(block_quadratics(), st.floats(0.05, 0.95))
 def test_theorem10_keeps_the_quadratic_iterates_for_eta_below_2_over_c(problem, fraction):
     """Theorem 10(ii): on a quadratic with η ≤ 2(1 − ν)/c the full step always passes: the default
-    GDLS gives the plain GD-LS iterates bit for bit (Theorems 1, 1′, 3 apply unchanged)."""
+    GDLS gives the plain GD-LS iterates bit for bit (Theorems 1, 1′, 3 apply unchanged).
+
+    The claim is in exact arithmetic. With η ≤ 0.95·2(1 − ν)/c the Armijo margin is
+    (1 − ηc/2 − ν)·s ≥ 0.05·s, and s ≥ the decrease; we compare while the plain decrease
+    exceeds 1e-10(1 + |f|), far above the ~1e-15 rounding of the computed losses (at
+    fraction 1 the margin is 0 and rounding decides; near convergence too)."""
     A, b, sizes, seed = problem
     quad = BlockQuadratic(A, b, sizes)
     scale = fraction * 2 * (1 - 1e-4) / theory.coupling_constant(A, sizes)
@@ -91,8 +96,10 @@ def test_theorem10_keeps_the_quadratic_iterates_for_eta_below_2_over_c(problem, 
     for s in (scale, None):  # None: the default 1/L ≤ 1/c
         safe, states = run(quad, GDLS(scale=s), x0, 6)
         plain, _ = run(quad, plain_gdls(s), x0, 6)
-        np.testing.assert_array_equal(safe, plain)
-        assert all(st_.line_search_factor == 1.0 for st_ in states)
+        informative = np.cumprod(plain[:-1] - plain[1:] > 1e-10 * (1 + np.abs(plain[:-1]))).astype(bool)
+        steps = int(informative.sum())
+        np.testing.assert_array_equal(safe[:steps + 1], plain[:steps + 1])
+        assert all(st_.line_search_factor == 1.0 for st_ in states[:steps])
 
 
 def test_gdls_declares_and_needs_the_loss_oracle():

@@ -63,10 +63,12 @@ for i, k in enumerate(cnn.blocks):
         expected = -state.step_sizes[i] * (d[k][name] + wd * p0[k][name])
         assert np.allclose(updates[k][name], expected, rtol=1e-12, atol=1e-15)
 # and the step sizes are the formula: at the first step the averages are the
-# raw numerator g_l'd_l and curvature q_l (AdamW's decay is decoupled: no L2 term)
+# raw numerator g_l'd_l and curvature q_l (AdamW's decay is decoupled: no L2 term),
+# and the decay is implicit: the recorded lr is α/(1 + α·wd) (docs/theory.md, Prop. 11)
 numerators = np.array([sum(np.vdot(ev.grads[k][n], d[k][n]) for n in p0[k]) for k in cnn.blocks])
-eta = opt.multiplier(len(cnn.blocks))  # default η = 1/L (our choice: Theorem 1's safe multiplier)
-assert np.allclose(state.step_sizes, eta * numerators / ev.layer_curvature(d), rtol=1e-10)
+eta = opt.multiplier(len(cnn.blocks))  # default η = 1/L (our choice; L = number of blocks)
+alpha = eta * numerators / ev.layer_curvature(d)
+assert np.allclose(state.step_sizes, alpha / (1 + alpha * wd), rtol=1e-10)
 print("alpha_l after one step:", np.array2string(state.step_sizes, precision=4))
 
 # %% [markdown]

@@ -196,10 +196,9 @@ class LayerwiseStepSize:
     Args:
         base: SGD, Adam or AdamW (anything with ``init``, ``direction``,
             ``coupled_weight_decay``, ``decoupled_weight_decay``); its lr is ignored.
-        scale: η > 0, or None (default, our choice) for η = 1/L, L the number of
-            blocks: on a quadratic with ρ = 0, f never increases for η < 2/c and any
-            direction, c ∈ [1, L] (docs/theory.md, Theorem 1, Proposition 8). Off
-            the quadratic or with ρ > 0 (Proposition 7) nothing is guaranteed.
+        scale: η > 0, or None (default, our choice) for η = 1/L, L the number of blocks:
+            on a quadratic with ρ = 0, f never increases for η < 2/c, c ∈ [1, L]
+            (docs/theory.md, Prop. 8); off it, or with ρ > 0 (Prop. 7), no guarantee.
         damping: λ ≥ 0 (default 0, the undamped rule; units of curvature).
         ema: ρ in [0, 1) (default 0.9, our choice: mini-batch q_l is noisy and
             a ratio of averages is steadier; 0 gives the rule as written).
@@ -213,9 +212,8 @@ class LayerwiseStepSize:
         line_search: Armijo backtracking on the step with the ``loss`` oracle (default
             False; GDLS turns it on): f never increases (docs/theory.md, Theorem 10).
 
-    AdamW's decay is implicit (our choice, docs/theory.md, Proposition 11): AdamW's
-    update with lr α̃_l = α_l/(1 + α_l wd) (``step_sizes`` records α̃), i.e. the
-    proximal step of ½wd‖θ‖² after the layer-wise step; it never reverses θ.
+    AdamW's decay is implicit (our choice; docs/theory.md, Prop. 11): AdamW's update with
+    lr α̃_l = α_l/(1 + α_l wd), recorded in ``step_sizes``; it never reverses θ.
 
     References:
         Bahamou & Goldfarb, arXiv 2305.13664 (abstract: per-layer step sizes
@@ -293,14 +291,12 @@ class LayerwiseStepSize:
             loss: θ ↦ f(θ) on the same batch; needed (and only used) with ``line_search``.
 
         Returns:
-            ``(updates, new_state)`` with updates_l = −α_l (d_l + wd_d θ_l), α_l as in
-            ``state.step_sizes`` (after the decay rule and the line search);
-            add them with ``apply_updates``.
+            ``(updates, new_state)``, updates_l = −α_l(d_l + wd_d θ_l) with α_l = ``step_sizes``
+            (after the decay rule and the line search); add them with ``apply_updates``.
 
         Raises:
-            ValueError: missing/non-callable ``curvature``, an oracle result of
-                the wrong shape or non-finite, NaN/Inf in ``grads``, mismatched
-                structures.
+            ValueError: a missing or malformed ``curvature`` (or ``loss``) oracle or oracle
+                result, NaN/Inf in ``grads``, mismatched structures.
         """
         check_oracle("curvature", curvature, type(self).__name__)
         if self.line_search:
@@ -384,23 +380,18 @@ def GDLS(scale: Optional[float] = None, curvature_kind: Optional[str] = "hessian
 
         α_l = η ‖g_l‖² / g_lᵀH_ll g_l,      θ_l ← θ_l − α_l g_l
 
-    A factory (as optax's ``alias.py`` builds ``adamw``): :class:`LayerwiseStepSize`
-    around plain ``SGD`` (d = g) with λ = 0, ρ = 0, no cap; blocks with g_l = 0
-    do not move (the "ascent" fallback, as n_l = 0). The caller supplies
-    full-batch gradients, the exact oracle and (by default) the ``loss`` oracle.
+    A factory (as optax's ``alias.py`` builds ``adamw``): LayerwiseStepSize around SGD
+    (d = g), λ = 0, ρ = 0, no cap; blocks with g_l = 0 do not move (the "ascent" fallback).
+    The caller supplies full-batch gradients, the exact oracle and (by default) ``loss``.
 
-    Proved in docs/theory.md: Theorems 1, 1′, 2, 3 (quadratics, η < 2/c) and 4, 4′
-    (strongly convex f, η < 2/κ) for the plain step; with the default Armijo line
-    search (our choice) f never increases, the full step is kept whenever it
-    passes (on a quadratic: always for η ≤ 2(1 − ν)/c, e.g. 1/L), and Theorem 10
-    gives a linear rate for every η > 0 under strong convexity.
+    docs/theory.md: Theorems 1, 1′, 2, 3 (quadratics, η < 2/c) and 4, 4′ (strongly convex,
+    η < 2/κ) for the plain step; the default Armijo line search (our choice) never increases
+    f, keeps the full step on quadratics for η ≤ 2(1 − ν)/c and has Theorem 10's rate.
 
     Args:
         scale: η > 0, or None (default) for η = 1/L, L the number of blocks.
-        curvature_kind: passed to the oracle (default "hessian"; None for plain
-            oracles that take only d).
-        line_search: Armijo backtracking with the ``loss`` oracle (default True);
-            False: the plain method of docs/theory.md §2–4.
+        curvature_kind: passed to the oracle (default "hessian"; None: plain oracles of d).
+        line_search: Armijo backtracking with the ``loss`` oracle (default True; False: plain).
 
     Returns:
         The configured :class:`LayerwiseStepSize`.
