@@ -285,7 +285,8 @@ save(fig, "05_reconstructions.png")
 #   ties the best tuned SGD-m on the short run and beats it on the long one.
 # * $\eta = 1$, each layer's own minimiser, overshoots when all layers move
 #   together: on the long run its step sizes run away and the loss stalls on a
-#   plateau. $\eta = 1/L$ is the multiplier Theorem 1 makes safe for any coupling.
+#   plateau. $\eta = 1/L$ is the multiplier Theorem 1 makes safe for any coupling
+#   on a quadratic (here a measured heuristic, not a theorem).
 # * The step sizes differ across layers by large factors and change over
 #   training — a schedule no single learning rate can express.
 # * With momentum, a layer's direction sometimes points uphill on the current

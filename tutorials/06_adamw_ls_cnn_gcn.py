@@ -9,9 +9,11 @@
 #   D_l = d_l^\top H_{ll}\,d_l + \lambda\|d_l\|^2,$$
 #
 # (bars: our exponential moving averages over steps) and uses it for AdamW's
-# decoupled weight decay as well:
-# $\theta_l \leftarrow \theta_l - \alpha_l\,(d_l + \mathrm{wd}\,\theta_l)$ —
-# $\alpha_l$ plays the role of the learning rate everywhere (our choice). We run
+# decoupled weight decay as well, implicitly:
+# $\theta_l \leftarrow (\theta_l - \alpha_l d_l)/(1+\alpha_l\,\mathrm{wd})
+#  = \theta_l - \tilde\alpha_l\,(d_l + \mathrm{wd}\,\theta_l)$, $\tilde\alpha_l=\alpha_l/(1+\alpha_l\mathrm{wd})$ —
+# AdamW with learning rate $\tilde\alpha_l$ (our choice; it never reverses the weights,
+# `docs/theory.md`, Proposition 11). We run
 # it on the other two experiment families of the paper: a small **CNN** on
 # generated digits (mini-batches) and a two-layer **GCN** on a contextual
 # stochastic block model graph (full batch, semi-supervised: the loss sees
@@ -42,7 +44,7 @@ from minilayerlr.training import train
 #
 # Before training, one AdamW-LS step by hand: the base method supplies the
 # direction $d$ (`AdamW.direction`), the oracle the curvatures, and the update
-# must be $-\alpha_l(d_l+\mathrm{wd}\,\theta_l)$ in every block.
+# must be $-\tilde\alpha_l(d_l+\mathrm{wd}\,\theta_l)$ in every block (`state.step_sizes` is $\tilde\alpha$).
 
 # %%
 digits = mll.data.synthetic_digits(num_train=1000 if FAST else 4000, num_test=300 if FAST else 1000, size=16, seed=0)
