@@ -70,6 +70,7 @@ import numpy as np
 
 from .curvature import KINDS
 from .optim import GDLS, SGD, AdamW, LayerwiseStepSize, apply_updates
+from .optim.oracles import supply_oracles
 
 TASKS = ("autoencoder", "cnn", "gcn")
 #: extra settings, measured only when asked for by name
@@ -159,7 +160,8 @@ def _jobs(net, params, x, y):
     def ls_step(opt, state):
         def step():
             e = net.evaluate(params, x, y)
-            updates, _ = opt.update(e.grads, state, params, curvature=e.layer_curvature)
+            oracles = supply_oracles(opt, e, loss=lambda p: net.loss_value(p, x, y))
+            updates, _ = opt.update(e.grads, state, params, **oracles)
             return apply_updates(params, updates)
         return step
 
