@@ -9,6 +9,10 @@ from minilayerlr.optim.base import SGD, Adam, AdamState, AdamW, SGDState
 from minilayerlr.optim.layerwise import (CURVATURE_KINDS, ESTIMATOR_KINDS, FALLBACK_NAMES,
                                          FALLBACK_RULES, GDLS, LayerwiseStepSize,
                                          LayerwiseStepSizeState)
+# second-order peers (issue 11)
+from minilayerlr.optim.adahessian import AdaHessian, AdaHessianState
+from minilayerlr.optim.kfac import KFAC, KFACState
+from minilayerlr.optim.shampoo import Shampoo, ShampooState
 from minilayerlr.tree import (apply_updates, block_dot, block_indices, block_sq_norm,
                               scale_blocks, tree_map)
 
@@ -18,4 +22,6 @@ __all__ = [
     "FALLBACK_NAMES", "FALLBACK_RULES", "CURVATURE_KINDS", "ESTIMATOR_KINDS",
     "apply_updates", "tree_map", "block_indices", "block_dot", "block_sq_norm",
     "scale_blocks",
+    # second-order peers
+    "KFAC", "KFACState", "Shampoo", "ShampooState", "AdaHessian", "AdaHessianState",
 ]
