@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import minilayerlr as mll
 from minilayerlr import theory
 from minilayerlr.optim import GDLS, SGD, Adam, AdamW, LayerwiseStepSize
+from minilayerlr.optim import KFAC, AdaHessian, Shampoo
 from minilayerlr.training import train
 from minilayerlr.tree import NonFiniteError
 from strategies_validation import BAD_COUNT, BAD_NAME, BAD_POSITIVE, corrupted, expect_error
@@ -58,6 +59,12 @@ HYPER = {
                         "on_nonpositive_curvature": "rule", "curvature_kind": "kind", "seed": "seed",
                         "base": "base"},
     GDLS: {"scale": "scale", "curvature_kind": "kind"},
+    KFAC: {"lr": "positive", "damping": "nonnegative", "factor_decay": "unit",
+           "inverse_every": "count", "momentum": "unit", "seed": "seed"},
+    Shampoo: {"lr": "positive", "eps": "positive", "update_every": "count",
+              "max_matrix_size": "count"},
+    AdaHessian: {"lr": "positive", "b1": "unit", "b2": "unit", "eps": "positive",
+                 "hessian_power": "power", "weight_decay": "nonnegative", "seed": "seed"},
 }
 BAD_VALUES = {
     "positive": BAD_POSITIVE,
@@ -71,6 +78,8 @@ BAD_VALUES = {
     "kind": st.sampled_from(["", "exact", "HESSIAN", 3]),
     "seed": st.sampled_from([-1, 1.5, "0", None, True]),
     "base": st.sampled_from([None, SGD, "sgd", 0.1, mll.Dense(2, 2)]),
+    "count": BAD_COUNT,
+    "power": st.sampled_from([0, -1, 1.5, np.nan, np.inf, "1", None, True]),  # needs (0, 1]
 }
 
 

@@ -9,12 +9,13 @@ from minilayerlr.optim.base import SGD, Adam, AdamState, AdamW, SGDState
 from minilayerlr.optim.layerwise import (CURVATURE_KINDS, ESTIMATOR_KINDS, FALLBACK_NAMES,
                                          FALLBACK_RULES, GDLS, LayerwiseStepSize,
                                          LayerwiseStepSizeState)
-# second-order peers (issue 11)
+from minilayerlr.tree import (apply_updates, block_dot, block_indices, block_sq_norm,
+                              scale_blocks, tree_map)
+
+# second-order peers
 from minilayerlr.optim.adahessian import AdaHessian, AdaHessianState
 from minilayerlr.optim.kfac import KFAC, KFACState
 from minilayerlr.optim.shampoo import Shampoo, ShampooState
-from minilayerlr.tree import (apply_updates, block_dot, block_indices, block_sq_norm,
-                              scale_blocks, tree_map)
 
 __all__ = [
     "SGD", "SGDState", "Adam", "AdamW", "AdamState",
