@@ -173,3 +173,15 @@ def test_missing_or_bad_oracles_and_inputs_are_named():
     expect_error(lambda: opt.update(nan, state, params, kronecker_factors=ev.kronecker_factors), "grads")
     expect_error(lambda: opt.update(ev.grads, SGD().init(params), params,
                                     kronecker_factors=ev.kronecker_factors), "state")
+
+
+def test_an_undamped_singular_factor_stops_with_a_named_error():
+    # 2 examples, 3 inputs: X̃ᵀX̃ has rank 2 < 4, so λ = 0 leaves A singular
+    net = mll.Sequential([mll.Dense(3, 2)], mll.MeanSquaredError())
+    x, y = np.ones((2, 3)), np.zeros((2, 2))
+    params = net.init(0)
+    ev = net.evaluate(params, x, y)
+    opt = KFAC(damping=0.0)
+    error = expect_error(lambda: opt.update(ev.grads, opt.init(params), params,
+                                            kronecker_factors=ev.kronecker_factors), "damping")
+    assert isinstance(error, mll.errors.NonFiniteError)

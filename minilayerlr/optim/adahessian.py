@@ -31,11 +31,12 @@ from typing import ClassVar, Optional, Tuple
 
 import numpy as np
 
+from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import (check_nonnegative, check_positive, check_state,
                                     check_unit_interval, maybe_params)
 from minilayerlr.optim.oracles import check_oracle
-from minilayerlr.tree import (NonFiniteError, Params, block_indices, check_same_structure,
-                              check_tree, tree_map, zeros_like)
+from minilayerlr.tree import (Params, block_indices, check_same_structure, check_tree, tree_map,
+                              zeros_like)
 from minilayerlr.validation import check_int
 
 
