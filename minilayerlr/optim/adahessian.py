@@ -11,8 +11,8 @@ with k the ``hessian_power``. The paper's Algorithm 1 writes D = z ⊙ Hz and
 its spatial average (eq. 9); the absolute value is the official code's.
 
 Official implementation followed: github.com/amirgholami/adahessian
-(PyTorch, ``image_classification/optim_adahessian.py``, master, no PyPI
-release; the same defaults as ``torch_optimizer.Adahessian`` 0.3):
+(PyTorch, ``image_classification/optim_adahessian.py`` at commit 23eeab0; the
+authors publish no package release):
 ``lr = 0.15``, ``betas = (0.9, 0.999)``, ``eps = 1e-4``, ``weight_decay = 0``,
 ``hessian_power = 1``, one z per step; 4-D kernels average |Hz| over the two
 spatial axes, arrays of order ≤ 2 use |Hz| elementwise (|z ⊙ Hz| = |Hz| since
@@ -86,7 +86,7 @@ class AdaHessian:
         b1: first-moment decay β1 in [0, 1) (official 0.9).
         b2: second-moment decay β2 in [0, 1) (official 0.999).
         eps: > 0, added to the denominator (official 1e-4).
-        hessian_power: k in (0, 1] (official 1).
+        hessian_power: k in [0, 1] (official 1, and the official range).
         weight_decay: wd ≥ 0, θ ← θ − lr·wd·θ as in the official code (default 0).
         seed: step t draws z from ``default_rng(SeedSequence([seed, t]).generate_state(1)[0])``.
 
@@ -112,9 +112,9 @@ class AdaHessian:
         check_unit_interval("b1", self.b1)
         check_unit_interval("b2", self.b2)
         check_positive("eps", self.eps)
-        check_positive("hessian_power", self.hessian_power)
+        check_nonnegative("hessian_power", self.hessian_power)
         if self.hessian_power > 1:
-            raise ValueError(f"hessian_power: expected a number in (0, 1], got {self.hessian_power!r}")
+            raise ValueError(f"hessian_power: expected a number in [0, 1], got {self.hessian_power!r}")
         check_nonnegative("weight_decay", self.weight_decay)
         check_int("seed", self.seed, minimum=0)
 
