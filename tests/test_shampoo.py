@@ -146,3 +146,13 @@ def test_bad_inputs_are_named():
     expect_error(lambda: opt.update([dict(e, W=e["W"][:1]) if e else e for e in ev.grads], state, params),
                  "grads")
     expect_error(lambda: opt.update(ev.grads, SGD().init(params), params), "state")
+
+
+def test_overflowing_statistics_stop_with_a_named_error():
+    net, x, y = mlp_task()
+    params = net.init(0)
+    ev = net.evaluate(params, x, y)
+    huge = mll.tree_map(lambda g: np.full_like(g, 1e200), ev.grads)  # G Gᵀ overflows to inf
+    opt = Shampoo()
+    error = expect_error(lambda: opt.update(huge, opt.init(params), params), "grads")
+    assert isinstance(error, mll.errors.NonFiniteError)

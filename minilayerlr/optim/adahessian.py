@@ -33,7 +33,7 @@ import numpy as np
 
 from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import (check_nonnegative, check_positive, check_state,
-                                    check_unit_interval, maybe_params)
+                                    check_unit_interval)
 from minilayerlr.optim.oracles import check_oracle
 from minilayerlr.tree import (Params, block_indices, check_same_structure, check_tree, tree_map,
                               zeros_like)
@@ -139,7 +139,12 @@ class AdaHessian:
         hvp = check_oracle("hvp", hvp, "AdaHessian")
         check_state(state, AdaHessianState, "AdaHessian", grads)
         check_same_structure(grads, state.mu, "grads")
-        params = maybe_params(params, self.weight_decay > 0, "AdaHessian")
+        if self.weight_decay > 0:
+            if params is None:
+                raise ValueError("params: AdaHessian with weight_decay > 0 needs the current "
+                                 "parameters; call update(grads, state, params, hvp=...)")
+            check_tree(params, "params")
+            check_same_structure(params, grads, "params")
         t = state.count + 1
         seed = int(np.random.SeedSequence([int(self.seed), t]).generate_state(1)[0])
         z = rademacher(grads, np.random.default_rng(seed))

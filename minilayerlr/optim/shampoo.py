@@ -46,6 +46,7 @@ from typing import ClassVar, Optional, Tuple
 
 import numpy as np
 
+from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import check_positive, check_state
 from minilayerlr.tree import Params, block_indices, check_tree, num_blocks
 from minilayerlr.validation import check_int
@@ -62,6 +63,13 @@ def statistic(matrix: np.ndarray, axis: int, diagonal: bool) -> np.ndarray:
     if m.ndim == 1:
         return m * m if diagonal else np.outer(m, m)
     return (m * m).sum(axis=1) if diagonal else m @ m.T
+
+
+def finite(stat: np.ndarray) -> np.ndarray:
+    """``stat``, or NonFiniteError if the accumulated sum overflowed (a diverging run)."""
+    if not np.all(np.isfinite(stat)):
+        raise NonFiniteError("grads: Shampoo's accumulated statistics overflowed; the run has diverged")
+    return stat
 
 
 def inverse_root(stat: np.ndarray, eps: float, p: int) -> np.ndarray:
@@ -175,13 +183,13 @@ class Shampoo:
         for k, entry in enumerate(grads):
             for name, g in entry.items():
                 m = as_matrix(g)
-                left[k][name] = state.left[k][name] + statistic(m, 0, self._diagonal(m.shape[0]))
+                left[k][name] = finite(state.left[k][name] + statistic(m, 0, self._diagonal(m.shape[0])))
                 p = 2 if m.ndim == 1 else 4
                 left_roots[k][name] = (inverse_root(left[k][name], self.eps, p) if refresh
                                        else state.left_roots[k][name])
                 step = apply_root(left_roots[k][name], m, "left")
                 if m.ndim == 2:
-                    right[k][name] = state.right[k][name] + statistic(m, 1, self._diagonal(m.shape[1]))
+                    right[k][name] = finite(state.right[k][name] + statistic(m, 1, self._diagonal(m.shape[1])))
                     right_roots[k][name] = (inverse_root(right[k][name], self.eps, 4) if refresh
                                             else state.right_roots[k][name])
                     step = apply_root(right_roots[k][name], step, "right")
