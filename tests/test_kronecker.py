@@ -159,3 +159,30 @@ def test_damping_split_matches_its_formula(n, m, seed, log10_scale, damping):
     np.testing.assert_allclose(np.kron(inv_a2, inv_g2), np.kron(inv_a, inv_g),
                                rtol=0, atol=100 * (n + m) * np.linalg.cond(Ad) * np.linalg.cond(Gd) * EPS
                                * np.abs(np.kron(inv_a, inv_g)).max())
+
+
+@given(n=st.integers(2, 5), c=st.integers(1, 2), o=st.integers(1, 3), k=st.integers(1, 3), seed=seeds)
+@settings(max_examples=5)
+def test_conv_layout_one_location_is_the_gauss_newton_block(n, c, o, k, seed):
+    """A k×k kernel on a k×k image has one location (|T| = 1): the layer is Dense on the
+    flattened patch, so with squared error E[G] = I and kron(I, A) on the rows of [W | b]
+    is the exact Gauss-Newton block, and E[kron(G, A)] matches it within standard errors."""
+    rng = np.random.default_rng(seed)
+    net = mll.Sequential([mll.Conv2d(c, o, k), mll.Flatten()], mll.MeanSquaredError())
+    x, y = rng.standard_normal((n, c, k, k)), rng.standard_normal((n, o))
+    ev = net.evaluate(net.init(seed), x, y)
+    exact = ev.block_hessian(0, kind="ggn")
+    # row o of [W | b] holds W[o].ravel() and then b[o]; flatten order is all of W, then b
+    per_row = c * k * k
+    order = np.array([[r * per_row + j for j in range(per_row)] + [o * per_row + r] for r in range(o)]).ravel()
+    A = ev.kronecker_factors(seed=0)[0]["A"]
+    reordered = np.empty_like(exact)
+    reordered[np.ix_(order, order)] = np.kron(np.eye(o), A)
+    np.testing.assert_allclose(reordered, exact, rtol=0, atol=8 * n * EPS * np.abs(exact).max())
+    samples = []
+    for s in range(400):
+        f = ev.kronecker_factors(seed=s)[0]
+        block = np.empty_like(exact)
+        block[np.ix_(order, order)] = np.kron(f["G"], f["A"])
+        samples.append(block)
+    assert np.all(_within_standard_errors(np.array(samples), exact, 8 * n * EPS * np.abs(exact).max()))
