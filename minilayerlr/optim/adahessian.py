@@ -32,12 +32,12 @@ from typing import ClassVar, Optional, Tuple
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
-from minilayerlr.optim.base import (check_nonnegative, check_positive, check_state,
-                                    check_unit_interval)
+from minilayerlr.optim.base import check_state
+from minilayerlr.optim.checks import require_params
 from minilayerlr.optim.oracles import check_oracle
 from minilayerlr.tree import (Params, block_indices, check_same_structure, check_tree, tree_map,
                               zeros_like)
-from minilayerlr.validation import check_int
+from minilayerlr.validation import check_int, check_nonnegative, check_positive, check_unit_interval
 
 
 def rademacher(like: Params, rng: np.random.Generator) -> Params:
@@ -140,11 +140,7 @@ class AdaHessian:
         check_state(state, AdaHessianState, "AdaHessian", grads)
         check_same_structure(grads, state.mu, "grads")
         if self.weight_decay > 0:
-            if params is None:
-                raise ValueError("params: AdaHessian with weight_decay > 0 needs the current "
-                                 "parameters; call update(grads, state, params, hvp=...)")
-            check_tree(params, "params")
-            check_same_structure(params, grads, "params")
+            params = require_params(params, grads, "AdaHessian", "weight decay")
         t = state.count + 1
         seed = int(np.random.SeedSequence([int(self.seed), t]).generate_state(1)[0])
         z = rademacher(grads, np.random.default_rng(seed))

@@ -46,11 +46,10 @@ from typing import ClassVar, List, Optional, Tuple
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
-from minilayerlr.optim.base import (check_nonnegative, check_positive, check_state,
-                                    check_unit_interval)
+from minilayerlr.optim.base import check_state
 from minilayerlr.optim.oracles import check_oracle
 from minilayerlr.tree import Params, block_indices, check_same_structure, check_tree, zeros_like
-from minilayerlr.validation import check_int
+from minilayerlr.validation import check_int, check_nonnegative, check_positive, check_unit_interval
 
 
 def as_matrix(entry) -> np.ndarray:

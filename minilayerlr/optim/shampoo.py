@@ -47,9 +47,9 @@ from typing import ClassVar, Optional, Tuple
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
-from minilayerlr.optim.base import check_positive, check_state
+from minilayerlr.optim.base import check_state
 from minilayerlr.tree import Params, block_indices, check_tree, num_blocks
-from minilayerlr.validation import check_int
+from minilayerlr.validation import check_int, check_positive
 
 
 def as_matrix(array: np.ndarray) -> np.ndarray:
@@ -172,9 +172,12 @@ class Shampoo:
                             [{n: np.zeros_like(s) for n, s in e.items()} for e in left],
                             [{n: np.zeros_like(s) for n, s in e.items()} for e in right])
 
-    def update(self, grads: Params, state: ShampooState,
-               params: Optional[Params] = None) -> Tuple[Params, ShampooState]:
-        """One Shampoo step; returns ``(updates, new_state)`` with updates = −lr · preconditioned G."""
+    def update(self, grads: Params, state: ShampooState, params: Optional[Params] = None, *,
+               curvature=None) -> Tuple[Params, ShampooState]:
+        """One Shampoo step; returns ``(updates, new_state)`` with updates = −lr · preconditioned G.
+
+        ``params`` and ``curvature`` are accepted and ignored, as by every plain method.
+        """
         check_state(state, ShampooState, "Shampoo", grads)
         self._check_fits(grads, state)
         t = state.count + 1
