@@ -102,7 +102,7 @@ def kronecker_factors(ev, seed=None) -> List[Dict[str, np.ndarray]]:
     Raises:
         ValueError: a block whose layer has no Kronecker factorisation here.
     """
-    rng = as_generator(seed, allow_none=True)
+    rng = as_generator("seed", seed, allow_none=True)
     deltas = sampled_output_grads(ev, rng)
     factors = []
     for k in ev.blocks:
