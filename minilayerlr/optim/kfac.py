@@ -151,7 +151,7 @@ class KFAC:
         Martens & Grosse, "Optimizing neural networks with Kronecker-factored
         approximate curvature", ICML 2015 (sections 3, 6.3); Grosse & Martens,
         "A Kronecker-factored approximate Fisher matrix for convolution
-        layers", ICML 2016 (section 3); official package ``kfac`` 0.2.x
+        layers", ICML 2016 (section 3); official package ``kfac`` 0.2
         (github.com/tensorflow/kfac).
     """
 
