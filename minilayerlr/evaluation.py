@@ -205,3 +205,15 @@ class Evaluation:
     def gauss_newton(self, max_size: Optional[int] = DEFAULT_MAX_SIZE) -> np.ndarray:
         """Dense Gauss-Newton matrix Jᵀ ∇²ℓ J, (P, P)."""
         return self.hessian("ggn", max_size)
+
+    # -- K-FAC factors ---------------------------------------------------------------
+    def kronecker_factors(self, seed=None):
+        """Per-block K-FAC factors (A, G) with A ⊗ G ≈ the Gauss-Newton block (see ``kronecker``).
+
+        Args:
+            seed: int, numpy Generator or None for the sampled targets.
+        Returns:
+            list with one dict {"A": input factor, "G": output factor} per block.
+        """
+        from .kronecker import kronecker_factors
+        return kronecker_factors(self, seed)

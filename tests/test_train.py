@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import minilayerlr as mll
 from minilayerlr.optim import GDLS, SGD, Adam, AdamW, LayerwiseStepSize
 from minilayerlr.optim import SLS, DoG, GlobalStepSize, LDoG, Prodigy
+from minilayerlr.optim import KFAC, AdaHessian, Shampoo
 from minilayerlr.training import History, Progress, dataset_loss, load_checkpoint, train
 
 
@@ -81,6 +82,10 @@ OPTIMIZERS = {
     "prodigy-wd": lambda: Prodigy(weight_decay=0.01),
     "sls": lambda: SLS(batches_per_epoch=4),
     "global-sgd-m": lambda: GlobalStepSize(SGD(momentum=0.9)),
+    # second-order peers: inverses and roots every few steps, so a resume lands between refreshes
+    "kfac": lambda: KFAC(lr=0.03, inverse_every=3, seed=2),
+    "shampoo": lambda: Shampoo(lr=0.3, update_every=2),
+    "adahessian": lambda: AdaHessian(lr=0.05, seed=4),
 }
 #: the idealized method is full batch (one step per epoch, no shuffling)
 BATCH_SIZE = {"gd-ls": None}

@@ -14,6 +14,7 @@ import minilayerlr as mll
 from minilayerlr import theory
 from minilayerlr.optim import GDLS, SGD, Adam, AdamW, LayerwiseStepSize
 from minilayerlr.optim import SLS, DoG, GlobalStepSize, LDoG, Prodigy
+from minilayerlr.optim import KFAC, AdaHessian, Shampoo
 from minilayerlr.training import train
 from minilayerlr.errors import NonFiniteError
 from strategies_validation import BAD_COUNT, BAD_NAME, BAD_POSITIVE, corrupted, expect_error
@@ -74,6 +75,12 @@ HYPER = {
     GlobalStepSize: {"scale": "scale", "damping": "nonnegative", "ema": "unit",
                      "max_step": "positive_or_inf", "on_ascent": "rule",
                      "on_nonpositive_curvature": "rule", "base": "base"},
+    KFAC: {"lr": "positive", "damping": "nonnegative", "factor_decay": "unit",
+           "inverse_every": "count", "momentum": "unit", "seed": "seed"},
+    Shampoo: {"lr": "positive", "eps": "positive", "update_every": "count",
+              "max_matrix_size": "count"},
+    AdaHessian: {"lr": "positive", "b1": "unit", "b2": "unit", "eps": "positive",
+                 "hessian_power": "power", "weight_decay": "nonnegative", "seed": "seed"},
 }
 BAD_VALUES = {
     "positive": BAD_POSITIVE,
@@ -94,6 +101,7 @@ BAD_VALUES = {
     "open_unit": st.sampled_from([0, 0.0, 1, 1.5, -0.1, np.nan, np.inf, "0.1", None, True]),
     "at_least_one": st.sampled_from([0.5, 0, -1, np.nan, np.inf, "2", None, True]),
     "count": BAD_COUNT,
+    "power": st.sampled_from([-1, 1.5, np.nan, np.inf, "1", None, True]),  # needs [0, 1]
 }
 
 
@@ -189,8 +197,10 @@ def test_layerwise_with_a_zero_direction_stays_put(name, zero):
 # -- the peers' init and update (they take exactly their declared oracles) --------------------
 
 PEERS = {"dog": DoG, "ldog": lambda: LDoG(averaging=8.0), "prodigy": lambda: Prodigy(weight_decay=0.1),
-         "sls": SLS, "global": lambda: GlobalStepSize(AdamW())}
-PEER_ORACLES = {"loss": lambda p: NET.loss_value(p, X, Y), "hvp": EV.hvp}
+         "sls": SLS, "global": lambda: GlobalStepSize(AdamW()),
+         "kfac": KFAC, "shampoo": Shampoo, "adahessian": lambda: AdaHessian(weight_decay=0.1)}
+PEER_ORACLES = {"loss": lambda p: NET.loss_value(p, X, Y), "hvp": EV.hvp,
+                "kronecker_factors": EV.kronecker_factors}
 peer_names = st.sampled_from(sorted(PEERS))
 
 
@@ -227,11 +237,11 @@ def test_peer_init_rejects_bad_params(name, fault):
     expect_error(lambda: PEERS[name]().init(bad), "params")
 
 
-@given(st.sampled_from(["dog", "ldog", "prodigy", "sls", "global"]),
+@given(st.sampled_from(["dog", "ldog", "prodigy", "sls", "global", "adahessian"]),
        st.sampled_from(["missing", "nan", "shape"]))
 def test_peers_need_good_params(name, fault):
     # DoG, Prodigy and SLS always need θ (distance from x_0, trial points); the global step
-    # needs it here for AdamW's decoupled decay
+    # and AdaHessian need it here for their weight decay
     opt = PEERS[name]()
     state = opt.init(PARAMS)
     bad = {"missing": None,
@@ -240,7 +250,8 @@ def test_peers_need_good_params(name, fault):
     expect_error(lambda: opt.update(EV.grads, state, bad, **_peer_oracles(opt)), ("params", "grads"))
 
 
-@pytest.mark.parametrize("name, oracle", [("sls", "loss"), ("global", "hvp")])
+@pytest.mark.parametrize("name, oracle", [("sls", "loss"), ("global", "hvp"),
+                                          ("kfac", "kronecker_factors"), ("adahessian", "hvp")])
 @pytest.mark.parametrize("fault", ["missing", "none", "not_callable"])
 def test_peers_name_a_missing_oracle(name, oracle, fault):
     opt = PEERS[name]()

@@ -30,3 +30,12 @@ __all__ += [
     "DoG", "LDoG", "DoGState", "Prodigy", "ProdigyState", "SLS", "SLSState",
     "GlobalStepSize", "GlobalStepSizeState",
 ]
+
+# The peers (issue 11): second-order methods.
+from minilayerlr.optim.adahessian import AdaHessian, AdaHessianState
+from minilayerlr.optim.kfac import KFAC, KFACState
+from minilayerlr.optim.shampoo import Shampoo, ShampooState
+
+__all__ += [
+    "KFAC", "KFACState", "Shampoo", "ShampooState", "AdaHessian", "AdaHessianState",
+]

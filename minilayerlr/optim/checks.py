@@ -1,4 +1,4 @@
-"""Input checks shared by the peers that measure how far the parameters moved (DoG, Prodigy, SLS)."""
+"""Input checks shared by the peers that need the current parameters (DoG, Prodigy, SLS; AdaHessian's decay)."""
 from __future__ import annotations
 
 from typing import Optional
