@@ -34,6 +34,7 @@ from minilayerlr.optim.base import SGD, check_state_type, objective_gradient
 from minilayerlr.optim.layerwise import (FALLBACK_NAMES, LayerwiseStepSize, apply_fallbacks,
                                          fallback_codes, layerwise_step_sizes, moving_average)
 from minilayerlr.optim.oracles import check_oracle
+from minilayerlr.optim.state_checks import check_rule_state
 from minilayerlr.tree import Params, block_dot, check_tree, num_blocks, tree_map
 
 
@@ -76,6 +77,10 @@ class GlobalStepSizeState:
         """What the training loop records per step: α and the fallback code, per block (L,)."""
         return {"step_sizes": self.step_sizes,
                 "fallbacks": np.full(len(self.step_sizes), self.fallbacks[0], dtype=np.int64)}
+
+    def check_values(self, where: str = "state") -> None:
+        """Raise naming ``where.<field>`` unless α is (L,), the rest (1,), finite, α, α_ref, s̄ ≥ 0."""
+        check_rule_state(self, where, len(FALLBACK_NAMES), per_block=False)
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,8 @@ def _quadratic_form(hvp: Callable[[Params], Params], d: Params) -> float:
         check_tree(hd, "hvp", like=d)
     except NonFiniteError:
         raise NonFiniteError("hvp: the oracle returned non-finite values") from None
-    except (TypeError, ValueError) as error:
+    except TypeError as error:  # complex, integer or object arrays: never cast silently
+        raise TypeError(f"hvp: the oracle must return real floating-point arrays ({error})") from None
+    except ValueError as error:
         raise ValueError(f"hvp: the oracle must return H v in the structure of params ({error})") from None
     return float(block_dot(d, hd).sum())

@@ -34,6 +34,7 @@ import numpy as np
 from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import SGD, check_state_type, objective_gradient
 from minilayerlr.optim.oracles import check_oracle
+from minilayerlr.optim.state_checks import check_rule_state
 from minilayerlr.tree import Params, block_dot, block_indices, block_sq_norm
 from minilayerlr.validation import (check_int, check_nonnegative, check_positive,
                                     check_unit_interval, is_real_number)
@@ -153,6 +154,10 @@ class LayerwiseStepSizeState:
     def diagnostics(self) -> dict:
         """What the training loop records per step: ``step_sizes`` and ``fallbacks`` (codes)."""
         return {"step_sizes": self.step_sizes, "fallbacks": self.fallbacks}
+
+    def check_values(self, where: str = "state") -> None:
+        """Raise naming ``where.<field>`` unless the arrays are finite, (L,), α, α_ref, s̄ ≥ 0."""
+        check_rule_state(self, where, len(FALLBACK_NAMES), per_block=True)
 
 
 @dataclass(frozen=True)
@@ -325,10 +330,13 @@ class LayerwiseStepSize:
         else:
             q = curvature(d, kind=kind)
         try:
-            q = np.asarray(q, dtype=np.float64)
-        except (TypeError, ValueError):
+            q = np.asarray(q)
+        except (TypeError, ValueError):  # e.g. a ragged list
+            q = np.asarray(None)
+        if q.dtype.kind not in "iuf":  # complex, bool, strings, objects: never cast silently
             raise TypeError(f"curvature: the oracle must return one real q_l per block, "
-                            f"got {q!r}") from None
+                            f"got an array of dtype {q.dtype}")
+        q = q.astype(np.float64)
         if q.shape != (n_blocks,):
             raise ValueError(f"curvature: the oracle must return shape ({n_blocks},) "
                              f"(one q_l per block), got {q.shape}")
@@ -341,7 +349,7 @@ def _updates(d: Params, params: Optional[Params], alpha: np.ndarray, wd_d: float
     """updates_l = −α_l d_l − α_l·wd_d·θ_l (α_l replaces AdamW's lr in the decay too)."""
     out: Params = [{} for _ in d]
     for l, k in enumerate(block_indices(d)):
-        a = alpha[l]
+        a = float(alpha[l])  # a Python float keeps the direction's dtype (NEP 50)
         if wd_d > 0:
             out[k] = {name: -a * (v + wd_d * params[k][name]) for name, v in d[k].items()}
         else:
