@@ -123,6 +123,14 @@ def test_layerwise_update_refuses_per_block_arrays_of_the_wrong_kind(field, valu
                  f"state.{field}")
 
 
+@pytest.mark.parametrize("name", ["sgd-m-ls", "global"])
+def test_a_wrapper_count_that_disagrees_with_its_base_count_is_refused(name):
+    opt = OPTIMIZERS[name][0]()
+    state = stepped(opt)
+    state = dataclasses.replace(state, base_state=dataclasses.replace(state.base_state, count=5))
+    expect_error(lambda: opt.update(EV.grads, state, PARAMS, **oracles(opt)), "state.count")
+
+
 def test_the_checks_accept_every_value_a_run_writes():
     # negative numerators, curvatures and denominators are legitimate (ascent, nonconvex
     # blocks): the checks must not refuse them

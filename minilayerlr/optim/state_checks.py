@@ -1,4 +1,4 @@
-"""Checks of the VALUES an optimizer state holds, run once per ``update`` at the public boundary.
+"""Checks of the values an optimizer state holds, run once per ``update`` at the public boundary.
 
 A state is the optimizer's own output, but it reaches ``update`` from the
 caller (a loop, a checkpoint, a hand edit): a NaN momentum, a negative Adam
@@ -52,7 +52,7 @@ def check_state_tree(tree: Params, name: str, nonnegative: bool = False) -> None
             for key, value in entry.items():
                 if value.size and value.min() < 0:
                     raise ValueError(f"{name}[{k}][{key!r}]: holds a negative value "
-                                     f"{value.min()!r}; it is a sum of squares (>= 0)")
+                                     f"{float(value.min())!r}; it is a sum of squares (>= 0)")
 
 
 def check_block_arrays(state, names: Iterable[str], n: Optional[int] = None, where: str = "state",
@@ -117,12 +117,16 @@ RULE_NONNEGATIVE = ("avg_sq_norms", "reference_step_sizes")
 def check_rule_state(state, where: str, n_codes: int, per_block: bool) -> None:
     """The values of a layer-wise (``per_block``) or global step-size state.
 
-    ``step_sizes`` finite, ≥ 0, of shape (L,) with L that of the base state's
-    ``step_sizes`` (the base state itself is checked by the base method's
-    ``direction``); the arrays ``RULE_ARRAYS`` finite of shape (L,), or (1,)
+    ``count`` equal to the base state's; ``step_sizes`` finite, ≥ 0, of shape
+    (L,) with L that of the base state's ``step_sizes`` (the base state itself
+    is checked by the base method's ``direction``); the arrays ``RULE_ARRAYS`` finite of shape (L,), or (1,)
     for the global state, ``RULE_NONNEGATIVE`` ≥ 0; ``fallbacks`` codes in
     [0, n_codes); a ``curvature_seed``, if any, an integer ≥ 0.
     """
+    base_count = getattr(state.base_state, "count", state.count)
+    if base_count != state.count:  # both count the same updates
+        raise ValueError(f"{where}.count: is {state.count!r}, but its base_state has taken "
+                         f"{base_count!r} steps")
     n = check_block_arrays(state, ("step_sizes",), None, where, nonnegative=("step_sizes",))
     base_sizes = getattr(state.base_state, "step_sizes", None)
     if isinstance(base_sizes, np.ndarray) and base_sizes.shape != (n,):
