@@ -15,7 +15,7 @@ from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim import (GDLS, SGD, SLS, Adam, AdamW, DoG, GlobalStepSize, LDoG,
                                LayerwiseStepSize, Prodigy)
 from minilayerlr.optim.oracles import supply_oracles
-from minilayerlr.optim.state_checks import check_state_values
+from minilayerlr.optim.state_checks import check_nested_state_values
 from minilayerlr.training import train
 from strategies_validation import expect_error
 
@@ -102,7 +102,7 @@ def test_update_refuses_a_non_finite_or_negative_state_value(data):
                              f"state.{leaf}")
     assert isinstance(error, ValueError)
     # resume runs the same checks on a loaded state, base states included
-    expect_error(lambda: check_state_values(state), f"state.{field}" if "." in field else f"state.{leaf}")
+    expect_error(lambda: check_nested_state_values(state), f"state.{field}" if "." in field else f"state.{leaf}")
 
 
 @pytest.mark.parametrize("name", ["sgd-m-ls", "global"])
@@ -139,10 +139,10 @@ def test_the_checks_accept_every_value_a_run_writes():
     for q in ([-1.0, 2.0], [3.0, -4.0], [-1.0, -1.0]):
         _, state = opt.update(EV.grads, state, PARAMS, curvature=lambda d, q=q: np.array(q))
     assert np.any(state.avg_denominators < 0) and np.any(state.curvatures < 0)
-    check_state_values(state)
+    check_nested_state_values(state)
     _, state = opt.update(EV.grads, state, PARAMS, curvature=EV.layer_curvature)
     for name, (make, _, _) in OPTIMIZERS.items():
-        check_state_values(stepped(make(), steps=3))
+        check_nested_state_values(stepped(make(), steps=3))
 
 
 @pytest.mark.parametrize("name, field, value", [

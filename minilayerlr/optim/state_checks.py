@@ -6,7 +6,7 @@ caller (a loop, a checkpoint, a hand edit): a NaN momentum, a negative Adam
 NaN updates or a silently wrong step. Each state class that holds values
 defines ``check_values(where)`` with the helpers below; ``check_state_type``
 (``minilayerlr.optim.base``) calls it, so every update checks its state
-once, and :func:`check_state_values` runs it on a state and the states
+once, and :func:`check_nested_state_values` runs it on a state and the states
 nested in it (a wrapper's ``base_state``), for callers such as ``resume``.
 
 Cost: one ``np.isfinite`` pass per array (plus one ``min`` for arrays that
@@ -28,7 +28,7 @@ from minilayerlr.tree import Params, check_tree
 from minilayerlr.validation import is_real_number
 
 
-def check_state_values(state, where: str = "state") -> None:
+def check_nested_state_values(state, where: str = "state") -> None:
     """Run ``check_values`` of ``state`` and of every dataclass state nested in its fields.
 
     ``update`` checks its own state through ``check_state_type`` (a wrapper's
@@ -41,7 +41,7 @@ def check_state_values(state, where: str = "state") -> None:
         for f in dataclasses.fields(state):
             inner = getattr(state, f.name)
             if dataclasses.is_dataclass(inner) and not isinstance(inner, type):
-                check_state_values(inner, f"{where}.{f.name}")
+                check_nested_state_values(inner, f"{where}.{f.name}")
 
 
 def check_state_tree(tree: Params, name: str, nonnegative: bool = False) -> None:

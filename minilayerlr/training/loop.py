@@ -29,7 +29,7 @@ from ..model import Sequential
 from ..optim import apply_updates
 from ..optim.base import step_diagnostics
 from ..optim.oracles import supply_oracles
-from ..optim.state_checks import check_state_values
+from ..optim.state_checks import check_nested_state_values
 from ..tree import check_same_structure, check_tree
 from ..validation import check_int, is_real_number
 from .checkpoint import check_layout, decode_tree, load_checkpoint, save_checkpoint
@@ -310,7 +310,7 @@ def _resume(resume, net, optimizer, meta: dict, epochs: int, rng: np.random.Gene
         fresh = optimizer.init(params)
         state = decode_tree(saved["opt_spec"], fresh, saved["arrays"], "state")
         check_layout(state, fresh, "state")
-        check_state_values(state)  # the values update would refuse: NaN momentum, ν < 0, ...
+        check_nested_state_values(state)  # the values update would refuse: NaN momentum, ν < 0, ...
         rng.bit_generator.state = saved["rng_state"]
         history = History.from_dict(saved["history"])
         if history.epoch[-1] != saved["epoch"]:
