@@ -8,7 +8,7 @@ functions of ``minilayerlr.optim.layerwise`` are called, not copied)::
     n = g̃ᵀd,   q = dᵀH d  (one exact Hessian-vector product),   s = ‖d‖²
     n̄, q̄, s̄ ← the zero-start, bias-corrected EMAs with factor ρ
     α = min(η · n̄ / (q̄ + (wd_c + λ) s̄), α_max)         (the fallbacks aside)
-    θ ← θ − α d − α·wd_d·θ
+    θ ← (θ − α d)/(1 + α·wd_d)          (AdamW's decay, implicit as in the layer-wise rule)
 
 so "layer-wise vs global" is the only difference between the two. With one
 block, η = 1/L (the layer-wise default) is η = 1: ``scale=None`` means η = 1
@@ -34,7 +34,8 @@ from minilayerlr.optim.base import SGD, check_state_type, objective_gradient
 from minilayerlr.optim.layerwise import (FALLBACK_NAMES, LayerwiseStepSize, apply_fallbacks,
                                          fallback_codes, layerwise_step_sizes, moving_average)
 from minilayerlr.optim.oracles import check_oracle
-from minilayerlr.optim.state_checks import check_rule_state
+from minilayerlr.optim.safeguards import implicit_decay_step_sizes
+from minilayerlr.optim.state_checks import rule_state_checks
 from minilayerlr.tree import Params, block_dot, check_tree, num_blocks, tree_map
 
 
@@ -78,9 +79,7 @@ class GlobalStepSizeState:
         return {"step_sizes": self.step_sizes,
                 "fallbacks": np.full(len(self.step_sizes), self.fallbacks[0], dtype=np.int64)}
 
-    def check_values(self, where: str = "state") -> None:
-        """Raise naming ``where.<field>`` unless α is (L,), the rest (1,), finite, α, α_ref, s̄ ≥ 0."""
-        check_rule_state(self, where, len(FALLBACK_NAMES), per_block=False)
+    check_values = rule_state_checks(per_block=False, n_codes=len(FALLBACK_NAMES))
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ class GlobalStepSize:
         alpha, reference = apply_fallbacks(
             raw, codes, state.reference_step_sizes, on_ascent=self.on_ascent,
             on_nonpositive_curvature=self.on_nonpositive_curvature, max_step=self.max_step)
-        a = float(alpha[0])
+        a = float(implicit_decay_step_sizes(alpha, wd_d)[0])  # = alpha[0] when wd_d = 0
         if wd_d > 0:
             updates = tree_map(lambda d_, p_: -a * (d_ + wd_d * p_), d, params)
         else:

@@ -138,3 +138,14 @@ def check_rule_state(state, where: str, n_codes: int, per_block: bool) -> None:
     seed = getattr(state, "curvature_seed", None)
     if seed is not None:
         check_scalar(seed, f"{where}.curvature_seed", minimum=0, integer=True)
+
+
+def rule_state_checks(per_block: bool, n_codes: int):
+    """The ``check_values`` method of a layer-wise (``per_block``) or global step-size state.
+
+    In the state class: ``check_values = rule_state_checks(per_block=True, n_codes=4)``.
+    """
+    def check_values(self, where: str = "state") -> None:
+        """Raise naming ``where.<field>`` unless the values are as :func:`check_rule_state` says."""
+        check_rule_state(self, where, n_codes, per_block)
+    return check_values
