@@ -145,6 +145,9 @@ class Evaluation:
         True
         """
         check_tree(d, "d", like=self.params)
+        if not self.blocks:  # {} for every layer: nothing to take a curvature of
+            raise ValueError("d: the network has no parameters, so it has no blocks and no "
+                             "layer curvature")
         if kind == "hessian" or kind == "ggn":
             return curvature.exact_layer_curvature(self, d, gauss_newton=kind == "ggn")
         if kind == "sign_hvp":

@@ -20,6 +20,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def _as_output_dtype(t, y):
+    """Real targets ``t`` in the dtype of the outputs ``y``: integer 0/1 labels are exact in
+    float32, and int64 or float64 targets would otherwise promote a float32 run to float64."""
+    return t.astype(y.dtype, copy=False)
+
+
 def _softmax(y):
     z = np.exp(y - y.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
@@ -55,7 +61,7 @@ class MeanSquaredError(Loss):
         return t
 
     def forward(self, y, t):
-        r = y - t
+        r = y - _as_output_dtype(t, y)
         n = y.shape[0]
         return float(np.vdot(r, r)) / (2 * n), (r, n)
 
@@ -158,7 +164,7 @@ class SigmoidCrossEntropy(Loss):
         return t
 
     def forward(self, y, t):
-        n = y.shape[0]
+        n, t = y.shape[0], _as_output_dtype(t, y)
         # One exp serves both: with z = e^{−|y|}, softplus(y) = max(y, 0) + log1p(z)
         # and σ(y) = 1/(1 + z) for y ≥ 0, z/(1 + z) otherwise; neither overflows.
         # (np.logaddexp(0, y) computes the same softplus about 4x slower.)

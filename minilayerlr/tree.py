@@ -154,8 +154,15 @@ def scale_blocks(tree: Params, factors: np.ndarray) -> Params:
 
 
 def zeros_like(tree: Params) -> Params:
-    """A tree of float64 zeros with the structure and shapes of ``tree``."""
-    return tree_map(lambda a: np.zeros(np.shape(a), dtype=np.float64), tree)
+    """A tree of zeros with the structure, shapes and floating dtype of ``tree`` (float64 otherwise).
+
+    Buffers that mirror the parameters (momentum, moments) are in their dtype:
+    a float32 run stays float32.
+    """
+    def zeros(a):
+        dtype = a.dtype if isinstance(a, np.ndarray) and a.dtype.kind == "f" else np.float64
+        return np.zeros(np.shape(a), dtype=dtype)
+    return tree_map(zeros, tree)
 
 
 def apply_updates(params: Params, updates: Params) -> Params:
@@ -166,7 +173,8 @@ def apply_updates(params: Params, updates: Params) -> Params:
         updates: the step returned by an optimizer's ``update`` (e.g. −α_l d_l).
 
     Returns:
-        New tree θ + u; the arguments are left unchanged.
+        New tree θ + u in the dtype of θ (a float32 run stays float32, whatever
+        the updates' dtype); the arguments are left unchanged.
 
     Raises:
         ValueError: if the structures differ or an array is not finite
@@ -176,8 +184,8 @@ def apply_updates(params: Params, updates: Params) -> Params:
     """
     check_tree(params, "params")
     check_tree(updates, "updates", like=params)
-    with np.errstate(over="ignore", invalid="ignore"):
-        new = tree_map(lambda p, u: p + u, params, updates)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
+        new = tree_map(lambda p, u: np.add(p, u, dtype=p.dtype, casting="same_kind"), params, updates)
     for k, entry in enumerate(new):
         for key, value in entry.items():
             if not np.all(np.isfinite(value)):

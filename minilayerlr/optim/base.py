@@ -40,6 +40,7 @@ from typing import ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 
+from minilayerlr.optim.state_checks import check_block_arrays, check_state_tree
 from minilayerlr.tree import (Params, check_same_structure, check_tree, num_blocks, tree_map,
                               zeros_like)
 from minilayerlr.validation import check_nonnegative, check_positive, check_unit_interval
@@ -62,27 +63,38 @@ def check_state(state, cls, who: str, grads: Params) -> None:
     """Raise unless ``state`` is a ``cls`` made by ``who.init`` for a tree with the blocks of ``grads``.
 
     Also checks ``grads`` (finite floating-point arrays, named ``grads``): the
-    one scan of the gradients per update.
+    one scan of the gradients per update; and ``state.step_sizes``: finite, shape (L,).
     """
     check_state_type(state, cls, who)
     check_tree(grads, "grads")
-    if len(state.step_sizes) != num_blocks(grads):
-        raise ValueError(f"state: was initialised for {len(state.step_sizes)} blocks, but grads "
+    n = check_block_arrays(state, ("step_sizes",))
+    if n != num_blocks(grads):
+        raise ValueError(f"state: was initialised for {n} blocks, but grads "
                          f"has {num_blocks(grads)}; call init with these parameters")
 
 
 def check_state_type(state, cls, who: str) -> None:
-    """Raise unless ``state`` is a ``cls`` (from ``who.init``) with an integer ``count`` ≥ 0."""
+    """Raise unless ``state`` is a ``cls`` (from ``who.init``) with an integer ``count`` ≥ 0.
+
+    A state class that defines ``check_values(where)`` (``minilayerlr.optim.state_checks``)
+    has its values checked here too: the one check of the state per update.
+    """
     if not isinstance(state, cls):
         raise TypeError(f"state: expected the {cls.__name__} returned by {who}.init(params), "
                         f"got {type(state).__name__}")
     count = state.count
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
         raise ValueError(f"state: count must be an integer >= 0, got {count!r}")
+    if hasattr(cls, "check_values"):
+        state.check_values("state")
 
 
 def check_params(params: Optional[Params], grads: Params, needed: bool, who: str) -> None:
-    """Raise unless ``params`` fit ``grads``; when ``needed`` (weight decay) they must be given and finite."""
+    """Raise unless ``params`` fit ``grads``; when ``needed`` (weight decay) they must be given and finite.
+
+    ``params`` that are not a list of one entry per layer of ``grads`` are named
+    ``params``; a key or shape that differs names ``grads`` (params are the reference).
+    """
     if params is None:
         if needed:
             raise ValueError(f"params: {who} needs the current parameters (weight decay); "
@@ -90,6 +102,10 @@ def check_params(params: Optional[Params], grads: Params, needed: bool, who: str
         return
     if needed:
         check_tree(params, "params")
+    if not isinstance(params, (list, tuple)) or len(params) != len(grads):
+        got = f"of length {len(params)}" if isinstance(params, (list, tuple)) else type(params).__name__
+        raise ValueError(f"params: expected a list of {len(grads)} per-layer dicts like grads, "
+                         f"got {got}")
     check_same_structure(grads, params, "grads")
 
 
@@ -97,7 +113,8 @@ def objective_gradient(grads: Params, params: Optional[Params], weight_decay: fl
     """Gradient of f(θ) + ½ wd‖θ‖²: g + wd·θ (a new tree; g itself when wd = 0). Trusts its caller."""
     if weight_decay == 0:
         return grads
-    return tree_map(lambda g_, p_: g_ + weight_decay * p_, grads, params)
+    wd = float(weight_decay)  # a Python float keeps float32 arrays float32 (NumPy's NEP 50)
+    return tree_map(lambda g_, p_: g_ + wd * p_, grads, params)
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,11 @@ class SGDState:
     count: int
     momentum: Optional[Params]
     step_sizes: np.ndarray
+
+    def check_values(self, where: str = "state") -> None:
+        """Raise naming ``where.momentum`` unless the buffer (if any) is finite floating-point arrays."""
+        if self.momentum is not None:
+            check_state_tree(self.momentum, f"{where}.momentum")
 
 
 @dataclass(frozen=True)
@@ -166,9 +188,12 @@ class SGD:
     def check_inputs(self, grads: Params, state: SGDState, params: Optional[Params]) -> None:
         """Validate the inputs of ``direction``/``update`` once (the public boundary)."""
         check_state(state, SGDState, "SGD", grads)
-        check_params(params, grads, self.weight_decay > 0, "SGD")
+        if self.momentum > 0 and state.momentum is None:
+            raise ValueError("state: holds no momentum buffer (it was made by an SGD with "
+                             "momentum=0); call init of this optimizer")
         if state.momentum is not None:
             check_same_structure(grads, state.momentum, "grads")
+        check_params(params, grads, self.weight_decay > 0, "SGD")
 
     def direction(self, grads: Params, state: SGDState,
                   params: Optional[Params] = None) -> Tuple[Params, SGDState]:
@@ -180,7 +205,7 @@ class SGD:
         g = objective_gradient(grads, params, self.weight_decay)
         if self.momentum == 0:
             return g, SGDState(state.count + 1, None, state.step_sizes)
-        beta = self.momentum
+        beta = float(self.momentum)  # Python floats keep the params' dtype (NEP 50)
         m = tree_map(lambda m_, g_: beta * m_ + g_, state.momentum, g)
         d = tree_map(lambda g_, m_: g_ + beta * m_, g, m) if self.nesterov else m
         return d, SGDState(state.count + 1, m, state.step_sizes)
@@ -190,8 +215,9 @@ class SGD:
         """Return updates −lr·d and the new state (``curvature`` is accepted and ignored)."""
         self.check_inputs(grads, state, params)
         d, new = self._direction(grads, state, params)
-        updates = tree_map(lambda d_: -self.lr * d_, d)
-        sizes = np.full(num_blocks(d), float(self.lr))
+        lr = float(self.lr)
+        updates = tree_map(lambda d_: -lr * d_, d)
+        sizes = np.full(num_blocks(d), lr)
         return updates, SGDState(new.count, new.momentum, sizes)
 
 
@@ -210,6 +236,12 @@ class AdamState:
     mu: Params
     nu: Params
     step_sizes: np.ndarray
+
+    def check_values(self, where: str = "state") -> None:
+        """Raise naming ``where.mu``/``where.nu`` unless both are finite float trees, ν ≥ 0, alike."""
+        check_state_tree(self.mu, f"{where}.mu")
+        check_state_tree(self.nu, f"{where}.nu", nonnegative=True)
+        check_same_structure(self.nu, self.mu, f"{where}.nu")
 
 
 @dataclass(frozen=True)
@@ -258,8 +290,8 @@ class Adam:
         """Validate the inputs of ``direction``/``update`` once (the public boundary)."""
         who = type(self).__name__
         check_state(state, AdamState, who, grads)
-        check_params(params, grads, self.decoupled_weight_decay > 0, who)
         check_same_structure(grads, state.mu, "grads")
+        check_params(params, grads, self.decoupled_weight_decay > 0, who)
 
     def direction(self, grads: Params, state: AdamState,
                   params: Optional[Params] = None) -> Tuple[Params, AdamState]:
@@ -269,7 +301,7 @@ class Adam:
 
     def _direction(self, grads, state):
         t = state.count + 1
-        b1, b2, eps = self.b1, self.b2, self.eps
+        b1, b2, eps = float(self.b1), float(self.b2), float(self.eps)  # keep the params' dtype
         mu = tree_map(lambda m, g: b1 * m + (1 - b1) * g, state.mu, grads)
         nu = tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, state.nu, grads)
         d = tree_map(lambda m, v: (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps),
@@ -281,12 +313,12 @@ class Adam:
         """Return updates −lr·(d + wd·θ) and the new state (wd = 0 for Adam; ``curvature`` ignored)."""
         self.check_inputs(grads, state, params)
         d, new = self._direction(grads, state)
-        wd = self.decoupled_weight_decay
+        wd, lr = self.decoupled_weight_decay, float(self.lr)
         if wd > 0:
-            updates = tree_map(lambda d_, p_: -self.lr * (d_ + wd * p_), d, params)
+            updates = tree_map(lambda d_, p_: -lr * (d_ + wd * p_), d, params)
         else:
-            updates = tree_map(lambda d_: -self.lr * d_, d)
-        sizes = np.full(num_blocks(d), float(self.lr))
+            updates = tree_map(lambda d_: -lr * d_, d)
+        sizes = np.full(num_blocks(d), lr)
         return updates, AdamState(new.count, new.mu, new.nu, sizes)
 
 

@@ -46,7 +46,9 @@ import numpy as np
 
 from minilayerlr.optim.base import check_state
 from minilayerlr.optim.checks import require_params
-from minilayerlr.tree import Params, block_indices, block_sq_norm, check_tree, num_blocks, tree_map
+from minilayerlr.optim.state_checks import check_block_arrays, check_state_tree
+from minilayerlr.tree import (Params, block_indices, block_sq_norm, check_same_structure,
+                              check_tree, num_blocks, tree_map)
 from minilayerlr.validation import check_nonnegative, check_positive
 
 
@@ -70,6 +72,15 @@ class DoGState:
     grad_sq_sum: np.ndarray
     step_sizes: np.ndarray
     average: Optional[Params] = None
+
+    def check_values(self, where: str = "state") -> None:
+        """Raise naming ``where.<field>`` unless x_0 (and x̄) are finite, r̄ and G finite, ≥ 0, alike."""
+        check_state_tree(self.initial_params, f"{where}.initial_params")
+        check_block_arrays(self, ("max_distance", "grad_sq_sum"), None, where,
+                           nonnegative=("max_distance", "grad_sq_sum"))
+        if self.average is not None:
+            check_state_tree(self.average, f"{where}.average")
+            check_same_structure(self.average, self.initial_params, f"{where}.average")
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,10 @@ class DoG:
         """
         who = type(self).__name__
         check_state(state, DoGState, who, grads)
+        groups = num_blocks(grads) if self.layerwise else 1
+        if len(state.max_distance) != groups or (state.average is None) != (self.averaging is None):
+            raise ValueError(f"state: was not made by this {who} ({groups} group(s), averaging "
+                             f"{'off' if self.averaging is None else 'on'}); call its init")
         require_params(params, grads, who, "the distance from x_0", state.initial_params)
         if self.weight_decay > 0:
             grads = tree_map(lambda g, x: g + self.weight_decay * x, grads, params)
@@ -150,7 +165,8 @@ class DoG:
 
         updates: Params = [{} for _ in grads]
         for l, k in enumerate(block_indices(grads)):
-            updates[k] = {name: -sizes[l] * g for name, g in grads[k].items()}
+            step = float(sizes[l])  # a Python float keeps the gradients' dtype (NEP 50)
+            updates[k] = {name: -step * g for name, g in grads[k].items()}
         t = state.count + 1
         return updates, DoGState(count=t, initial_params=state.initial_params,
                                  max_distance=r_bar, grad_sq_sum=G, step_sizes=sizes,

@@ -35,6 +35,7 @@ from minilayerlr.optim.layerwise import (FALLBACK_NAMES, LayerwiseStepSize, appl
                                          fallback_codes, layerwise_step_sizes, moving_average)
 from minilayerlr.optim.oracles import check_oracle
 from minilayerlr.optim.safeguards import implicit_decay_step_sizes
+from minilayerlr.optim.state_checks import rule_state_checks
 from minilayerlr.tree import Params, block_dot, check_tree, num_blocks, tree_map
 
 
@@ -77,6 +78,8 @@ class GlobalStepSizeState:
         """What the training loop records per step: α and the fallback code, per block (L,)."""
         return {"step_sizes": self.step_sizes,
                 "fallbacks": np.full(len(self.step_sizes), self.fallbacks[0], dtype=np.int64)}
+
+    check_values = rule_state_checks(per_block=False, n_codes=len(FALLBACK_NAMES))
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,8 @@ def _quadratic_form(hvp: Callable[[Params], Params], d: Params) -> float:
         check_tree(hd, "hvp", like=d)
     except NonFiniteError:
         raise NonFiniteError("hvp: the oracle returned non-finite values") from None
-    except (TypeError, ValueError) as error:
+    except TypeError as error:  # complex, integer or object arrays: never cast silently
+        raise TypeError(f"hvp: the oracle must return real floating-point arrays ({error})") from None
+    except ValueError as error:
         raise ValueError(f"hvp: the oracle must return H v in the structure of params ({error})") from None
     return float(block_dot(d, hd).sum())

@@ -33,8 +33,9 @@ import numpy as np
 
 from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import SGD, check_state_type, objective_gradient
-from minilayerlr.optim.oracles import check_oracle
+from minilayerlr.optim.oracles import check_oracle, real_result
 from minilayerlr.optim.safeguards import backtrack_updates, implicit_decay_step_sizes
+from minilayerlr.optim.state_checks import rule_state_checks
 from minilayerlr.tree import Params, block_dot, block_indices, block_sq_norm
 from minilayerlr.validation import (check_int, check_nonnegative, check_positive,
                                     check_unit_interval, is_real_number)
@@ -156,6 +157,8 @@ class LayerwiseStepSizeState:
     def diagnostics(self) -> dict:
         """What the training loop records per step: ``step_sizes`` and ``fallbacks`` (codes)."""
         return {"step_sizes": self.step_sizes, "fallbacks": self.fallbacks}
+
+    check_values = rule_state_checks(per_block=True, n_codes=len(FALLBACK_NAMES))
 
 
 @dataclass(frozen=True)
@@ -349,11 +352,7 @@ class LayerwiseStepSize:
             q = curvature(d, kind=kind, seed=seed)
         else:
             q = curvature(d, kind=kind)
-        try:
-            q = np.asarray(q, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"curvature: the oracle must return one real q_l per block, "
-                            f"got {q!r}") from None
+        q = real_result(q, "curvature", "one real q_l per block")
         if q.shape != (n_blocks,):
             raise ValueError(f"curvature: the oracle must return shape ({n_blocks},) "
                              f"(one q_l per block), got {q.shape}")
@@ -366,7 +365,7 @@ def _updates(d: Params, params: Optional[Params], alpha: np.ndarray, wd_d: float
     """updates_l = −α_l d_l − α_l·wd_d·θ_l (α_l plays AdamW's lr, decay included)."""
     out: Params = [{} for _ in d]
     for l, k in enumerate(block_indices(d)):
-        a = alpha[l]
+        a = float(alpha[l])  # a Python float keeps the direction's dtype (NEP 50)
         if wd_d > 0:
             out[k] = {name: -a * (v + wd_d * params[k][name]) for name, v in d[k].items()}
         else:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Optional
 
+import numpy as np
+
 #: The oracle keywords, in the order of the table above.
 ORACLE_NAMES = ("curvature", "hvp", "loss", "kronecker_factors")
 
@@ -48,6 +50,21 @@ def check_oracle(name: str, value, who: str) -> Callable:
     if value is None or not callable(value):
         raise ValueError(f"{name}: {who} needs the {name} oracle, {_WHAT[name]}")
     return value
+
+
+def real_result(value, name: str, what: str) -> np.ndarray:
+    """An oracle's answer as a float64 array, or TypeError naming ``name`` (it must return ``what``).
+
+    Integers and floats of any width are accepted; complex, bool, strings and
+    objects are refused, never cast (a cast would drop an imaginary part silently).
+    """
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # e.g. a ragged list
+        array = np.asarray(None)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name}: the oracle must return {what}, got an array of dtype {array.dtype}")
+    return array.astype(np.float64)
 
 
 def supply_oracles(optimizer, ev, loss: Optional[Callable] = None) -> Dict[str, Callable]:

@@ -41,7 +41,9 @@ import numpy as np
 
 from minilayerlr.optim.base import check_state
 from minilayerlr.optim.checks import require_params
-from minilayerlr.tree import Params, block_dot, check_tree, num_blocks, tree_map, zeros_like
+from minilayerlr.optim.state_checks import check_scalar, check_state_tree
+from minilayerlr.tree import (Params, block_dot, check_same_structure, check_tree, num_blocks,
+                              tree_map, zeros_like)
 from minilayerlr.validation import (check_nonnegative, check_positive, check_unit_interval,
                                     is_real_number)
 
@@ -73,6 +75,20 @@ class ProdigyState:
     d_max: float
     d_hat: float
     step_sizes: np.ndarray
+
+    def check_values(self, where: str = "state") -> None:
+        """Raise naming ``where.<field>`` unless the buffers are finite float trees like x_0
+        (v ≥ 0), r and d̂ finite, and 0 < d ≤ d_max."""
+        check_state_tree(self.initial_params, f"{where}.initial_params")
+        for name in ("mu", "nu", "s"):
+            check_state_tree(getattr(self, name), f"{where}.{name}", nonnegative=name == "nu")
+            check_same_structure(getattr(self, name), self.initial_params, f"{where}.{name}")
+        check_scalar(self.numerator, f"{where}.numerator")
+        check_scalar(self.d_hat, f"{where}.d_hat")
+        check_scalar(self.d_max, f"{where}.d_max", positive=True)
+        check_scalar(self.d, f"{where}.d", positive=True)
+        if self.d > self.d_max:
+            raise ValueError(f"{where}.d: is {self.d!r}, above d_max = {self.d_max!r}")
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import check_state
 from minilayerlr.optim.checks import require_params
 from minilayerlr.optim.oracles import check_oracle
+from minilayerlr.optim.state_checks import check_scalar
 from minilayerlr.tree import Params, block_sq_norm, check_tree, num_blocks, tree_map
 from minilayerlr.validation import check_int, check_positive, check_unit_interval
 
@@ -74,6 +75,15 @@ class SLSState:
     loss_evaluations: int = 0
     total_loss_evaluations: int = 0
     armijo_satisfied: bool = False
+
+    def check_values(self, where: str = "state") -> None:
+        """Raise naming ``where.<field>`` unless η is finite and ≥ 0 and the counts are integers ≥ 0."""
+        check_scalar(self.step_size, f"{where}.step_size", minimum=0)
+        for name in ("backtracks", "loss_evaluations", "total_loss_evaluations"):
+            check_scalar(getattr(self, name), f"{where}.{name}", minimum=0, integer=True)
+        if not isinstance(self.armijo_satisfied, (bool, np.bool_)):
+            raise TypeError(f"{where}.armijo_satisfied: expected True or False, "
+                            f"got {self.armijo_satisfied!r}")
 
 
 @dataclass(frozen=True)

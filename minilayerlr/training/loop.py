@@ -20,7 +20,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import numpy as np
 
@@ -29,8 +29,9 @@ from ..model import Sequential
 from ..optim import apply_updates
 from ..optim.base import step_diagnostics
 from ..optim.oracles import supply_oracles
+from ..optim.state_checks import check_nested_state_values
 from ..tree import check_same_structure, check_tree
-from ..validation import check_int
+from ..validation import check_int, is_real_number
 from .checkpoint import check_layout, decode_tree, load_checkpoint, save_checkpoint
 from .history import History
 from .progress import Progress
@@ -99,18 +100,22 @@ def step(net, optimizer, params, state, xb, yb):
     (a ValueError) when the loss or the curvature is not finite or the update
     overflows; ``train`` turns that into a clean stop.
     """
-    ev = net.evaluate(params, xb, yb)
-    if not math.isfinite(ev.loss):
-        raise NonFiniteError(f"non-finite loss {ev.loss}")
-    oracles = supply_oracles(optimizer, ev, loss=lambda p: net.loss_value(p, xb, yb))
-    if "curvature" in oracles:
-        oracles["curvature"] = _checked(oracles["curvature"])
-    try:
-        updates, new_state = optimizer.update(ev.grads, state, params, **oracles)
-    except _NonFinite as why:
-        raise NonFiniteError(str(why)) from None
-    # apply_updates refuses a NaN or Inf result (NonFiniteError): the one finiteness check
-    return float(ev.loss), apply_updates(params, updates), new_state
+    # An overflow here ends as a NaN/Inf that is reported below as one NonFiniteError
+    # (loss, curvature, grads, state or update): NumPy's RuntimeWarnings would only
+    # precede that one line.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        ev = net.evaluate(params, xb, yb)
+        if not math.isfinite(ev.loss):
+            raise NonFiniteError(f"non-finite loss {ev.loss}")
+        oracles = supply_oracles(optimizer, ev, loss=lambda p: net.loss_value(p, xb, yb))
+        if "curvature" in oracles:
+            oracles["curvature"] = _checked(oracles["curvature"])
+        try:
+            updates, new_state = optimizer.update(ev.grads, state, params, **oracles)
+        except _NonFinite as why:
+            raise NonFiniteError(str(why)) from None
+        # apply_updates refuses a NaN or Inf result (NonFiniteError): the one finiteness check
+        return float(ev.loss), apply_updates(params, updates), new_state
 
 
 def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int] = None,
@@ -164,8 +169,9 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
     rng = np.random.default_rng(seed)
 
     def evaluate(p):
-        metrics = dict(eval_fn(p)) if eval_fn is not None else {}
-        return dataset_loss(net, p, x, y), metrics
+        metrics = _metrics(eval_fn(p), history) if eval_fn is not None else {}
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return dataset_loss(net, p, x, y), metrics  # a non-finite loss is reported below
 
     if resume is not None:
         params, state, history, start_epoch = _resume(resume, net, optimizer, meta, epochs, rng)
@@ -217,6 +223,25 @@ def _run_meta(optimizer, seed: int, batch_size: Optional[int], n: int) -> dict:
             "optimizer": repr(optimizer)}
 
 
+def _metrics(value, history: History) -> Dict[str, float]:
+    """``eval_fn``'s result as ``{name: float}``: a dict from strings to real numbers, with the
+    names of the epochs before; otherwise TypeError/ValueError naming ``eval_fn``."""
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise TypeError(f"eval_fn: must return a dict {{name: number}} with string names, "
+                        f"got {type(value).__name__} {value!r:.80}")
+    metrics = {}
+    for name, number in value.items():
+        if isinstance(number, np.ndarray) and number.ndim == 0:
+            number = number[()]
+        if not is_real_number(number):  # NaN and Inf are numbers: a diverged model's test loss
+            raise TypeError(f"eval_fn: the metric {name!r} must be a real number, got {number!r:.80}")
+        metrics[name] = float(number)
+    if history.epoch and sorted(metrics) != sorted(history.metrics):
+        raise ValueError(f"eval_fn: returned the metrics {sorted(metrics)}, but "
+                         f"{sorted(history.metrics)} at the epochs before")
+    return metrics
+
+
 def _record_step(history: History, loss: float, state) -> None:
     """Append the step's loss and the optimizer's diagnostics (step sizes, fallback codes)."""
     diagnostics = step_diagnostics(state)
@@ -241,8 +266,9 @@ def _check_arguments(net, optimizer, x, y, epochs, batch_size, seed, eval_fn, ch
         raise ValueError(f"x: expected a non-empty array of shape (N, ...), got {getattr(x, 'shape', type(x).__name__)}")
     if not isinstance(y, np.ndarray):
         raise TypeError(f"y: expected a numpy array of targets, got {type(y).__name__}")
-    if len(y) != len(x):
-        raise ValueError(f"y: expected {len(x)} targets (one per example of x), got {len(y)}")
+    if y.ndim == 0 or len(y) != len(x):
+        got = "a 0-d array" if y.ndim == 0 else len(y)
+        raise ValueError(f"y: expected {len(x)} targets (one per example of x), got {got}")
     n = len(x)
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, 1)
@@ -284,6 +310,7 @@ def _resume(resume, net, optimizer, meta: dict, epochs: int, rng: np.random.Gene
         fresh = optimizer.init(params)
         state = decode_tree(saved["opt_spec"], fresh, saved["arrays"], "state")
         check_layout(state, fresh, "state")
+        check_nested_state_values(state)  # the values update would refuse: NaN momentum, ν < 0, ...
         rng.bit_generator.state = saved["rng_state"]
         history = History.from_dict(saved["history"])
         if history.epoch[-1] != saved["epoch"]:

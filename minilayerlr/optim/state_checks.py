@@ -1,0 +1,151 @@
+"""Checks of the values an optimizer state holds, run once per ``update`` at the public boundary.
+
+A state is the optimizer's own output, but it reaches ``update`` from the
+caller (a loop, a checkpoint, a hand edit): a NaN momentum, a negative Adam
+ν, a NaN reference step size or a fallback code 99 would otherwise flow into
+NaN updates or a silently wrong step. Each state class that holds values
+defines ``check_values(where)`` with the helpers below; ``check_state_type``
+(``minilayerlr.optim.base``) calls it, so every update checks its state
+once, and :func:`check_nested_state_values` runs it on a state and the states
+nested in it (a wrapper's ``base_state``), for callers such as ``resume``.
+
+Cost: one ``np.isfinite`` pass per array (plus one ``min`` for arrays that
+must be ≥ 0); the per-block arrays have L entries. Errors name
+``state.<field>``: NonFiniteError (a ValueError) for NaN/Inf, which is
+also what a state that overflowed during a run holds, ValueError for
+values out of range or of the wrong shape, TypeError for a wrong type.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Iterable, Optional
+
+import numpy as np
+
+from minilayerlr.errors import NonFiniteError
+from minilayerlr.tree import Params, check_tree
+from minilayerlr.validation import is_real_number
+
+
+def check_nested_state_values(state, where: str = "state") -> None:
+    """Run ``check_values`` of ``state`` and of every dataclass state nested in its fields.
+
+    ``update`` checks its own state through ``check_state_type`` (a wrapper's
+    base state is checked by the base's own ``update``/``direction``); a state
+    loaded from a file has been through neither, so ``resume`` calls this.
+    """
+    if hasattr(type(state), "check_values"):
+        state.check_values(where)
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        for f in dataclasses.fields(state):
+            inner = getattr(state, f.name)
+            if dataclasses.is_dataclass(inner) and not isinstance(inner, type):
+                check_nested_state_values(inner, f"{where}.{f.name}")
+
+
+def check_state_tree(tree: Params, name: str, nonnegative: bool = False) -> None:
+    """Raise unless ``tree`` (a buffer like params) holds finite floating-point arrays (≥ 0 if asked)."""
+    check_tree(tree, name)  # structure, float dtype, one isfinite pass; NonFiniteError names it
+    if nonnegative:
+        for k, entry in enumerate(tree):
+            for key, value in entry.items():
+                if value.size and value.min() < 0:
+                    raise ValueError(f"{name}[{k}][{key!r}]: holds a negative value "
+                                     f"{float(value.min())!r}; it is a sum of squares (>= 0)")
+
+
+def check_block_arrays(state, names: Iterable[str], n: Optional[int] = None, where: str = "state",
+                       nonnegative: Iterable[str] = ()) -> int:
+    """Raise unless each field ``names`` of ``state`` is a finite float array of shape (n,); returns n.
+
+    With ``n`` None, n is the length of the first field (which must be 1-D).
+    Fields in ``nonnegative`` must also be ≥ 0.
+    """
+    nonnegative = set(nonnegative)
+    for name in names:
+        value = getattr(state, name)
+        label = f"{where}.{name}"
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            got = f"an array of dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+            raise TypeError(f"{label}: expected a floating-point array with one entry per block, got {got}")
+        if n is None and value.ndim == 1:
+            n = len(value)
+        if value.shape != (n,):
+            want = "a 1-D array" if n is None else f"shape ({n},)"
+            raise ValueError(f"{label}: expected {want} (one entry per block), got shape {value.shape}")
+        if not np.all(np.isfinite(value)):
+            raise NonFiniteError(f"{label}: contains NaN or Inf {value}")
+        if name in nonnegative and n and value.min() < 0:
+            raise ValueError(f"{label}: expected values >= 0, got {value}")
+    return n
+
+
+def check_codes(value, n: int, count: int, label: str) -> None:
+    """Raise unless ``value`` is an integer array of shape (n,) with entries in [0, count)."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu":
+        got = f"an array of dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+        raise TypeError(f"{label}: expected an integer array of codes, got {got}")
+    if value.shape != (n,):
+        raise ValueError(f"{label}: expected shape ({n},) (one code per block), got {value.shape}")
+    if n and (value.min() < 0 or value.max() >= count):
+        raise ValueError(f"{label}: expected codes in 0..{count - 1}, got {value}")
+
+
+def check_scalar(value, label: str, minimum: float = -math.inf, integer: bool = False,
+                 positive: bool = False) -> None:
+    """Raise unless ``value`` is a finite real number ≥ ``minimum`` (> 0 if ``positive``;
+    an integer if ``integer``)."""
+    ok = is_real_number(value) and (not integer or isinstance(value, (int, np.integer)))
+    if not ok:
+        what = "an integer" if integer else "a real number"
+        raise TypeError(f"{label}: expected {what}, got {value!r}")
+    if not math.isfinite(value):
+        raise NonFiniteError(f"{label}: is {value}, expected a finite number")
+    if value < minimum or (positive and value <= 0):
+        bound = "> 0" if positive else f">= {minimum}"
+        raise ValueError(f"{label}: is {value!r}, expected a number {bound}")
+
+
+#: the float arrays of the step-size rule's states (layer-wise: (L,) each; global: (1,) but α)
+RULE_ARRAYS = ("numerators", "curvatures", "denominators", "avg_numerators", "avg_denominators",
+               "avg_curvatures", "avg_sq_norms", "reference_step_sizes")
+#: those that are never negative: s̄ averages ‖d_l‖², the reference α is a formula step > 0 or 0
+RULE_NONNEGATIVE = ("avg_sq_norms", "reference_step_sizes")
+
+
+def check_rule_state(state, where: str, n_codes: int, per_block: bool) -> None:
+    """The values of a layer-wise (``per_block``) or global step-size state.
+
+    ``count`` equal to the base state's; ``step_sizes`` finite, ≥ 0, of shape
+    (L,) with L that of the base state's ``step_sizes`` (the base state itself
+    is checked by the base method's ``direction``); the arrays ``RULE_ARRAYS`` finite of shape (L,), or (1,)
+    for the global state, ``RULE_NONNEGATIVE`` ≥ 0; ``fallbacks`` codes in
+    [0, n_codes); a ``curvature_seed``, if any, an integer ≥ 0.
+    """
+    base_count = getattr(state.base_state, "count", state.count)
+    if base_count != state.count:  # both count the same updates
+        raise ValueError(f"{where}.count: is {state.count!r}, but its base_state has taken "
+                         f"{base_count!r} steps")
+    n = check_block_arrays(state, ("step_sizes",), None, where, nonnegative=("step_sizes",))
+    base_sizes = getattr(state.base_state, "step_sizes", None)
+    if isinstance(base_sizes, np.ndarray) and base_sizes.shape != (n,):
+        raise ValueError(f"{where}.step_sizes: {n} blocks, but its base_state has "
+                         f"{base_sizes.shape}; call init with these parameters")
+    size = n if per_block else 1
+    check_block_arrays(state, RULE_ARRAYS, size, where, nonnegative=RULE_NONNEGATIVE)
+    check_codes(state.fallbacks, size, n_codes, f"{where}.fallbacks")
+    seed = getattr(state, "curvature_seed", None)
+    if seed is not None:
+        check_scalar(seed, f"{where}.curvature_seed", minimum=0, integer=True)
+
+
+def rule_state_checks(per_block: bool, n_codes: int):
+    """The ``check_values`` method of a layer-wise (``per_block``) or global step-size state.
+
+    In the state class: ``check_values = rule_state_checks(per_block=True, n_codes=4)``.
+    """
+    def check_values(self, where: str = "state") -> None:
+        """Raise naming ``where.<field>`` unless the values are as :func:`check_rule_state` says."""
+        check_rule_state(self, where, n_codes, per_block)
+    return check_values
