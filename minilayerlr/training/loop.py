@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
@@ -25,7 +24,9 @@ from ..model import Sequential
 from ..optim import apply_updates
 from ..tree import NonFiniteError, check_same_structure, check_tree
 from ..validation import check_int
-from .checkpoint import check_layout, decode_tree, load_checkpoint, save_checkpoint
+from .checkpoint import (check_checkpoint_target, check_layout, check_resume_meta, decode_tree,
+                         load_checkpoint, run_meta, save_checkpoint)
+from .resume_checks import check_loaded_values, check_metric_names
 from .history import History
 from .progress import Progress
 
@@ -92,7 +93,7 @@ def _checked_oracle(ev):
 def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int] = None,
           seed: int = 0, eval_fn: Optional[EvalFn] = None, checkpoint=None,
           checkpoint_every: int = 1, resume=None, progress: Optional[bool] = None,
-          label: str = "train") -> TrainResult:
+          label: str = "train", overwrite: bool = False) -> TrainResult:
     """Train ``net`` from ``params`` with ``optimizer`` for ``epochs`` epochs.
 
     Args:
@@ -119,6 +120,8 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
         progress: show a progress line on stderr: True, False, or None (only
             when stderr is a terminal). It appears after 2 s.
         label: prefix of the progress line.
+        overwrite: replace an existing ``checkpoint`` file that is not the one
+            this run resumes from (refused otherwise, before any work).
 
     Returns:
         TrainResult(params, state, history). If a loss, curvature or parameter
@@ -155,13 +158,12 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
                              "trains full batch: use batch_size=None")
     if eval_fn is not None and not callable(eval_fn):
         raise ValueError("eval_fn: expected a callable params -> {name: value}")
-    if checkpoint is not None and Path(checkpoint).is_dir():
-        raise ValueError(f"checkpoint: {checkpoint} is a folder; give a file name such as run.npz")
     if resume is None:
         net._check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
 
     meta = {"seed": seed, "batch_size": batch_size, "num_examples": n,
-            "optimizer": repr(optimizer)}
+            "optimizer": repr(optimizer), **run_meta(net, params, x, y)}
+    checkpoint = check_checkpoint_target(checkpoint, resume, overwrite, meta)
     rng = np.random.default_rng(seed)
 
     def evaluate(p):
@@ -170,10 +172,7 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
 
     if resume is not None:
         saved = load_checkpoint(resume)
-        for key, value in meta.items():
-            if saved["meta"].get(key) != value:
-                raise ValueError(f"resume: the checkpoint was written with {key}="
-                                 f"{saved['meta'].get(key)!r}, but this run has {key}={value!r}")
+        check_resume_meta(saved["meta"], meta)
         if saved["epoch"] > epochs:
             raise ValueError(f"epochs: the checkpoint has already done {saved['epoch']} epochs; "
                              f"ask for at least that many")
@@ -191,10 +190,10 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
             check_layout(state, fresh, "state")
             rng.bit_generator.state = saved["rng_state"]
             history = History.from_dict(saved["history"])
-            if history.epoch[-1] != saved["epoch"]:
-                raise ValueError(f"history: ends at epoch {history.epoch[-1]}, not {saved['epoch']}")
+            check_loaded_values(params, state, history, saved)
         except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as error:
             raise ValueError(f"resume: {resume} is corrupt: {error}") from None
+        check_metric_names(eval_fn, params, history)
         start_epoch = saved["epoch"]
     else:
         state = optimizer.init(params)
