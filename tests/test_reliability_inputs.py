@@ -1,0 +1,68 @@
+"""Clean errors (or correct results) for inputs that used to give tracebacks or wrong answers."""
+import struct
+
+import numpy as np
+import pytest
+
+import minilayerlr as mll
+from minilayerlr.data import load_cora, load_mnist, read_idx
+
+
+def _idx(shape, data=b""):
+    return struct.pack(">BBBB", 0, 0, 0x08, len(shape)) + struct.pack(">" + "I" * len(shape), *shape) + data
+
+
+def _mnist(root, n_train, n_test):
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        (root / f"{prefix}-images-idx3-ubyte").write_bytes(_idx((n, 4, 4), bytes(16 * n)))
+        (root / f"{prefix}-labels-idx1-ubyte").write_bytes(_idx((n,), bytes(n)))
+
+
+@pytest.mark.parametrize("n_train, n_test, name", [(3, 0, "t10k-images"), (0, 2, "train-images")])
+def test_mnist_with_an_empty_split_names_the_file(tmp_path, n_train, n_test, name):
+    _mnist(tmp_path, n_train, n_test)
+    with pytest.raises(ValueError, match=f"{name}-idx3-ubyte: holds no images"):
+        load_mnist(tmp_path)
+
+
+def test_idx_dims_whose_product_overflows_int64_are_a_size_error(tmp_path):
+    path = tmp_path / "huge-idx3-ubyte"
+    path.write_bytes(_idx((2**32 - 1, 2**32 - 1, 2**32 - 1), b"\0" * 8))
+    with pytest.raises(ValueError) as info:
+        read_idx(path)
+    message = str(info.value)
+    # the exact size the header asks for, (2^32 - 1)^3 + 16 bytes, not a wrapped-around int64
+    assert str(path) in message and f"needs {(2**32 - 1) ** 3 + 16}" in message, message
+
+
+@pytest.mark.parametrize("bom_in", ["cora.content", "cora.cites"])
+def test_cora_with_a_utf8_byte_order_mark_loads(tmp_path, bom_in):
+    """A BOM used to become part of the first paper id: 'cites unknown paper'."""
+    ids = [11, 22, 33, 44, 55, 66]
+    lines = [f"{i}\t{k % 2}\t{(k + 1) % 2}\t{'AB'[k % 2]}" for k, i in enumerate(ids)]
+    texts = {"cora.content": "\n".join(lines) + "\n", "cora.cites": "11\t22\n33\t44\n"}
+    for name, text in texts.items():
+        (tmp_path / name).write_text(("\ufeff" if name == bom_in else "") + text, encoding="utf-8")
+    g = load_cora(tmp_path, train_per_class=1, num_val=1, num_test=1)
+    assert g.num_nodes == 6 and g.edges.tolist() == [[0, 1], [2, 3]]
+
+
+def test_normalized_adjacency_of_no_edges_is_the_identity():
+    for empty in ([], np.zeros((0, 2), dtype=np.int64), ()):
+        assert np.array_equal(mll.normalized_adjacency(empty, 3).toarray(), np.eye(3))
+    with pytest.raises(ValueError, match="^edges:"):
+        mll.normalized_adjacency([0.5, 1.5], 3)
+
+
+def test_a_loss_mask_and_a_graph_are_copied_not_kept_by_reference():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((5, 3)), rng.integers(0, 2, 5)
+    m = np.ones(5, bool)
+    net = mll.Sequential([mll.Dense(3, 2)], mll.SoftmaxCrossEntropy(mask=m))
+    before = net.evaluate(net.init(0), x, y).loss
+    m[:] = False
+    assert net.evaluate(net.init(0), x, y).loss == before and np.isfinite(before)
+    A = mll.normalized_adjacency([[0, 1], [1, 2]], 3)
+    layer = mll.GraphConv(3, 2, A)
+    A.data[:] = np.nan
+    assert np.all(np.isfinite(layer.adjacency.data))
