@@ -100,7 +100,7 @@ def check_metric_names(eval_fn, params, history) -> None:
     recorded = sorted(history.metrics)
     now = [] if eval_fn is None else sorted(dict(eval_fn(params)))
     if now != recorded:
-        raise ValueError(f"eval_fn: the checkpoint's history records the metrics {recorded}, but this "
+        raise ValueError(f"resume: the checkpoint's history records the metrics {recorded}, but this "
                          f"run's eval_fn gives {now}; resume with the eval_fn the run started with")
 
 
