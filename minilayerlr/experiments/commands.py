@@ -3,8 +3,8 @@
 ``minilayerlr.cli`` collects ``REGISTRARS``; each function adds one parser to
 the subcommands and sets ``func`` to the code that runs it. Mistakes a user
 can make end with one line on stderr and exit code 2 (``cli.main`` prints
-``UserError``/``ValueError``; the parsers below print their own syntax errors
-in the same one-line form).
+``minilayerlr.errors.UserError``/``ValueError``; ``cli`` makes every parser
+print its syntax errors in the same one-line form).
 """
 from __future__ import annotations
 
@@ -15,29 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import UserError as _CliUserError
+from ..errors import UserError
 from .tasks import DATA_NAMES, TASK_NAMES
-
-
-class UserError(_CliUserError, ValueError):
-    """A command-line mistake. Also a ValueError: under ``python -m minilayerlr.cli`` the
-    module runs as ``__main__`` and its own UserError class is a different object, but it
-    still catches ValueError, so the message stays one line either way."""
 
 _OPTIMIZER_HELP = ("sgd: SGD with momentum 0.9 (needs --lr); adamw: AdamW (needs --lr); "
                    "sgd-ls / adamw-ls: the same directions with layer-wise step sizes "
                    "(no --lr: each layer's step is computed from its curvature); gd-ls: the "
                    "idealized full-batch gradient descent with layer-wise step sizes")
-
-
-def _one_line_errors(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
-    """Make argparse report syntax errors as one line (no usage block), exit code 2."""
-    def error(message):
-        print(f"minilayerlr {command}: error: {message} (see minilayerlr {command} --help)",
-              file=sys.stderr)
-        sys.exit(2)
-    parser.error = error
-    return parser
 
 
 def _add_data_arguments(p: argparse.ArgumentParser) -> None:
@@ -140,7 +124,6 @@ def register_compare(subparsers) -> None:
                         "step sizes",
         description=_COMPARE_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    _one_line_errors(p, "compare")
     p.add_argument("--task", choices=TASK_NAMES + ("all",), default="all",
                    help="which experiment to run (default: all)")
     p.add_argument("--out", metavar="DIR",
@@ -180,7 +163,6 @@ def register_train(subparsers) -> None:
                     "from one exactly as if the run had never stopped. "
                     "Example: minilayerlr train --task cnn --optimizer sgd-ls --epochs 5",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    _one_line_errors(p, "train")
     p.add_argument("--task", choices=TASK_NAMES, required=True, help="which experiment")
     p.add_argument("--optimizer", choices=("sgd", "adamw", "sgd-ls", "adamw-ls", "gd-ls"),
                    required=True, help=_OPTIMIZER_HELP)
