@@ -77,7 +77,16 @@ def check_layer(layer, params, x, rng, *, tol=1e-6, prefix="") -> List[CheckResu
     rop = np.concatenate([g_x_dot[0].ravel(), flatten([{n: a[0] for n, a in g_p_dot.items()}])])
     results.append(CheckResult(prefix + "R-op", relative_error(rop, numeric_rop, floor / tol), tol))
 
-    # ⟨g_y, ∂²y/∂x²[ẋ, ẋ]⟩ against a second difference of t ↦ ⟨g_y, y(x + t ẋ)⟩
+    results.append(check_curvature_term(layer, params, cache, x, x_dot, g_y, radius, tol, prefix))
+    return results
+
+
+def check_curvature_term(layer, params, cache, x, x_dot, g_y, radius, tol, prefix="") -> CheckResult:
+    """⟨g_y, ∂²y/∂x²[ẋ, ẋ]⟩ against a five-point second difference of t ↦ ⟨g_y, y(x + t ẋ)⟩.
+
+    ``radius`` is the kink-free radius along ẋ (``testing.kinks``): the
+    stencil reaches ±2h with 2h at most radius / SAFETY.
+    """
     # the five-point rule's O(h⁴) truncation and 64u/12h² rounding balance at
     # h ≈ u^{1/6} (2.5e-3 in float64, 7e-2 in float32); we stay a little below
     h = min(1e-3 if x.dtype == np.float64 else 3e-2, radius / (2 * SAFETY))
@@ -97,8 +106,7 @@ def check_layer(layer, params, x, rng, *, tol=1e-6, prefix="") -> List[CheckResu
     magnitude = max(float(np.vdot(np.abs(g_y), np.abs(layer.forward(params, x + t * x_dot)[0]))) for t in along)
     rounding = 64 / 12 * np.finfo(x.dtype).eps * magnitude / h ** 2
     scale = max(abs(numeric_term), abs(term), 100 * rounding / curvature_tol, np.finfo(float).tiny)
-    results.append(CheckResult(prefix + "curvature term", abs(term - numeric_term) / scale, curvature_tol))
-    return results
+    return CheckResult(prefix + "curvature term", abs(term - numeric_term) / scale, curvature_tol)
 
 
 def gauss_newton_reference(net, params, x, y) -> np.ndarray:
@@ -220,20 +228,27 @@ def check_network(net, params, x, y, rng, *, tol=1e-6, dense=True, prefix="") ->
     ggn_masked = np.array([tree_vdot(mask_to_block(d, k), ev.hvp(mask_to_block(d, k), "ggn")) for k in ev.blocks])
     results.append(CheckResult(prefix + "ggn curvature vs masked ggn-vp", relative_error(q_ggn, ggn_masked), tol))
     if dense:
-        blocks = np.array([flatten([d[k]]) @ ev.block_hessian(i) @ flatten([d[k]]) for i, k in enumerate(ev.blocks)])
-        results.append(CheckResult(prefix + "layer curvature vs dense block", relative_error(q, blocks), tol))
-        if x.dtype == np.float64:
-            G = gauss_newton_reference(net, params, x, y)
-            dd = flatten(d)
-            offsets = np.cumsum([0] + [flatten([params[k]]).size for k in ev.blocks])
-            reference = np.array([dd[s:e] @ G[s:e, s:e] @ dd[s:e] for s, e in zip(offsets[:-1], offsets[1:])])
-            # J and ∇²L each carry a central difference's error (≤ tol, as above); their
-            # product JᵀHJ up to about twice that relative to its terms; 10·tol leaves a
-            # factor 5 for the cancellation in the product
-            results.append(CheckResult(prefix + "ggn curvature vs JᵀHJ (differences)",
-                                       relative_error(q_ggn, reference), 10 * tol))
-            results.append(CheckResult(prefix + "dense ggn vs JᵀHJ (differences)",
-                                       relative_error(ev.hessian("ggn"), G), 10 * tol))
+        results += _dense_checks(net, params, x, y, ev, d, q, q_ggn, tol, prefix)
+    return results
+
+
+def _dense_checks(net, params, x, y, ev, d, q, q_ggn, tol, prefix) -> List[CheckResult]:
+    """q and q_ggn against the dense blocks, and the Gauss-Newton forms against JᵀHJ from differences."""
+    results = []
+    blocks = np.array([flatten([d[k]]) @ ev.block_hessian(i) @ flatten([d[k]]) for i, k in enumerate(ev.blocks)])
+    results.append(CheckResult(prefix + "layer curvature vs dense block", relative_error(q, blocks), tol))
+    if x.dtype == np.float64:
+        G = gauss_newton_reference(net, params, x, y)
+        dd = flatten(d)
+        offsets = np.cumsum([0] + [flatten([params[k]]).size for k in ev.blocks])
+        reference = np.array([dd[s:e] @ G[s:e, s:e] @ dd[s:e] for s, e in zip(offsets[:-1], offsets[1:])])
+        # J and ∇²L each carry a central difference's error (≤ tol, as above); their
+        # product JᵀHJ up to about twice that relative to its terms; 10·tol leaves a
+        # factor 5 for the cancellation in the product
+        results.append(CheckResult(prefix + "ggn curvature vs JᵀHJ (differences)",
+                                   relative_error(q_ggn, reference), 10 * tol))
+        results.append(CheckResult(prefix + "dense ggn vs JᵀHJ (differences)",
+                                   relative_error(ev.hessian("ggn"), G), 10 * tol))
     return results
 
 
