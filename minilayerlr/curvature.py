@@ -50,6 +50,8 @@ KINDS = EXACT_KINDS + ESTIMATOR_KINDS
 def exact_layer_curvature(ev, direction, gauss_newton: bool) -> np.ndarray:
     """q_l = d_lᵀ H_ll d_l (or the Gauss-Newton form) for every block, shape (L,)."""
     q = np.zeros(len(ev.blocks))
+    if not ev.blocks:  # a network without parameters: no block, no tangent to start
+        return q
     stack = None  # (K, N, ...) tangents of the blocks met so far, in block order
     for k, (layer, p, cache) in enumerate(zip(ev.layers, ev.params, ev.caches)):
         if stack is not None and not gauss_newton:
@@ -64,6 +66,8 @@ def exact_layer_curvature(ev, direction, gauss_newton: bool) -> np.ndarray:
 
 def sign_hvp_curvature(ev, direction, rng) -> np.ndarray:
     """Unbiased random-sign estimate ε_l d_lᵀ (H Σ_m ε_m d_m)_l, shape (L,)."""
+    if not ev.blocks:
+        return np.zeros(0)
     signs = rng.choice([-1.0, 1.0], size=len(ev.blocks))
     sign_of = dict(zip(ev.blocks, signs))
     v = [{n: a * sign_of[k] for n, a in entry.items()} for k, entry in enumerate(direction)]
@@ -72,11 +76,15 @@ def sign_hvp_curvature(ev, direction, rng) -> np.ndarray:
 
 def naive_hvp_curvature(ev, direction) -> np.ndarray:
     """Biased d_lᵀ (H d)_l, shape (L,): includes the cross-layer terms d_lᵀ H_lm d_m."""
+    if not ev.blocks:
+        return np.zeros(0)
     return block_dot(direction, ev.hvp(direction))
 
 
 def mc_fisher_curvature(ev, direction, rng) -> np.ndarray:
     """Monte-Carlo Fisher estimate of the Gauss-Newton form, shape (L,)."""
+    if not ev.blocks:
+        return np.zeros(0)
     n_layers = len(ev.layers)
     deltas = [None] * n_layers
     g = ev.loss_fn.sample_gradient(ev.loss_cache, rng)

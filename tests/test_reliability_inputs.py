@@ -66,3 +66,12 @@ def test_a_loss_mask_and_a_graph_are_copied_not_kept_by_reference():
     layer = mll.GraphConv(3, 2, A)
     A.data[:] = np.nan
     assert np.all(np.isfinite(layer.adjacency.data))
+
+
+@pytest.mark.parametrize("kind", ["hessian", "ggn", "sign_hvp", "naive_hvp", "mc_fisher"])
+def test_layer_curvature_of_a_network_without_parameters_is_empty(kind):
+    """No block, no quadratic form: shape (0,), not an AttributeError or 'min() arg is an empty sequence'."""
+    net = mll.Sequential([mll.Tanh(), mll.Flatten()], mll.MeanSquaredError())
+    ev = net.evaluate([{}, {}], np.ones((2, 3)), np.zeros((2, 3)))
+    q = ev.layer_curvature([{}, {}], kind=kind, seed=0)
+    assert q.shape == (0,)
