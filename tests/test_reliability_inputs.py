@@ -75,3 +75,47 @@ def test_layer_curvature_of_a_network_without_parameters_is_empty(kind):
     ev = net.evaluate([{}, {}], np.ones((2, 3)), np.zeros((2, 3)))
     q = ev.layer_curvature([{}, {}], kind=kind, seed=0)
     assert q.shape == (0,)
+
+
+def _least_squares():
+    net = mll.Sequential([mll.Dense(6, 1)], loss=mll.MeanSquaredError())
+    x = np.random.default_rng(0).standard_normal((20, 6))
+    return net, x, x[:, :1].copy()
+
+
+def test_train_with_a_0d_target_array_names_y():
+    net, x, _ = _least_squares()
+    with pytest.raises(ValueError, match="^y: expected 20 targets .*0-d array"):
+        mll.training.train(net, net.init(0), mll.optim.SGD(lr=0.1), x, np.array(3), epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("returned, word", [
+    (0.5, "expected a dict"), ("abc", "expected a dict"), ([("a", 1.0)], "expected a dict"),
+    ({"a": "x"}, "must be a real number"), ({"a": [1.0]}, "must be a real number"), ({1: 2.0}, "names must be strings"),
+    ({"a": True}, "must be a real number"),
+])
+def test_eval_fn_returning_something_else_than_named_numbers_names_eval_fn(returned, word):
+    net, x, y = _least_squares()
+    with pytest.raises(ValueError, match="^eval_fn: .*" + word):
+        mll.training.train(net, net.init(0), mll.optim.SGD(lr=0.1), x, y, epochs=1, progress=False,
+                           eval_fn=lambda p: returned)
+
+
+def test_eval_fn_that_changes_its_metrics_midway_names_eval_fn():
+    net, x, y = _least_squares()
+    calls = []
+
+    def eval_fn(p):
+        calls.append(1)
+        return {"a": 1.0} if len(calls) == 1 else {"b": 1.0}
+
+    with pytest.raises(ValueError, match=r"^eval_fn: returned the metrics \['b'\] after epoch 1"):
+        mll.training.train(net, net.init(0), mll.optim.SGD(lr=0.1), x, y, epochs=2, progress=False, eval_fn=eval_fn)
+
+
+def test_eval_fn_numbers_of_numpy_kinds_and_nan_are_kept():
+    net, x, y = _least_squares()
+    r = mll.training.train(net, net.init(0), mll.optim.SGD(lr=0.1), x, y, epochs=1, progress=False,
+                           eval_fn=lambda p: {"a": np.float32(0.5), "b": np.int64(2), "c": np.array(1.5), "d": np.nan})
+    assert r.history.metrics["a"] == [0.5, 0.5] and r.history.metrics["c"] == [1.5, 1.5]
+    assert np.isnan(r.history.metrics["d"]).all()

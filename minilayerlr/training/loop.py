@@ -33,7 +33,7 @@ from ..validation import check_int
 from .checkpoint import (check_checkpoint_target, check_layout, check_resume_meta, decode_tree,
                          load_checkpoint, run_meta, save_checkpoint)
 from .resume_checks import check_loaded_values, check_metric_names
-from .history import History
+from .history import History, as_metrics
 from .progress import Progress
 
 EvalFn = Callable[[list], Dict[str, float]]
@@ -168,7 +168,7 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
     rng = np.random.default_rng(seed)
 
     def evaluate(p):
-        metrics = dict(eval_fn(p)) if eval_fn is not None else {}
+        metrics = as_metrics(eval_fn(p)) if eval_fn is not None else {}
         return dataset_loss(net, p, x, y), metrics
 
     if resume is not None:
@@ -246,6 +246,8 @@ def _check_arguments(net, optimizer, x, y, epochs, batch_size, seed, eval_fn, ch
         raise ValueError(f"x: expected a non-empty array of shape (N, ...), got {getattr(x, 'shape', type(x).__name__)}")
     if not isinstance(y, np.ndarray):
         raise TypeError(f"y: expected a numpy array of targets, got {type(y).__name__}")
+    if y.ndim == 0:
+        raise ValueError(f"y: expected {len(x)} targets (one per example of x), got a 0-d array {y!r}")
     if len(y) != len(x):
         raise ValueError(f"y: expected {len(x)} targets (one per example of x), got {len(y)}")
     n = len(x)
