@@ -119,3 +119,15 @@ def test_eval_fn_numbers_of_numpy_kinds_and_nan_are_kept():
                            eval_fn=lambda p: {"a": np.float32(0.5), "b": np.int64(2), "c": np.array(1.5), "d": np.nan})
     assert r.history.metrics["a"] == [0.5, 0.5] and r.history.metrics["c"] == [1.5, 1.5]
     assert np.isnan(r.history.metrics["d"]).all()
+
+
+def test_a_diverging_run_stops_without_runtime_warnings():
+    import warnings
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 6))
+    net = mll.Sequential([mll.Dense(6, 8), mll.Tanh(), mll.Dense(8, 3)], loss=mll.SoftmaxCrossEntropy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a printed warning would be an error here
+        r = mll.training.train(net, net.init(0), mll.optim.AdamW(lr=1e8), x, (x[:, 0] > 0).astype(int),
+                               epochs=30, batch_size=16, progress=False)
+    assert r.history.diverged and "non-finite loss" in r.history.stop_reason

@@ -38,6 +38,11 @@ from .progress import Progress
 
 EvalFn = Callable[[list], Dict[str, float]]
 
+#: A diverging run overflows inside the network before a loss turns non-finite;
+#: the loop checks finiteness itself and says so in one line (``stop_reason``),
+#: so NumPy's RuntimeWarnings are silenced in the step and the training loss.
+QUIET_OVERFLOW = dict(over="ignore", invalid="ignore", divide="ignore")
+
 
 class _NonFinite(Exception):
     """Raised inside a step when a loss or curvature stops being finite."""
@@ -100,18 +105,19 @@ def step(net, optimizer, params, state, xb, yb):
     (a ValueError) when the loss or the curvature is not finite or the update
     overflows; ``train`` turns that into a clean stop.
     """
-    ev = net.evaluate(params, xb, yb)
-    if not math.isfinite(ev.loss):
-        raise NonFiniteError(f"non-finite loss {ev.loss}")
-    oracles = supply_oracles(optimizer, ev, loss=lambda p: net.loss_value(p, xb, yb))
-    if "curvature" in oracles:
-        oracles["curvature"] = _checked(oracles["curvature"])
-    try:
-        updates, new_state = optimizer.update(ev.grads, state, params, **oracles)
-    except _NonFinite as why:
-        raise NonFiniteError(str(why)) from None
-    # apply_updates refuses a NaN or Inf result (NonFiniteError): the one finiteness check
-    return float(ev.loss), apply_updates(params, updates), new_state
+    with np.errstate(**QUIET_OVERFLOW):
+        ev = net.evaluate(params, xb, yb)
+        if not math.isfinite(ev.loss):
+            raise NonFiniteError(f"non-finite loss {ev.loss}")
+        oracles = supply_oracles(optimizer, ev, loss=lambda p: net.loss_value(p, xb, yb))
+        if "curvature" in oracles:
+            oracles["curvature"] = _checked(oracles["curvature"])
+        try:
+            updates, new_state = optimizer.update(ev.grads, state, params, **oracles)
+        except _NonFinite as why:
+            raise NonFiniteError(str(why)) from None
+        # apply_updates refuses a NaN or Inf result (NonFiniteError): the one finiteness check
+        return float(ev.loss), apply_updates(params, updates), new_state
 
 
 def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int] = None,
@@ -169,7 +175,8 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
 
     def evaluate(p):
         metrics = as_metrics(eval_fn(p)) if eval_fn is not None else {}
-        return dataset_loss(net, p, x, y), metrics
+        with np.errstate(**QUIET_OVERFLOW):
+            return dataset_loss(net, p, x, y), metrics
 
     if resume is not None:
         params, state, history, start_epoch = _resume(resume, net, optimizer, meta, epochs, rng)
