@@ -40,7 +40,7 @@ EvalFn = Callable[[list], Dict[str, float]]
 
 #: A diverging run overflows inside the network before a loss turns non-finite;
 #: the loop checks finiteness itself and says so in one line (``stop_reason``),
-#: so NumPy's RuntimeWarnings are silenced in the step and the training loss.
+#: so NumPy's RuntimeWarnings are silenced in the step and the per-epoch evaluation.
 QUIET_OVERFLOW = dict(over="ignore", invalid="ignore", divide="ignore")
 
 
@@ -173,10 +173,9 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
     checkpoint = check_checkpoint_target(checkpoint, resume, overwrite, meta)
     rng = np.random.default_rng(seed)
 
-    def evaluate(p):
-        metrics = as_metrics(eval_fn(p)) if eval_fn is not None else {}
+    def evaluate(p):  # (training loss, metrics); overflow shows as a non-finite loss, not a warning
         with np.errstate(**QUIET_OVERFLOW):
-            return dataset_loss(net, p, x, y), metrics
+            return dataset_loss(net, p, x, y), as_metrics(eval_fn(p)) if eval_fn is not None else {}
 
     if resume is not None:
         params, state, history, start_epoch = _resume(resume, net, optimizer, meta, epochs, rng)
