@@ -5,29 +5,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minilayerlr import theory
-from minilayerlr.optim import GDLS, apply_updates
 from minilayerlr.theory import BlockQuadratic, LogisticRegression
+from helpers_theory import plain_gdls, quadratic_gap, run_gaps
 from strategies_optim import block_quadratics, fractions, random_partition, spd_matrix
 
 
 def gdls_gaps(problem, scale, x0, steps, gap):
-    """Run GD-LS on ``problem``; return the optimality gaps [gap(x_0), …, gap(x_steps)]."""
-    opt = GDLS(scale=scale)
-    params = problem.split(x0)
-    state = opt.init(params)
-    gaps = [gap(x0)]
-    for _ in range(steps):
-        ev = problem.evaluate(params)
-        updates, state = opt.update(ev.grads, state, params, curvature=ev.layer_curvature)
-        params = apply_updates(params, updates)
-        gaps.append(gap(problem.join(params)))
-    return gaps
-
-
-def quadratic_gap(quad):
-    """f(x) − f* = ½ (x − x*)ᵀA(x − x*), computed without cancellation."""
-    x_star = quad.join(quad.minimizer())
-    return lambda x: 0.5 * (x - x_star) @ quad.A @ (x - x_star)
+    """Run plain GD-LS (the method the theorems are about) and return the gaps."""
+    return run_gaps(problem, plain_gdls(scale), x0, steps, gap)
 
 
 @given(block_quadratics())
@@ -64,15 +49,27 @@ def test_theorem1_every_idealized_step_contracts_by_the_bound(problem, fraction)
 
 @given(block_quadratics())
 def test_corollary1_scale_one_over_c_and_one_over_L(problem):
-    """Corollary 1 (docs/theory.md): η = 1/c gives 1 − μ/(cM), the best bound; η = 1/L is always in range."""
-    A, _, sizes, _ = problem
+    """Corollary 1 (docs/theory.md): η = 1/c gives 1 − μ/(cM), the best bound; η = 1/L (the default,
+    L = number of blocks) is in range and every step of the optimizer run with it contracts by ρ(1/L)."""
+    A, b, sizes, seed = problem
     c, mu, M = (theory.coupling_constant(A, sizes), theory.strong_convexity(A),
                 theory.block_smoothness(A, sizes))
     best = theory.contraction_bound(A, sizes, 1 / c)
     assert best == pytest.approx(1 - mu / (c * M), rel=1e-12, abs=1e-15)
     for f in (0.3, 0.7, 1.3, 1.9):
         assert theory.contraction_bound(A, sizes, f / c) >= best - 1e-15
-    theory.contraction_bound(A, sizes, 1 / len(sizes) * (1 - 1e-12))  # in range, no error
+    quad = BlockQuadratic(A, b, sizes)
+    x_star = quad.join(quad.minimizer())
+    x0 = np.random.default_rng(seed).standard_normal(len(b))
+    for scale, bound in ((None, theory.contraction_bound(A, sizes, 1 / len(sizes))), (1 / c, best)):
+        assert bound <= 1 - mu / (len(sizes) * M) + 1e-15
+        gaps = gdls_gaps(quad, scale, x0, 6, quadratic_gap(quad))  # scale None: the default 1/L
+        for before, after in zip(gaps, gaps[1:]):
+            if before < 1e-24:  # converged to roundoff
+                break
+            # the rounding slack of Theorem 1's test (½eᵀAe computed from x − x*)
+            slack = 1e-14 * (1 + np.linalg.norm(x_star)) * np.sqrt(np.abs(A).sum() * before)
+            assert after <= bound * before * (1 + 1e-9) + slack
 
 
 @settings(max_examples=60)  # cheap, and the heart of the theory
@@ -130,7 +127,7 @@ def logistic_problem(n_samples, dim, seed, reg):
 @given(st.integers(5, 30), st.integers(2, 6), st.integers(0, 2**31 - 1),
        st.floats(-1.0, 0.5), fractions)
 def test_theorem4_logistic_regression_meets_general_bound(n_samples, dim, seed, log10_reg, fraction):
-    """Theorem 4 (docs/theory.md): μ-strongly convex, L-smooth f, η < 2/κ: rate 1 − 2η(1 − ηκ/2)/κ."""
+    """Theorem 4 (docs/theory.md): μ-strongly convex, Λ-smooth f, η < 2/κ: rate 1 − 2η(1 − ηκ/2)/κ."""
     prob = logistic_problem(n_samples, dim, seed, 10.0 ** log10_reg)
     mu, L = prob.strong_convexity(), prob.smoothness()
     # the constants really bound the Hessian spectrum at random points

@@ -29,6 +29,7 @@ X = np.random.default_rng(0).standard_normal((6, 3))
 Y = np.array([0, 1, 1, 0, 1, 0])
 PARAMS = NET.init(0)
 EV = NET.evaluate(PARAMS, X, Y)
+LOSS = lambda p: NET.loss_value(p, X, Y)  # noqa: E731  (the loss oracle GDLS's line search declares)
 
 OPTIMIZERS = {
     "sgd": lambda: SGD(lr=0.1),
@@ -167,7 +168,8 @@ def test_layerwise_refuses_bad_curvature_oracles(name, fault):
     answer = {"nan": np.array([np.nan, 1.0]), "inf": np.array([1.0, np.inf]), "shape": np.ones(3),
               "str": "ab", "none": None, "complex_list": [1j, 2.0], "missing": None}[fault]
     oracle = None if fault == "missing" else (lambda d, **kwargs: answer)
-    expect_error(lambda: opt.update(EV.grads, state, PARAMS, curvature=oracle), "curvature")
+    loss = {"loss": LOSS} if "loss" in opt.oracles else {}
+    expect_error(lambda: opt.update(EV.grads, state, PARAMS, curvature=oracle, **loss), "curvature")
 
 
 @given(st.sampled_from(["sgd-ls", "adamw-ls", "gd-ls"]), st.sampled_from([0.0, -0.0]))
@@ -175,7 +177,8 @@ def test_layerwise_with_a_zero_direction_stays_put(name, zero):
     # g = 0 gives d = 0, n_l = 0 and D_l = 0: 0/0 must not reach the parameters.
     opt = OPTIMIZERS[name]()
     grads = mll.tree_map(lambda g: np.full_like(g, zero), EV.grads)
-    updates, state = opt.update(grads, opt.init(PARAMS), PARAMS, curvature=EV.layer_curvature)
+    loss = {"loss": LOSS} if "loss" in opt.oracles else {}
+    updates, state = opt.update(grads, opt.init(PARAMS), PARAMS, curvature=EV.layer_curvature, **loss)
     new = mll.apply_updates(PARAMS, updates)
     assert _flat_finite(new) and np.all(np.isfinite(state.step_sizes))
     assert state.fallback_names == ("ascent", "ascent")

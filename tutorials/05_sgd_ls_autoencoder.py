@@ -23,7 +23,9 @@
 # per-block minimisers add up to an overshoot: on quadratics the idealized rule
 # is guaranteed to descend only for $\eta < 2/c$, with a coupling constant
 # $1\le c\le L$ (Theorem 1 in `docs/theory.md`, Tutorial 4). $\eta = 1/L$ is
-# the multiplier that is safe whatever the coupling; it is our default
+# the multiplier that is safe there whatever the coupling (on a quadratic; for
+# the mini-batch, momentum and averaged rule used here it is a heuristic, no
+# theorem covers it: Propositions 7–9 there); it is our default
 # (`scale=None`), and `opt.multiplier(L)` tells which $\eta$ is in use. We run
 # $\eta = 1$ (`scale=1.0`) next to it to show what the overshoot does.
 #
@@ -283,7 +285,8 @@ save(fig, "05_reconstructions.png")
 #   ties the best tuned SGD-m on the short run and beats it on the long one.
 # * $\eta = 1$, each layer's own minimiser, overshoots when all layers move
 #   together: on the long run its step sizes run away and the loss stalls on a
-#   plateau. $\eta = 1/L$ is the multiplier Theorem 1 makes safe for any coupling.
+#   plateau. $\eta = 1/L$ is the multiplier Theorem 1 makes safe for any coupling
+#   on a quadratic (here a measured heuristic, not a theorem).
 # * The step sizes differ across layers by large factors and change over
 #   training — a schedule no single learning rate can express.
 # * With momentum, a layer's direction sometimes points uphill on the current

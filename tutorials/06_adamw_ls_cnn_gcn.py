@@ -9,9 +9,11 @@
 #   D_l = d_l^\top H_{ll}\,d_l + \lambda\|d_l\|^2,$$
 #
 # (bars: our exponential moving averages over steps) and uses it for AdamW's
-# decoupled weight decay as well:
-# $\theta_l \leftarrow \theta_l - \alpha_l\,(d_l + \mathrm{wd}\,\theta_l)$ —
-# $\alpha_l$ plays the role of the learning rate everywhere (our choice). We run
+# decoupled weight decay as well, implicitly:
+# $\theta_l \leftarrow (\theta_l - \alpha_l d_l)/(1+\alpha_l\,\mathrm{wd})
+#  = \theta_l - \tilde\alpha_l\,(d_l + \mathrm{wd}\,\theta_l)$, $\tilde\alpha_l=\alpha_l/(1+\alpha_l\mathrm{wd})$ —
+# AdamW with learning rate $\tilde\alpha_l$ (our choice; it never reverses the weights,
+# `docs/theory.md`, Proposition 11). We run
 # it on the other two experiment families of the paper: a small **CNN** on
 # generated digits (mini-batches) and a two-layer **GCN** on a contextual
 # stochastic block model graph (full batch, semi-supervised: the loss sees
@@ -19,7 +21,8 @@
 #
 # The multiplier is the library's default $\eta = 1/L$ ($L$ = number of
 # parameter blocks: 3 for the CNN, 2 for the GCN), the value Theorem 1
-# (`docs/theory.md`) makes safe whatever the coupling between layers. Next to
+# (`docs/theory.md`) makes safe on a quadratic whatever the coupling between
+# layers (a heuristic on networks: no theorem covers AdamW-LS there). Next to
 # it we run $\eta = 1$ (`scale=1.0`), each layer's own model minimiser, to
 # see what the coupling does to it (Tutorial 5 shows the same on an autoencoder).
 
@@ -41,7 +44,7 @@ from minilayerlr.training import train
 #
 # Before training, one AdamW-LS step by hand: the base method supplies the
 # direction $d$ (`AdamW.direction`), the oracle the curvatures, and the update
-# must be $-\alpha_l(d_l+\mathrm{wd}\,\theta_l)$ in every block.
+# must be $-\tilde\alpha_l(d_l+\mathrm{wd}\,\theta_l)$ in every block (`state.step_sizes` is $\tilde\alpha$).
 
 # %%
 digits = mll.data.synthetic_digits(num_train=1000 if FAST else 4000, num_test=300 if FAST else 1000, size=16, seed=0)
@@ -62,10 +65,12 @@ for i, k in enumerate(cnn.blocks):
         expected = -state.step_sizes[i] * (d[k][name] + wd * p0[k][name])
         assert np.allclose(updates[k][name], expected, rtol=1e-12, atol=1e-15)
 # and the step sizes are the formula: at the first step the averages are the
-# raw numerator g_l'd_l and curvature q_l (AdamW's decay is decoupled: no L2 term)
+# raw numerator g_l'd_l and curvature q_l (AdamW's decay is decoupled: no L2 term),
+# and the decay is implicit: the recorded lr is α/(1 + α·wd) (docs/theory.md, Prop. 11)
 numerators = np.array([sum(np.vdot(ev.grads[k][n], d[k][n]) for n in p0[k]) for k in cnn.blocks])
-eta = opt.multiplier(len(cnn.blocks))  # default η = 1/L (our choice: Theorem 1's safe multiplier)
-assert np.allclose(state.step_sizes, eta * numerators / ev.layer_curvature(d), rtol=1e-10)
+eta = opt.multiplier(len(cnn.blocks))  # default η = 1/L (our choice; L = number of blocks)
+alpha = eta * numerators / ev.layer_curvature(d)
+assert np.allclose(state.step_sizes, alpha / (1 + alpha * wd), rtol=1e-10)
 print("alpha_l after one step:", np.array2string(state.step_sizes, precision=4))
 
 # %% [markdown]

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import SGD, check_state_type, objective_gradient
 from minilayerlr.optim.oracles import check_oracle
+from minilayerlr.optim.safeguards import backtrack_updates, implicit_decay_step_sizes
 from minilayerlr.tree import Params, block_dot, block_indices, block_sq_norm
 from minilayerlr.validation import (check_int, check_nonnegative, check_positive,
                                     check_unit_interval, is_real_number)
@@ -129,6 +130,7 @@ class LayerwiseStepSizeState:
             used by the "previous" fallback; 0 before the first one.
         curvature_seed: the seed passed to an estimator oracle at the last step
             (None for exact kinds and plain oracles).
+        line_search_factor: the Armijo factor t applied to the step (1 without line search).
     """
 
     count: int
@@ -144,6 +146,7 @@ class LayerwiseStepSizeState:
     fallbacks: np.ndarray
     reference_step_sizes: np.ndarray
     curvature_seed: Optional[int] = None
+    line_search_factor: float = 1.0
 
     @property
     def fallback_names(self) -> Tuple[str, ...]:
@@ -165,7 +168,7 @@ class LayerwiseStepSize:
         n_l = g̃_lᵀd_l,  s_l = ‖d_l‖²,  q_l = curvature(d)_l
         n̄, q̄, s̄ ← zero-start EMAs with factor ρ, bias-corrected   (ρ = 0: the values)
         α_l = min(η · n̄_l / (q̄_l + (wd_c + λ) s̄_l), α_max)     (the fallbacks aside)
-        θ_l ← θ_l − α_l d_l − α_l·wd_d·θ_l              (wd_d: AdamW's decoupled decay)
+        θ_l ← (θ_l − α_l d_l)/(1 + α_l·wd_d)            (wd_d: AdamW's decoupled decay)
 
     The EMA is linear, so q̄_l + (wd_c + λ)s̄_l is the average D̄_l of the
     denominators D_l = q_l + (wd_c + λ)s_l: α is a ratio of averages.
@@ -193,9 +196,9 @@ class LayerwiseStepSize:
     Args:
         base: SGD, Adam or AdamW (anything with ``init``, ``direction``,
             ``coupled_weight_decay``, ``decoupled_weight_decay``); its lr is ignored.
-        scale: η > 0, or None (default) for η = 1/L, L the number of blocks:
-            Theorem 1 (docs/theory.md) guarantees descent for η < 2/c with the
-            coupling 1 ≤ c ≤ L, so 1/L is safe whatever the coupling (our choice).
+        scale: η > 0, or None (default, our choice) for η = 1/L, L the number of blocks:
+            on a quadratic with ρ = 0, f never increases for η < 2/c, c ∈ [1, L]
+            (docs/theory.md, Prop. 8); off it, or with ρ > 0 (Prop. 7), no guarantee.
         damping: λ ≥ 0 (default 0, the undamped rule; units of curvature).
         ema: ρ in [0, 1) (default 0.9, our choice: mini-batch q_l is noisy and
             a ratio of averages is steadier; 0 gives the rule as written).
@@ -206,14 +209,17 @@ class LayerwiseStepSize:
             ``CURVATURE_KINDS``, passed as ``curvature(d, kind=...)``.
         seed: for ``SEEDED_KINDS``, step t calls the oracle with
             ``seed = SeedSequence([seed, t]).generate_state(1)[0]``.
+        line_search: Armijo backtracking on the step with the ``loss`` oracle (default
+            False; GDLS turns it on): f never increases (docs/theory.md, Theorem 10).
+
+    AdamW's decay is implicit (our choice; docs/theory.md, Prop. 11): AdamW's update with
+    lr α̃_l = α_l/(1 + α_l wd), recorded in ``step_sizes``; it never reverses θ.
 
     References:
         Bahamou & Goldfarb, arXiv 2305.13664 (abstract: per-layer step sizes
         from the diagonal Hessian blocks). Safeguards: ours. Measurements
         behind the defaults η = 1/L and ρ = 0.9: docs/measurements.md.
     """
-
-    oracles: ClassVar[Tuple[str, ...]] = ("curvature",)
 
     base: Any = SGD()
     scale: Optional[float] = None
@@ -224,6 +230,12 @@ class LayerwiseStepSize:
     on_nonpositive_curvature: str = "previous"
     curvature_kind: Optional[str] = None
     seed: int = 0
+    line_search: bool = False
+
+    @property
+    def oracles(self) -> Tuple[str, ...]:
+        """The oracles ``update`` needs: curvature, and loss when ``line_search`` is on."""
+        return ("curvature", "loss") if self.line_search else ("curvature",)
 
     def __post_init__(self):
         for attr in ("init", "direction"):
@@ -246,6 +258,8 @@ class LayerwiseStepSize:
             raise ValueError(f"curvature_kind: expected None or one of {CURVATURE_KINDS}, "
                              f"got {self.curvature_kind!r}")
         check_int("seed", self.seed, minimum=0)
+        if not isinstance(self.line_search, (bool, np.bool_)):
+            raise ValueError(f"line_search: expected True or False, got {self.line_search!r}")
 
     def init(self, params: Params) -> LayerwiseStepSizeState:
         """Return the initial state: the base state and zeros for every per-block array."""
@@ -265,6 +279,7 @@ class LayerwiseStepSize:
     def update(self, grads: Params, state: LayerwiseStepSizeState,
                params: Optional[Params] = None, *,
                curvature: Optional[Callable[..., np.ndarray]] = None,
+               loss: Optional[Callable[[Params], float]] = None,
                ) -> Tuple[Params, LayerwiseStepSizeState]:
         """Compute one layer-wise step.
 
@@ -273,17 +288,21 @@ class LayerwiseStepSize:
             state: from ``init`` or the previous ``update``.
             params: θ; needed when the base method has weight decay.
             curvature: the oracle ``d -> q`` of shape (L,), e.g. ``ev.layer_curvature``.
+            loss: θ ↦ f(θ) on the same batch; needed (and only used) with ``line_search``.
 
         Returns:
-            ``(updates, new_state)`` with updates_l = −α_l (d_l + wd_d θ_l);
-            add them with ``apply_updates``.
+            ``(updates, new_state)``, updates_l = −α_l(d_l + wd_d θ_l) with α_l = ``step_sizes``
+            (after the decay rule and the line search); add them with ``apply_updates``.
 
         Raises:
-            ValueError: missing/non-callable ``curvature``, an oracle result of
-                the wrong shape or non-finite, NaN/Inf in ``grads``, mismatched
-                structures.
+            ValueError: a missing or malformed ``curvature`` (or ``loss``) oracle or oracle
+                result, NaN/Inf in ``grads``, mismatched structures.
         """
         check_oracle("curvature", curvature, type(self).__name__)
+        if self.line_search:
+            check_oracle("loss", loss, f"{type(self).__name__}(line_search=True)")
+            if params is None:
+                raise ValueError("params: the line search needs the current parameters")
         check_state_type(state, LayerwiseStepSizeState, type(self).__name__)
         wd_c = float(self.base.coupled_weight_decay)
         wd_d = float(self.base.decoupled_weight_decay)
@@ -307,11 +326,17 @@ class LayerwiseStepSize:
         alpha, reference = apply_fallbacks(
             raw, codes, state.reference_step_sizes, on_ascent=self.on_ascent,
             on_nonpositive_curvature=self.on_nonpositive_curvature, max_step=self.max_step)
-        return _updates(d, params, alpha, wd_d), LayerwiseStepSizeState(
-            count=t, base_state=base_state, step_sizes=alpha, numerators=numer,
+        if wd_d > 0:  # Proposition 11: implicit decay, never reverses θ
+            alpha = implicit_decay_step_sizes(alpha, wd_d)
+        updates, factor = _updates(d, params, alpha, wd_d), 1.0
+        if self.line_search:  # Theorem 10: f(θ + updates) ≤ f(θ), bit for bit
+            updates, factor = backtrack_updates(updates, params, grads, loss)
+        return updates, LayerwiseStepSizeState(
+            count=t, base_state=base_state, step_sizes=factor * alpha, numerators=numer,
             curvatures=q, denominators=denom, avg_numerators=avg_n,
             avg_denominators=avg_d, avg_curvatures=avg_q, avg_sq_norms=avg_s,
-            fallbacks=codes, reference_step_sizes=reference, curvature_seed=seed)
+            fallbacks=codes, reference_step_sizes=reference, curvature_seed=seed,
+            line_search_factor=factor)
 
     def _curvature(self, curvature, d: Params, t: int, n_blocks: int):
         """q = curvature(d) (with kind and a per-step seed as configured), checked: shape (L,), finite."""
@@ -338,7 +363,7 @@ class LayerwiseStepSize:
 
 
 def _updates(d: Params, params: Optional[Params], alpha: np.ndarray, wd_d: float) -> Params:
-    """updates_l = −α_l d_l − α_l·wd_d·θ_l (α_l replaces AdamW's lr in the decay too)."""
+    """updates_l = −α_l d_l − α_l·wd_d·θ_l (α_l plays AdamW's lr, decay included)."""
     out: Params = [{} for _ in d]
     for l, k in enumerate(block_indices(d)):
         a = alpha[l]
@@ -349,26 +374,27 @@ def _updates(d: Params, params: Optional[Params], alpha: np.ndarray, wd_d: float
     return out
 
 
-def GDLS(scale: Optional[float] = None, curvature_kind: Optional[str] = "hessian"
-         ) -> LayerwiseStepSize:
+def GDLS(scale: Optional[float] = None, curvature_kind: Optional[str] = "hessian",
+         line_search: bool = True) -> LayerwiseStepSize:
     """The idealized method: full-batch gradient descent with exact block curvature.
 
         α_l = η ‖g_l‖² / g_lᵀH_ll g_l,      θ_l ← θ_l − α_l g_l
 
-    A factory (as optax's ``alias.py`` builds ``adamw``): :class:`LayerwiseStepSize`
-    around plain ``SGD`` (d = g) with λ = 0, ρ = 0, no cap; blocks with g_l = 0
-    do not move (the "ascent" fallback, as n_l = 0). The caller supplies
-    full-batch gradients and the exact oracle. Its convergence is Theorems 1–4
-    of docs/theory.md.
+    A factory (as optax's ``alias.py`` builds ``adamw``): LayerwiseStepSize around SGD
+    (d = g), λ = 0, ρ = 0, no cap; blocks with g_l = 0 do not move (the "ascent" fallback).
+    The caller supplies full-batch gradients, the exact oracle and (by default) ``loss``.
+
+    docs/theory.md: Theorems 1, 1′, 2, 3 (quadratics, η < 2/c) and 4, 4′ (strongly convex,
+    η < 2/κ) for the plain step; the default Armijo line search (our choice) never increases
+    f, keeps the full step on quadratics for η ≤ 2(1 − ν)/c and has Theorem 10's rate.
 
     Args:
-        scale: η > 0 (Theorem 1 guarantees descent for η < 2/c), or None
-            (default) for η = 1/L, safe for any coupling since c ≤ L.
-        curvature_kind: passed to the oracle (default "hessian"; None for plain
-            oracles that take only d).
+        scale: η > 0, or None (default) for η = 1/L, L the number of blocks.
+        curvature_kind: passed to the oracle (default "hessian"; None: plain oracles of d).
+        line_search: Armijo backtracking with the ``loss`` oracle (default True; False: plain).
 
     Returns:
         The configured :class:`LayerwiseStepSize`.
     """
     return LayerwiseStepSize(SGD(lr=1.0), scale=scale, damping=0.0, ema=0.0,
-                             curvature_kind=curvature_kind)
+                             curvature_kind=curvature_kind, line_search=line_search)

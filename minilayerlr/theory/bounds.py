@@ -68,7 +68,7 @@ def strong_convexity(A) -> float:
 
 
 def smoothness(A) -> float:
-    """L = λ_max(A), the global smoothness constant (not the block constant M)."""
+    """Λ = λ_max(A), the global smoothness constant (not the block constant M, not the number L of blocks)."""
     return float(np.linalg.eigvalsh(check_spd(A))[-1])
 
 
@@ -108,16 +108,17 @@ def contraction_bound(A, block_sizes: Sequence[int], scale: float) -> float:
 
 
 def strongly_convex_bound(mu: float, smoothness: float, scale: float) -> float:
-    """Theorem 4: ρ(η) = 1 − 2η(1 − ηκ/2)/κ with κ = L/μ, for 0 < η < 2/κ.
+    """Theorem 4: ρ(η) = 1 − 2η(1 − ηκ/2)/κ with κ = Λ/μ, for 0 < η < 2/κ.
 
-    Valid for any μ-strongly convex f whose Hessian satisfies ∇²f ⪯ L·I
-    everywhere, with α_l from the exact local block Hessian. L must be the
-    *global* smoothness constant: with the block constant M the claim is false
-    (docs/theory.md, Remark 4.2).
+    Valid for any μ-strongly convex f whose Hessian satisfies ∇²f ⪯ Λ·I
+    everywhere, with α_l from the exact local block Hessian (the plain step, no
+    line search). Λ must be the *global* smoothness constant: with the block
+    constant M the claim is false (docs/theory.md, Remark 4.2). Theorem 4′
+    (``improved_strongly_convex_bound``) is never larger.
 
     Args:
         mu: μ > 0.
-        smoothness: L ≥ μ.
+        smoothness: Λ ≥ μ.
         scale: η in (0, 2/κ).
     """
     mu, smoothness = check_real(mu, "mu"), check_real(smoothness, "smoothness")

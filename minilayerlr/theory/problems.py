@@ -26,6 +26,8 @@ from minilayerlr.validation import as_generator
 from minilayerlr.theory.bounds import (as_real_array, block_smoothness, check_block_sizes, check_real, check_spd,
                                        contraction_bound, coupling_constant,
                                        strong_convexity)
+from minilayerlr.theory.sharp import block_jacobi_rate, invariant_contraction_bound
+from minilayerlr.theory.worst_case import worst_one_step_ratio
 
 Params = List[dict]
 
@@ -180,8 +182,9 @@ class BlockQuadratic(BlockProblem):
     >>> ev = quad.evaluate(x0)
     >>> ev.layer_curvature(quad.split(np.ones(3)))
     array([4., 1.])
-    >>> opt = GDLS(scale=1.0)
-    >>> updates, _ = opt.update(ev.grads, opt.init(x0), x0, curvature=ev.layer_curvature)
+    >>> opt = GDLS(scale=1.0)     # with its line search: the loss oracle too
+    >>> updates, _ = opt.update(ev.grads, opt.init(x0), x0, curvature=ev.layer_curvature,
+    ...                         loss=lambda p: quad.evaluate(p).loss)
     >>> quad.join(apply_updates(x0, updates))
     array([1., 2., 3.])
     """
@@ -224,6 +227,18 @@ class BlockQuadratic(BlockProblem):
         """Theorem 1: 1 − 2η(1 − ηc/2) μ/M, for 0 < η < 2/c."""
         return contraction_bound(self.A, self.block_sizes, scale)
 
+    def invariant_contraction_bound(self, scale: float) -> float:
+        """Theorem 1′: 1 − 2η(1 − ηc/2)·max(μ_D, μ_W) ≤ ``contraction_bound``, for 0 < η < 2/c."""
+        return invariant_contraction_bound(self.A, self.block_sizes, scale)
+
+    def block_jacobi_rate(self, scale: float) -> float:
+        """Theorem 3 (every A_ll = a_l·I): the exact worst ratio max((1 − ημ_B)², (1 − ηc)²)."""
+        return block_jacobi_rate(self.A, self.block_sizes, scale)
+
+    def worst_one_step_ratio(self, scale: float, restarts: int = 6, seed: int = 0) -> float:
+        """The largest (f(x⁺) − f*)/(f(x) − f*) found by optimising over x (attained)."""
+        return worst_one_step_ratio(self.A, self.block_sizes, scale, restarts, seed)[0]
+
 
 class LogisticRegression(BlockProblem):
     """L2-regularised logistic regression, a strongly convex non-quadratic f.
@@ -232,7 +247,7 @@ class LogisticRegression(BlockProblem):
     ∇f   = −(1/n) Xᵀ(y ⊙ σ(−y ⊙ Xw)) + γ w
     ∇²f  = (1/n) Xᵀ diag(σ(z)(1 − σ(z))) X + γ I,     z = Xw
 
-    μ = γ and smoothness L = λ_max(XᵀX)/(4n) + γ (σ(1−σ) ≤ ¼) bound the
+    μ = γ and the smoothness Λ = λ_max(XᵀX)/(4n) + γ (σ(1−σ) ≤ ¼) bound the
     Hessian's spectrum everywhere (docs/theory.md, Theorem 4).
 
     Args:
@@ -272,7 +287,7 @@ class LogisticRegression(BlockProblem):
         return self.reg
 
     def smoothness(self) -> float:
-        """L = λ_max(XᵀX)/(4 n_samples) + γ ≥ λ_max(∇²f(w)) for every w."""
+        """Λ = λ_max(XᵀX)/(4 n_samples) + γ ≥ λ_max(∇²f(w)) for every w."""
         return float(np.linalg.eigvalsh(self.X.T @ self.X)[-1] / (4 * len(self.y)) + self.reg)
 
     def minimizer(self, tol: float = 1e-13, max_iter: int = 100) -> Params:

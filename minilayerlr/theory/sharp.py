@@ -1,0 +1,187 @@
+"""Sharper rate bounds (docs/theory.md, Theorems 1′, 3 and 4′, Proposition 7).
+
+Notation: f(x) = ½ xᵀAx − bᵀx, A ≻ 0 split into L blocks (L is the number of
+blocks, never a smoothness constant); A_ll the diagonal blocks with extreme
+eigenvalues λ_l ≤ Λ_l, κ_l = Λ_l/λ_l; B = blockdiag(A_ll); c the coupling
+constant (``coupling_constant``). The three block "preconditioners" below
+give three relative strong-convexity constants, each the smallest eigenvalue
+of a pencil A v = θ P v (θ_min = λ_min(P^{-1/2} A P^{-1/2})):
+
+* μ_D, P = D = blockdiag(Λ_l I): the best μ/M over block rescalings;
+* μ_W, P = W⁻¹ = blockdiag(A_ll / K_l), K_l = 4κ_l/(1 + κ_l)² (Kantorovich);
+* μ_B, P = B.
+
+Every function is invariant under x_l → s_l x_l (A → SAS), as GD-LS is.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import scipy.linalg
+
+from minilayerlr.theory.bounds import (block_slices, check_block_sizes, check_real, check_spd,
+                                       coupling_constant)
+
+
+def _blocks(A, block_sizes):
+    A = check_spd(A)
+    sizes = check_block_sizes(block_sizes, A.shape[0])
+    return A, [A[s, s] for s in block_slices(sizes)], block_slices(sizes)
+
+
+def _pencil_min(A, P) -> float:
+    """λ_min of the pencil A v = θ P v (P ≻ 0), i.e. λ_min(P^{-1/2} A P^{-1/2})."""
+    return float(scipy.linalg.eigh(A, P, eigvals_only=True)[0])
+
+
+def kantorovich_constant(A_block) -> float:
+    """K = 4κ/(1 + κ)² = 4λΛ/(λ + Λ)² ∈ (0, 1] of an SPD block (K = 1 iff the block is a·I).
+
+    Kantorovich: (gᵀg)² ≥ K·(gᵀA_ll g)(gᵀA_ll⁻¹ g) for every g (docs/theory.md, Theorem 2).
+    """
+    eig = np.linalg.eigvalsh(check_spd(A_block, "A_block"))
+    return float(4 * eig[0] * eig[-1] / (eig[0] + eig[-1]) ** 2)
+
+
+def rescaled_strong_convexity(A, block_sizes: Sequence[int]) -> float:
+    """μ_D = λ_min(D^{-1/2} A D^{-1/2}), D = blockdiag(λ_max(A_ll)·I_l); μ_D ≥ μ/M.
+
+    It is the largest μ/M over all block rescalings x_l → s_l x_l (Theorem 1′(ii)).
+    """
+    A, blocks, slices = _blocks(A, block_sizes)
+    D = np.zeros_like(A)
+    for s, Al in zip(slices, blocks):
+        D[s, s] = np.linalg.eigvalsh(Al)[-1] * np.eye(Al.shape[0])
+    return _pencil_min(A, D)
+
+
+def kantorovich_strong_convexity(A, block_sizes: Sequence[int]) -> float:
+    """μ_W = λ_min(W^{1/2} A W^{1/2}), W = blockdiag(K_l·A_ll⁻¹) (Theorem 1′)."""
+    A, blocks, slices = _blocks(A, block_sizes)
+    W_inv = np.zeros_like(A)
+    for s, Al in zip(slices, blocks):
+        W_inv[s, s] = Al / kantorovich_constant(Al)
+    return _pencil_min(A, W_inv)
+
+
+def relative_strong_convexity(A, block_sizes: Sequence[int]) -> float:
+    """μ_B = λ_min(B^{-1/2} A B^{-1/2}), B = blockdiag(A_ll); 0 < μ_B ≤ 1 ≤ c."""
+    A, blocks, slices = _blocks(A, block_sizes)
+    B = np.zeros_like(A)
+    for s, Al in zip(slices, blocks):
+        B[s, s] = Al
+    return _pencil_min(A, B)
+
+
+def check_scale(scale, upper: float, what: str) -> float:
+    """η as a float, or ValueError naming ``scale`` unless 0 < η < upper (``what`` needs it)."""
+    scale = check_real(scale, "scale")
+    if not (np.isfinite(scale) and 0 < scale < upper):
+        raise ValueError(f"scale: {what} needs 0 < scale < {upper:.6g}, got {scale!r}")
+    return scale
+
+
+def invariant_contraction_bound(A, block_sizes: Sequence[int], scale: float) -> float:
+    """Theorem 1′: ρ′(η) = 1 − 2η(1 − ηc/2)·max(μ_D, μ_W), for 0 < η < 2/c.
+
+    Args:
+        A: SPD matrix, shape (n, n).
+        block_sizes: positive ints summing to n.
+        scale: η in (0, 2/c).
+
+    Returns:
+        ρ′(η) ≤ ρ(η) of Theorem 1; attained with one block; invariant under block rescaling.
+    """
+    c = coupling_constant(A, block_sizes)
+    scale = check_scale(scale, 2 / c, "Theorem 1′")
+    mu = max(rescaled_strong_convexity(A, block_sizes), kantorovich_strong_convexity(A, block_sizes))
+    return float(1 - 2 * scale * (1 - scale * c / 2) * mu)
+
+
+def check_scalar_blocks(A, block_sizes: Sequence[int]) -> np.ndarray:
+    """Return A, or ValueError naming ``A`` unless every diagonal block is a_l·I."""
+    A, blocks, _ = _blocks(A, block_sizes)
+    for l, Al in enumerate(blocks):
+        # a block assembled in floating point may carry rounding off the diagonal
+        if not np.allclose(Al, Al[0, 0] * np.eye(len(Al)), rtol=0, atol=1e-12 * abs(Al[0, 0])):
+            raise ValueError(f"A: Theorem 3 needs scalar diagonal blocks A_ll = a_l·I; block {l} is not")
+    return A
+
+
+def block_jacobi_rate(A, block_sizes: Sequence[int], scale: float) -> float:
+    """Theorem 3: with A_ll = a_l·I, the worst one-step ratio is max((1 − ημ_B)², (1 − ηc)²).
+
+    GD-LS is then damped block Jacobi, e⁺ = (I − ηB⁻¹A)e; the ratio is exact (attained
+    at an eigenvector of the pencil) for every η > 0, and is < 1 iff η < 2/c.
+    """
+    check_scalar_blocks(A, block_sizes)
+    scale = check_scale(scale, np.inf, "Theorem 3")
+    mu_b, c = relative_strong_convexity(A, block_sizes), coupling_constant(A, block_sizes)
+    return float(max((1 - scale * mu_b) ** 2, (1 - scale * c) ** 2))
+
+
+def block_jacobi_best_scale(A, block_sizes: Sequence[int]) -> float:
+    """Theorem 3: η* = 2/(c + μ_B) minimises the exact rate, giving ((c − μ_B)/(c + μ_B))²."""
+    check_scalar_blocks(A, block_sizes)
+    return float(2 / (coupling_constant(A, block_sizes) + relative_strong_convexity(A, block_sizes)))
+
+
+def improved_strongly_convex_bound(mu: float, smoothness: float, scale: float) -> float:
+    """Theorem 4′: ρ(η) = 1 − min{(2η/κ)(1 − η/2), 2η(1 − ηκ/2)}, κ = Λ/μ, 0 < η < 2/κ.
+
+    Same hypotheses as Theorem 4 (``strongly_convex_bound``, Λ = ``smoothness`` the global
+    constant); never larger than it; best at η = 2/(κ + 1) with 1 − 4/(κ + 1)².
+    """
+    mu, smoothness = check_real(mu, "mu"), check_real(smoothness, "smoothness")
+    if not (np.isfinite(mu) and mu > 0):
+        raise ValueError(f"mu: expected a finite number > 0, got {mu!r}")
+    if not (np.isfinite(smoothness) and smoothness >= mu):
+        raise ValueError(f"smoothness: expected a finite number >= mu = {mu}, got {smoothness!r}")
+    kappa = smoothness / mu
+    scale = check_scale(scale, 2 / kappa, "Theorem 4′")
+    return float(1 - min(2 * scale / kappa * (1 - scale / 2), 2 * scale * (1 - scale * kappa / 2)))
+
+
+def ema_contraction_bound(A, block_sizes: Sequence[int], scale: float) -> float:
+    """Proposition 7: any EMA factor ρ, any history: 1 − 2η μ_D min_l min{1 − ηc/2, κ_l(1 − ηcκ_l/2)}.
+
+    For SGD-LS with d = g (full batch, λ = 0, cap not reached) on the quadratic; needs
+    0 < η < 2/(c κ_max), κ_max = max_l κ_l (the threshold is sharp for one block).
+    """
+    A, blocks, _ = _blocks(A, block_sizes)
+    c = coupling_constant(A, block_sizes)
+    kappas = [(lambda e: e[-1] / e[0])(np.linalg.eigvalsh(Al)) for Al in blocks]
+    scale = check_scale(scale, 2 / (c * max(kappas)), "Proposition 7")
+    m = min(min(1 - scale * c / 2, k * (1 - scale * c * k / 2)) for k in kappas)
+    return float(1 - 2 * scale * rescaled_strong_convexity(A, block_sizes) * m)
+
+
+def line_search_bound(mu: float, smoothness: float, scale: float, sufficient_decrease: float = 1e-4,
+                      shrink: float = 0.5) -> float:
+    """Theorem 10: GD-LS with Armijo backtracking, ρ = 1 − min{2νη/κ, 4ντ(1 − ν)/κ²}, any η > 0.
+
+    For μ-strongly convex f with ∇²f ⪯ Λ·I (κ = Λ/μ), α_l from the exact local block
+    Hessian, backtracking t ∈ {1, τ, τ², …} with sufficient decrease ν, as long as the last
+    trial τ^{k_max} ≤ 2(1 − ν)/(ηκ) (k_max = 30, τ = ½: any ηκ ≤ 2·10⁹).
+
+    Args:
+        mu: μ > 0.
+        smoothness: Λ ≥ μ.
+        scale: η > 0.
+        sufficient_decrease: ν in (0, 1) (default as ``minilayerlr.optim.safeguards``).
+        shrink: τ in (0, 1).
+    """
+    mu, smoothness = check_real(mu, "mu"), check_real(smoothness, "smoothness")
+    if not (np.isfinite(mu) and mu > 0):
+        raise ValueError(f"mu: expected a finite number > 0, got {mu!r}")
+    if not (np.isfinite(smoothness) and smoothness >= mu):
+        raise ValueError(f"smoothness: expected a finite number >= mu = {mu}, got {smoothness!r}")
+    scale = check_scale(scale, np.inf, "Theorem 10")
+    nu, tau = check_real(sufficient_decrease, "sufficient_decrease"), check_real(shrink, "shrink")
+    if not 0 < nu < 1:
+        raise ValueError(f"sufficient_decrease: expected a number in (0, 1), got {sufficient_decrease!r}")
+    if not 0 < tau < 1:
+        raise ValueError(f"shrink: expected a number in (0, 1), got {shrink!r}")
+    kappa = smoothness / mu
+    return float(1 - min(2 * nu * scale / kappa, 4 * nu * tau * (1 - nu) / kappa ** 2))
