@@ -91,7 +91,7 @@ class SoftmaxCrossEntropy(Loss):
 
     def __init__(self, mask=None):
         if mask is not None:
-            mask = np.asarray(mask)
+            mask = np.array(mask)  # a copy: the caller may reuse their array (the loss keeps it)
             if mask.ndim != 1 or mask.dtype != bool:
                 raise ValueError(f"mask: expected a 1-D boolean array, got {mask.dtype} {mask.shape}")
             if not mask.any():

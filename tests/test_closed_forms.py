@@ -4,8 +4,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minilayerlr as mll
+from minilayerlr.testing import gamma
 
 from strategies import seeds
+
+
+def assert_rounding_close(actual, expected, terms, n_terms):
+    """|actual − expected| ≤ 2γ_n·terms entrywise: ``terms`` is the formula evaluated on
+    absolute values, Σ|summands| of each entry (Higham, Lemma 3.1; twice: two evaluation orders)."""
+    excess = np.abs(actual - expected) - 2 * gamma(n_terms) * terms
+    assert np.all(excess <= 0), float(excess.max())
 
 
 @given(st.integers(1, 6), st.integers(1, 4), st.integers(1, 8), seeds)
@@ -17,8 +25,10 @@ def test_least_squares_block_is_kron_of_augmented_gram(d, c, n, seed):
     ev = net.evaluate(net.init(seed), X, rng.standard_normal((n, c)))
     X_aug = np.hstack([X, np.ones((n, 1))])
     expected = np.kron(X_aug.T @ X_aug / n, np.eye(c))
-    np.testing.assert_allclose(ev.block_hessian(0), expected, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(ev.block_hessian(0, "ggn"), expected, rtol=1e-12, atol=1e-14)
+    # an entry is a sum over the n examples: within γ_n of Σ|terms| = (|X̃|ᵀ|X̃|/n ⊗ I) (twice: two orders)
+    terms = np.kron(np.abs(X_aug).T @ np.abs(X_aug) / n, np.eye(c))
+    for kind in ("hessian", "ggn"):
+        assert np.all(np.abs(ev.block_hessian(0, kind) - expected) <= 2 * gamma(n + 2) * terms), kind
 
 
 @given(st.lists(st.integers(1, 4), min_size=3, max_size=5), st.integers(1, 6), seeds)
@@ -35,15 +45,18 @@ def test_deep_linear_network_weight_blocks(widths, n, seed):
         p["b"] = rng.standard_normal(p["b"].shape)
     X = rng.standard_normal((n, widths[0]))
     ev = net.evaluate(params, X, rng.standard_normal((n, widths[-1])))
-    P = X
+    P, P_abs = X, np.abs(X)
     for l, p in enumerate(params):
-        Q = np.eye(p["W"].shape[1])
+        Q, Q_abs = np.eye(p["W"].shape[1]), np.eye(p["W"].shape[1])
         for later in params[l + 1:]:
-            Q = Q @ later["W"]
+            Q, Q_abs = Q @ later["W"], Q_abs @ np.abs(later["W"])
         expected = np.kron(P.T @ P, Q @ Q.T) / n
+        terms = np.kron(P_abs.T @ P_abs, Q_abs @ Q_abs.T) / n
         size = p["W"].size
-        np.testing.assert_allclose(ev.block_hessian(l)[:size, :size], expected, rtol=1e-10, atol=1e-12)
-        P = P @ p["W"] + p["b"]
+        # each entry is a chain of len(widths) products of sums over at most n + max(widths) terms
+        assert_rounding_close(ev.block_hessian(l)[:size, :size], expected, terms,
+                              len(widths) * (n + max(widths) + 1))
+        P, P_abs = P @ p["W"] + p["b"], P_abs @ np.abs(p["W"]) + np.abs(p["b"])
 
 
 @given(st.integers(1, 5), st.integers(2, 10), seeds)
@@ -56,7 +69,9 @@ def test_binary_logistic_regression_hessian(d, n, seed):
     ev = net.evaluate(params, X, (rng.random((n, 1)) < 0.5).astype(float))
     X_aug = np.hstack([X, np.ones((n, 1))])
     s = 1 / (1 + np.exp(-(X @ params[0]["W"][:, 0])))
-    np.testing.assert_allclose(ev.hessian(), X_aug.T @ (X_aug * (s * (1 - s))[:, None]) / n, rtol=1e-11, atol=1e-14)
+    weights = s * (1 - s)  # ≥ 0, each to a few round-offs (exp, one division)
+    terms = np.abs(X_aug).T @ (np.abs(X_aug) * weights[:, None]) / n
+    assert_rounding_close(ev.hessian(), X_aug.T @ (X_aug * weights[:, None]) / n, terms, n + d + 8)
 
 
 @given(st.integers(1, 4), st.integers(2, 4), st.integers(2, 8), seeds)
@@ -72,4 +87,6 @@ def test_multinomial_logistic_regression_hessian(d, c, n, seed):
     p = np.exp(logits - logits.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     expected = sum(np.kron(np.outer(xa, xa), np.diag(pn) - np.outer(pn, pn)) for xa, pn in zip(X_aug, p)) / n
-    np.testing.assert_allclose(ev.hessian(), expected, rtol=1e-11, atol=1e-14)
+    terms = sum(np.kron(np.abs(np.outer(xa, xa)), np.diag(pn) + np.outer(pn, pn)) for xa, pn in zip(X_aug, p)) / n
+    # softmax: exp and a sum over c classes, then sums over n examples and d + 1 inputs
+    assert_rounding_close(ev.hessian(), expected, terms, n + c + d + 8)

@@ -5,7 +5,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minilayerlr as mll
-from minilayerlr.testing import check_layer
+from minilayerlr.testing import check_layer, gamma
+
+
+def bilinear_rounding(x, p, *arrays):
+    """2γ_n·n·M²: a bound on two evaluation orders of any entry of a layer's rules.
+
+    Each entry is a sum of at most n = (input size per example + parameter count
+    + 1) products of two of the numbers involved, all at most M in size, so
+    Σ|terms| ≤ n·M² (Higham, Lemma 3.1; twice: two orders).
+    """
+    n = x[0].size + sum(a.size for a in p.values()) + 1
+    M = max([1.0, np.abs(x).max()] + [np.abs(a).max() for a in p.values()] + [np.abs(a).max() for a in arrays])
+    return 2 * gamma(n) * n * M * M
 from minilayerlr.testing.instances import layer_instances
 
 from strategies import activations, away_from_kinks, conv_cases, graph_cases, pool_cases, scales, seeds
@@ -62,8 +74,9 @@ def test_extend_tangent_stack_equals_tangent_of_stack_then_new_row(case):
     stack = rng.standard_normal((3,) + x.shape)
     expected = np.concatenate([layer.tangent(p, cache, stack, None),
                                layer.tangent(p, cache, None, {n: a[None] for n, a in d.items()})])
-    np.testing.assert_allclose(layer.extend_tangent_stack(p, cache, stack, d), expected, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(layer.extend_tangent_stack(p, cache, None, d), expected[3:], rtol=1e-12, atol=1e-13)
+    atol = bilinear_rounding(x, p, stack, *d.values())
+    np.testing.assert_allclose(layer.extend_tangent_stack(p, cache, stack, d), expected, rtol=0, atol=atol)
+    np.testing.assert_allclose(layer.extend_tangent_stack(p, cache, None, d), expected[3:], rtol=0, atol=atol)
 
 
 @pytest.mark.parametrize("case", list(layer_instances(np.random.default_rng(7))), ids=lambda c: c[0])
@@ -79,14 +92,15 @@ def test_stacked_tangents_equal_one_at_a_time(case):
     p_dot = {n: rng.standard_normal((2,) + a.shape) for n, a in p.items()} or None
     both = layer.tangent(p, cache, x_dot, p_dot)
     both_rop = layer.backward_tangent(p, cache, x_dot, p_dot, g_y, g_y_dot)
+    atol = bilinear_rounding(x, p, x_dot, g_y, g_y_dot, *(p_dot or {}).values())
     for k in range(2):
         one_p = {n: a[k:k + 1] for n, a in p_dot.items()} if p_dot else None
         one = layer.tangent(p, cache, x_dot[k:k + 1], one_p)
-        np.testing.assert_allclose(both[k], one[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(both[k], one[0], rtol=0, atol=atol)
         one_rop = layer.backward_tangent(p, cache, x_dot[k:k + 1], one_p, g_y, g_y_dot[k:k + 1])
-        np.testing.assert_allclose(both_rop[0][k], one_rop[0][0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(both_rop[0][k], one_rop[0][0], rtol=0, atol=atol)
         for name in both_rop[1]:
-            np.testing.assert_allclose(both_rop[1][name][k], one_rop[1][name][0], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(both_rop[1][name][k], one_rop[1][name][0], rtol=0, atol=atol)
 
 
 def test_conv2d_matches_direct_loop_definition():
@@ -98,13 +112,16 @@ def test_conv2d_matches_direct_loop_definition():
     x = rng.standard_normal((2, 2, 5, 6))
     y, _ = layer.forward(p, x)
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    expected = np.zeros((2, 3, 3, 3))
+    expected, terms = np.zeros((2, 3, 3, 3)), np.zeros((2, 3, 3, 3))
     for n in range(2):
         for o in range(3):
             for i in range(3):
                 for j in range(3):
-                    expected[n, o, i, j] = p["b"][o] + np.sum(p["W"][o] * xp[n, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3])
-    np.testing.assert_allclose(y, expected, rtol=1e-12)
+                    patch = xp[n, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3]
+                    expected[n, o, i, j] = p["b"][o] + np.sum(p["W"][o] * patch)
+                    terms[n, o, i, j] = abs(p["b"][o]) + np.sum(np.abs(p["W"][o] * patch))
+    # 2·3·3 products and a bias per entry: two orders within 2γ_19 of Σ|terms|
+    assert np.all(np.abs(y - expected) <= 2 * gamma(19) * terms)
     assert layer.output_shape((2, 5, 6)) == (3, 3, 3)
 
 
@@ -123,7 +140,7 @@ def test_normalized_adjacency_matches_dense_formula():
     A[0, 1] = A[1, 0] = A[1, 2] = A[2, 1] = 1
     A += np.eye(4)
     D = np.diag(1 / np.sqrt(A.sum(1)))
-    np.testing.assert_allclose(A_hat, D @ A @ D, rtol=1e-14)
+    np.testing.assert_allclose(A_hat, D @ A @ D, rtol=2 * gamma(4))  # a sum of ≤ 3 ones, sqrt, two products
 
 
 @pytest.mark.parametrize("make, message", [

@@ -68,9 +68,14 @@ y, cache = layer.forward(p, x)
 assert np.allclose(y, x @ p["W"] + p["b"])
 g_x_lib, g_p_lib = layer.backward(p, cache, g_y)
 g_x_hand, g_p_hand = dense_backward_by_hand(p["W"], x, g_y)
+# Same sums, perhaps in another order (another BLAS kernel): each entry is a sum of
+# at most N products, so two orders differ by at most 2γ_N times the sum of the
+# products' sizes, γ_N = N·u (Higham, Accuracy and Stability, Lemma 3.1).
+rounding = 2 * testing.gamma(max(N, O))
+sizes = dense_backward_by_hand(np.abs(p["W"]), np.abs(x), np.abs(g_y))   # Σ|terms| of each entry
 for name in ("W", "b"):
-    assert np.allclose(g_p_hand[name], g_p_lib[name], rtol=0, atol=1e-14), name
-assert np.allclose(g_x_hand, g_x_lib, rtol=0, atol=1e-14)
+    assert np.all(np.abs(g_p_hand[name] - g_p_lib[name]) <= rounding * sizes[1][name]), name
+assert np.all(np.abs(g_x_hand - g_x_lib) <= rounding * sizes[0])
 print("Dense backward by hand == library")
 
 # %% [markdown]
@@ -86,7 +91,7 @@ s = rng.standard_normal((N, O))
 h, act_cache = act.forward({}, s)
 g_s_hand = g_y * (1 - h ** 2)
 g_s_lib, _ = act.backward({}, act_cache, g_y)
-assert np.allclose(g_s_hand, g_s_lib, rtol=0, atol=1e-15)
+assert np.allclose(g_s_hand, g_s_lib, rtol=2 * testing.gamma(3), atol=0)   # three operations per entry
 print("tanh backward by hand == library")
 
 # %% [markdown]
@@ -110,7 +115,9 @@ y_dot = layer.tangent(p, cache, x_dot[None], {k: v[None] for k, v in p_dot.items
 lhs = np.vdot(g_y, y_dot)
 rhs = np.vdot(g_x_lib, x_dot) + np.vdot(g_p_lib["W"], p_dot["W"]) + np.vdot(g_p_lib["b"], p_dot["b"])
 print(f"<g_y, J v> = {lhs:.15f}\n<J^T g_y, v> = {rhs:.15f}")
-assert abs(lhs - rhs) <= 1e-13 * (abs(lhs) + 1)
+# both sides are sums of products of the numbers involved: within γ_n of Σ|terms|
+terms = np.vdot(np.abs(g_y), np.abs(x_dot) @ np.abs(p["W"]) + np.abs(x) @ np.abs(p_dot["W"]) + np.abs(p_dot["b"]))
+assert abs(lhs - rhs) <= 2 * testing.gamma(N * O * (I + 2)) * terms
 
 # %% [markdown]
 # ## 4. Finite differences along a random direction

@@ -78,8 +78,14 @@ def forward_backward(P, x, t, tanh=np.tanh):
 
 
 grads_hand = forward_backward(unpack(params), x, t)
+# Every tolerance below is a rounding bound: the same exact quantity computed in
+# another order differs by about γ_n = n·u per sum of n terms (Higham, Accuracy and
+# Stability, Lemma 3.1), so a chain of L layers over P parameters stays within
+# ROUNDING = L·γ_P of the size of its terms.
+P_all = mll.flatten(params).size
+ROUNDING = len(net.layers) * testing.gamma(P_all)
 for mine, lib in zip(grads_hand, unpack(ev.grads)):
-    assert np.allclose(mine, lib, rtol=0, atol=1e-14)
+    assert np.allclose(mine, lib, rtol=0, atol=ROUNDING * max(1.0, np.abs(lib).max()))
 print("hand-written gradient == ev.grads")
 
 # %% [markdown]
@@ -144,12 +150,12 @@ hv_hand = hvp_by_hand(unpack(params), unpack(v), x, t)
 err_A = testing.relative_error(np.concatenate([a.ravel() for a in hv_hand]),
                                np.concatenate([a.ravel() for a in unpack(hv_lib)]))
 print(f"R-operator by hand vs ev.hvp: relative error {err_A:.1e}")
-assert err_A < 1e-10
+assert err_A < ROUNDING
 
 gv_hand = hvp_by_hand(unpack(params), unpack(v), x, t, gauss_newton=True)
 err_G = testing.relative_error(np.concatenate([a.ravel() for a in gv_hand]), mll.flatten(ev.hvp(v, kind="ggn")))
 print(f"Gauss-Newton product by hand vs ev.hvp(v, kind='ggn'): relative error {err_G:.1e}")
-assert err_G < 1e-10
+assert err_G < ROUNDING
 
 # %% [markdown]
 # ## 3. Design B: dual numbers through the unchanged backward code
@@ -227,8 +233,8 @@ grad_B = np.concatenate([o.value.ravel() for o in out])
 hv_B = np.concatenate([o.tangent.ravel() for o in out])
 err_B = testing.relative_error(hv_B, mll.flatten(hv_lib))
 print(f"dual numbers through the backward pass vs ev.hvp: relative error {err_B:.1e}")
-assert err_B < 1e-10
-assert testing.relative_error(grad_B, mll.flatten(ev.grads)) < 1e-14
+assert err_B < ROUNDING
+assert testing.relative_error(grad_B, mll.flatten(ev.grads)) < ROUNDING
 
 try:                                             # the guard: np.tanh on a Dual must fail
     np.tanh(P_dual[0])
@@ -306,10 +312,12 @@ for eps in patterns:
 print("block   exact q_l    masked HVPs   sign average   naive d_l'(Hd)_l")
 for i in range(len(sizes)):
     print(f"{i:5d} {q_engine[i]:12.6f} {q_masked[i]:12.6f} {sign_avg[i]:13.6f} {q_naive[i]:14.6f}")
-assert np.allclose(q_engine, q_dense, rtol=1e-10, atol=1e-12)
-assert np.allclose(q_masked, q_dense, rtol=1e-10, atol=1e-12)
-assert np.allclose(sign_avg, q_dense, rtol=1e-10, atol=1e-12)
-assert np.allclose(q_naive, naive_dense, rtol=1e-10, atol=1e-12)
+# forms may cancel (H is indefinite): hold them to the size of their terms, |d|ᵀ|H||d| per block
+rounding3 = 2 * len(deep.layers) * testing.gamma(H.shape[0])
+terms = np.array([np.abs(dv[s]) @ (np.abs(H) @ np.abs(dv))[s] for s in parts])
+for name, value, reference in (("engine", q_engine, q_dense), ("masked", q_masked, q_dense),
+                               ("sign average", sign_avg, q_dense), ("naive", q_naive, naive_dense)):
+    assert np.all(np.abs(value - reference) <= rounding3 * terms), name
 cross = q_naive - q_engine
 print("cross-layer bias of the naive read-off:", np.round(cross, 6))
 assert np.max(np.abs(cross) / np.abs(q_engine)) > 0.05    # the shortcut is visibly wrong

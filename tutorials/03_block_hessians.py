@@ -79,16 +79,29 @@ for name, (net, x, y, batch) in models.items():
 # must equal the corresponding slice of the full matrix. $H$ is symmetric;
 # $G$ is positive semi-definite because all our losses are convex in the output.
 
+# Every tolerance below is a rounding bound: an entry of $H$ or $G$, or a
+# quadratic form over a block, is a sum of at most $P$ products computed in
+# floating point, so two orders of evaluation (another BLAS kernel, another
+# thread count, one block alone instead of the whole matrix) can differ by
+# about $P\,u$ times the size of the terms, $u$ the unit round-off (Higham,
+# *Accuracy and Stability of Numerical Algorithms*, §3.1: $|\Delta| \le
+# \gamma_P\,|x|^\top|y|$). An eigenvalue computed by `eigvalsh` is off by
+# at most about $P\,u\,\|G\|_2$ (backward stability).
+
 # %%
+u = np.finfo(float).eps
 for name, r in results.items():
     H, G, cuts = r["H"], r["G"], r["cuts"]
-    assert np.allclose(H, H.T, rtol=0, atol=1e-12 * np.abs(H).max())
+    P = H.shape[0]
+    r["rounding"] = P * u                            # γ_P, relative to the size of the terms
+    assert np.allclose(H, H.T, rtol=0, atol=r["rounding"] * np.abs(H).max())
     i = len(r["sizes"]) - 1 if FAST else 0           # one block is enough to make the point
     s = slice(cuts[i], cuts[i + 1])
-    assert np.allclose(r["ev"].block_hessian(i), H[s, s], rtol=0, atol=1e-13)
-    assert np.allclose(r["ev"].block_hessian(i, kind="ggn"), G[s, s], rtol=0, atol=1e-13)
+    assert np.allclose(r["ev"].block_hessian(i), H[s, s], rtol=0, atol=r["rounding"] * np.abs(H[s, s]).max())
+    assert np.allclose(r["ev"].block_hessian(i, kind="ggn"), G[s, s], rtol=0,
+                       atol=r["rounding"] * np.abs(G[s, s]).max())
     eig_G = np.linalg.eigvalsh(G)
-    assert eig_G[0] >= -1e-10 * eig_G[-1], name
+    assert eig_G[0] >= -r["rounding"] * eig_G[-1], name
     # independent references: H v against a finite difference of the gradient
     # (smooth nets only: with ReLU and max-pooling over many examples, a step of
     # 6e-6 can cross a kink, where the gradient jumps), and the one-sweep
@@ -101,7 +114,9 @@ for name, r in results.items():
         assert fd.passed, (name, str(fd))
     vf = mll.flatten(v)
     q_dense = [vf[a:b] @ H[a:b, a:b] @ vf[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
-    assert np.allclose(ev.layer_curvature(v), q_dense, rtol=1e-9)
+    # the forms may cancel (H is indefinite): hold them to the size of their terms, |v|ᵀ|H_ll||v|
+    q_terms = [np.abs(vf[a:b]) @ np.abs(H[a:b, a:b]) @ np.abs(vf[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+    assert np.all(np.abs(ev.layer_curvature(v) - q_dense) <= r["rounding"] * np.array(q_terms))
 print("symmetry, block slices, G >= 0, H against finite differences, q_l against dense blocks: ok")
 
 # %% [markdown]
@@ -176,10 +191,11 @@ for name, r in results.items():
     full_gap = np.abs(H - G).max() / np.abs(H).max()
     r["diag_gap"], r["full_gap"] = diag_gap, full_gap
     print(f"{name}: max |H - G| on diagonal blocks {diag_gap:.1e}, anywhere {full_gap:.1e} (relative)")
+    # equal up to rounding (γ_P, relative to max |H|), or different by far more than rounding can explain
     if "ReLU" in name:
-        assert diag_gap < 1e-10 and full_gap > 1e-4
+        assert diag_gap <= r["rounding"] and full_gap > 1e3 * r["rounding"]
     else:
-        assert diag_gap > 1e-6
+        assert diag_gap > 1e3 * r["rounding"]
 
 # %% [markdown]
 # ## 6. How strongly are the layers coupled?
@@ -203,18 +219,40 @@ for name, r in results.items():
 # $Av=\lambda Bv$.
 
 # %%
+# %% [markdown]
+# How exact can $c$ be? The damping makes $B$ badly conditioned on purpose
+# ($\kappa(B)$ up to about $10^6 P$), and a computed eigenvalue of the pencil
+# $Av=\lambda Bv$ carries an error of about
+# $p(P)\,u\,\|A\|_2\|B^{-1}\|_2$ ($u$ the unit round-off; LAPACK Users'
+# Guide, §4.10.1, error bounds for the symmetric-definite generalized
+# eigenproblem). We take $p(P)=P$ (a worst case for the Cholesky reduction):
+# that is the tolerance of every assert on $c$ below, so they hold whichever
+# BLAS kernel or thread count computes them.
+
+# %%
+def pencil_error_bound(A, B):
+    """P·u·‖A‖₂·‖B⁻¹‖₂: how far a computed eigenvalue of A v = λ B v may sit from the exact one."""
+    eig_B = np.linalg.eigvalsh(B)
+    return A.shape[0] * np.finfo(A.dtype).eps * np.linalg.norm(A, 2) / eig_B[0]
+
+
 for name, r in results.items():
     G = r["G"]
     delta = 1e-6 * np.trace(G) / G.shape[0]
     A = G + delta * np.eye(G.shape[0])
+    B = mll.theory.block_diagonal(A, r["sizes"])
     r["c"] = mll.theory.coupling_constant(A, r["sizes"])
+    r["c_error"] = pencil_error_bound(A, B)
     L = len(r["sizes"])
-    print(f"{name}: c = {r['c']:.3f}  (L = {L}; 1 <= c <= L; theory's safe scale 1/c = {1 / r['c']:.3f})")
-    assert 1 - 1e-9 <= r["c"] <= L + 1e-9
+    print(f"{name}: c = {r['c']:.3f}  (L = {L}; 1 <= c <= L; theory's safe scale 1/c = {1 / r['c']:.3f}; "
+          f"rounding bound {r['c_error']:.1e})")
+    assert 1 - r["c_error"] <= r["c"] <= L + r["c_error"]
     assert r["c"] > 1.05   # real layers are coupled
     if G.shape[0] < 300:   # (one is enough) the block-diagonal part alone has c = 1 exactly
-        B = mll.theory.block_diagonal(A, r["sizes"])
-        assert abs(mll.theory.coupling_constant(B, r["sizes"]) - 1) < 1e-9
+        c_B = mll.theory.coupling_constant(B, r["sizes"])
+        print(f"{name}: c(B) - 1 = {c_B - 1:.1e}, allowed {pencil_error_bound(B, B):.1e} "
+              f"(kappa(B) = {np.linalg.cond(B):.1e})")
+        assert abs(c_B - 1) <= pencil_error_bound(B, B)
 
 # %% [markdown]
 # ### Why $c$ comes out so close to $L$: the network's own parameters are a witness
@@ -252,7 +290,9 @@ for name, r in results.items():
     step = np.concatenate([a_ * gb for a_, gb in zip(alphas, gblocks)])
     r["r_theta"], r["r_step"] = coupling_ratio(G, r["sizes"], theta), coupling_ratio(G, r["sizes"], step)
     print(f"{name}: c = {r['c']:.3f}, r(theta) = {r['r_theta']:.3f}, r(layer-wise step) = {r['r_step']:.3f}")
-    assert r["r_step"] <= r["c"] * (1 + 1e-8) and r["r_theta"] <= r["c"] * (1 + 1e-8)
+    # r(u) ≤ c exactly; computed, each side carries its rounding: the pencil bound on c, γ_P on the ratio
+    allowed = r["c"] + r["c_error"] + r["rounding"] * r["c"]
+    assert r["r_step"] <= allowed and r["r_theta"] <= allowed
     if "ReLU" in name:
         assert r["r_theta"] > 0.8 * len(r["sizes"])     # the homogeneity witness
 

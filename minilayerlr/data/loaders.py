@@ -9,6 +9,7 @@ path.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 from typing import Optional, Sequence
@@ -77,7 +78,7 @@ def read_idx(path) -> np.ndarray:
     if len(raw) < header:
         raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes)")
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: 2^32-sized dims cannot overflow
     if len(raw) != expected:
         raise ValueError(f"{path}: wrong size, {len(raw)} bytes but header "
                          f"{shape} needs {expected} (truncated or trailing bytes)")
@@ -113,6 +114,8 @@ def _mnist_split(root, prefix: str, limit: Optional[int]):
     if labels.shape[0] != images.shape[0]:
         raise ValueError(f"{labels_path}: {labels.shape[0]} labels but "
                          f"{images_path} has {images.shape[0]} images")
+    if images.shape[0] == 0:
+        raise ValueError(f"{images_path}: holds no images (each of the train and test splits needs at least one)")
     labels = _check_labels(labels, 10, labels_path)
     images, labels = images[:limit], labels[:limit]
     return images[:, None].astype(np.float64) / 255.0, labels
@@ -200,7 +203,9 @@ def load_cifar10(data_dir, num_train: Optional[int] = None,
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (as some Windows editors write) is dropped, not read
+        # into the first paper id
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not UTF-8 text ({err})") from err
 

@@ -31,8 +31,9 @@ def normalized_adjacency(edges, num_nodes: int) -> sp.csr_matrix:
     """
     num_nodes = check_int("num_nodes", num_nodes)
     edges = np.asarray(edges)
-    if edges.size == 0:
-        edges = edges.reshape(0, 2)
+    if edges.size == 0 and edges.ndim <= 2 and (edges.ndim < 2 or edges.shape[1] in (0, 2)):
+        # no edges at all ([] is a float array to NumPy): N isolated nodes, Â = I
+        edges = np.zeros((0, 2), dtype=np.int64)
     if edges.ndim != 2 or edges.shape[1] != 2 or not np.issubdtype(edges.dtype, np.integer):
         raise ValueError(f"edges: expected an integer array of shape (E, 2), got {edges.dtype} {edges.shape}")
     if edges.size and (edges.min() < 0 or edges.max() >= num_nodes):
@@ -72,7 +73,7 @@ class GraphConv(Dense):
             raise ValueError(f"adjacency: expected real entries, got dtype {adjacency.dtype}")
         if not np.all(np.isfinite(adjacency.data)):
             raise ValueError("adjacency: contains NaN or Inf")
-        self.adjacency = adjacency.tocsr()
+        self.adjacency = adjacency.tocsr(copy=True)  # a copy: the caller may edit their matrix
         self.adjacency_T = self.adjacency.T.tocsr()
 
     def __repr__(self):

@@ -37,6 +37,19 @@ class CheckResult:
         return f"{self.name}: error {self.error:.2e} (tolerance {self.tolerance:.0e}) {status}"
 
 
+def gamma(n: int, dtype=np.float64) -> float:
+    """γ_n = n·u / (1 − n·u), u the unit round-off of ``dtype``.
+
+    The relative rounding error of a sum or dot product of n terms, measured
+    against the sum of their absolute values (Higham, *Accuracy and Stability
+    of Numerical Algorithms*, 2nd ed., Lemma 3.1 and §3.1). Two evaluation
+    orders of the same exact quantity (another BLAS kernel, another blocking,
+    a stack of tangents instead of one) differ by at most about twice this.
+    """
+    nu = n * float(np.finfo(dtype).eps)
+    return nu / (1 - nu)
+
+
 def default_eps(dtype) -> float:
     """Step for central differences: about the cube root of the unit round-off."""
     return float(np.finfo(dtype).eps ** (1 / 3))

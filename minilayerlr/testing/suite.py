@@ -14,6 +14,7 @@ import numpy as np
 
 from ..layers import MaxPool2d, ReLU
 from ..tree import as_stack, block_dot, flatten, unflatten
+from .kinks import SAFETY, layer_radius, network_radius, same_pattern
 from .checkers import (CheckResult, axpy, check_gradient, check_hvp, check_symmetry,
                        check_second_difference, check_taylor_order, default_eps, five_point_second_derivative, mask_to_block, random_like,
                        relative_error, tree_vdot)
@@ -22,15 +23,28 @@ from .checkers import (CheckResult, axpy, check_gradient, check_hvp, check_symme
 def check_layer(layer, params, x, rng, *, tol=1e-6, prefix="") -> List[CheckResult]:
     """VJP adjoint test, JVP, R-operator and curvature term of one layer.
 
+    Tolerances: a central difference with step ε has truncation error
+    ε²|φ‴|/6 and rounding error about u|φ|/ε (u the unit round-off). With
+    ε = u^{1/3} (6e-6 in float64) the truncation is 6e-12 relative to the
+    third derivative; ``tol`` = 1e-6 leaves a factor 1.6e5 for third
+    derivatives larger than first ones, which O(1)-scaled instances (unit
+    normal inputs, Glorot weights) never approach. The rounding part is not
+    left to ``tol``: each check carries an explicit floor of 100 round-offs of
+    the values per step, so a check is never failed by rounding alone.
+
     Args:
         layer: a Layer; params: its dict of arrays (may be empty); x: an input batch.
         rng: numpy Generator for the random directions.
     """
-    eps = default_eps(x.dtype)
     y, cache = layer.forward(params, x)
     g_y, g_y_dot = rng.standard_normal(y.shape).astype(x.dtype), rng.standard_normal(y.shape).astype(x.dtype)
     x_dot = rng.standard_normal(x.shape).astype(x.dtype)
     p_dot = random_like([params], rng)[0]
+    # Steps shrink so that each stencil stays a factor SAFETY inside the
+    # kink-free radius along x_dot (kinked layers have no parameters): the
+    # central differences reach ±eps, the five-point one ±2h.
+    radius = layer_radius(layer, x, x_dot)
+    eps = min(default_eps(x.dtype), radius / SAFETY)
 
     def moved(t):
         return axpy(t, [p_dot], [params])[0], x + t * x_dot
@@ -39,9 +53,13 @@ def check_layer(layer, params, x, rng, *, tol=1e-6, prefix="") -> List[CheckResu
         p_t, x_t = moved(t)
         return layer.forward(p_t, x_t)[0]
 
-    numeric_jvp = (forward_at(eps) - forward_at(-eps)) / (2 * eps)
+    y_plus, y_minus = forward_at(eps), forward_at(-eps)
+    numeric_jvp = (y_plus - y_minus) / (2 * eps)
     jvp = layer.tangent(params, cache, x_dot[None], as_stack(p_dot) or None)[0]
-    results = [CheckResult(prefix + "jvp", relative_error(jvp, numeric_jvp), tol)]
+    # rounding floor of a central difference: 100 round-offs of the values per step
+    unit = np.finfo(x.dtype).eps
+    floor = 100 * unit * max(np.linalg.norm(y_plus), np.linalg.norm(y_minus)) / eps
+    results = [CheckResult(prefix + "jvp", relative_error(jvp, numeric_jvp, floor / tol), tol)]
 
     g_x, g_p = layer.backward(params, cache, g_y)
     adjoint = float(np.vdot(g_x, x_dot)) + tree_vdot([g_p], [p_dot])
@@ -52,13 +70,26 @@ def check_layer(layer, params, x, rng, *, tol=1e-6, prefix="") -> List[CheckResu
         g_x_t, g_p_t = layer.backward(p_t, layer.forward(p_t, x_t)[1], g_y + t * g_y_dot)
         return np.concatenate([g_x_t.ravel(), flatten([g_p_t])])
 
-    numeric_rop = (backward_at(eps) - backward_at(-eps)) / (2 * eps)
+    b_plus, b_minus = backward_at(eps), backward_at(-eps)
+    numeric_rop = (b_plus - b_minus) / (2 * eps)
+    floor = 100 * unit * max(np.linalg.norm(b_plus), np.linalg.norm(b_minus)) / eps
     g_x_dot, g_p_dot = layer.backward_tangent(params, cache, x_dot[None], as_stack(p_dot) or None, g_y, g_y_dot[None])
     rop = np.concatenate([g_x_dot[0].ravel(), flatten([{n: a[0] for n, a in g_p_dot.items()}])])
-    results.append(CheckResult(prefix + "R-op", relative_error(rop, numeric_rop), tol))
+    results.append(CheckResult(prefix + "R-op", relative_error(rop, numeric_rop, floor / tol), tol))
 
-    # ⟨g_y, ∂²y/∂x²[ẋ, ẋ]⟩ against a second difference of t ↦ ⟨g_y, y(x + t ẋ)⟩
-    h = 1e-3 if x.dtype == np.float64 else 3e-2
+    results.append(check_curvature_term(layer, params, cache, x, x_dot, g_y, radius, tol, prefix))
+    return results
+
+
+def check_curvature_term(layer, params, cache, x, x_dot, g_y, radius, tol, prefix="") -> CheckResult:
+    """⟨g_y, ∂²y/∂x²[ẋ, ẋ]⟩ against a five-point second difference of t ↦ ⟨g_y, y(x + t ẋ)⟩.
+
+    ``radius`` is the kink-free radius along ẋ (``testing.kinks``): the
+    stencil reaches ±2h with 2h at most radius / SAFETY.
+    """
+    # the five-point rule's O(h⁴) truncation and 64u/12h² rounding balance at
+    # h ≈ u^{1/6} (2.5e-3 in float64, 7e-2 in float32); we stay a little below
+    h = min(1e-3 if x.dtype == np.float64 else 3e-2, radius / (2 * SAFETY))
     along = {}
 
     def inner(t):
@@ -67,13 +98,15 @@ def check_layer(layer, params, x, rng, *, tol=1e-6, prefix="") -> List[CheckResu
 
     numeric_term = five_point_second_derivative(inner, h)
     term = layer.curvature_term(params, cache, x_dot[None], g_y)[0]
-    curvature_tol = 1e2 * tol  # O(h⁴) ≈ 1e-12 truncation, but rounding grows like 1/h²
+    # five-point truncation h⁴|φ⁽⁶⁾|/90 ≈ 1e-14|φ⁽⁶⁾| at h = 1e-3; the rounding
+    # 64u·Σ|g_y||y|/12h² is bounded explicitly below, so 100·tol only has to
+    # absorb the truncation with room for φ⁽⁶⁾ up to 1e10 times φ''
+    curvature_tol = 1e2 * tol
     # the inner product cancels: its rounding error scales with Σ|g_y||y|, not |⟨g_y, y⟩|
     magnitude = max(float(np.vdot(np.abs(g_y), np.abs(layer.forward(params, x + t * x_dot)[0]))) for t in along)
     rounding = 64 / 12 * np.finfo(x.dtype).eps * magnitude / h ** 2
     scale = max(abs(numeric_term), abs(term), 100 * rounding / curvature_tol, np.finfo(float).tiny)
-    results.append(CheckResult(prefix + "curvature term", abs(term - numeric_term) / scale, curvature_tol))
-    return results
+    return CheckResult(prefix + "curvature term", abs(term - numeric_term) / scale, curvature_tol)
 
 
 def gauss_newton_reference(net, params, x, y) -> np.ndarray:
@@ -84,11 +117,14 @@ def gauss_newton_reference(net, params, x, y) -> np.ndarray:
     ``loss.backward`` on the output.
     """
     theta = flatten(params)
-    eps = default_eps(theta.dtype)
     out = net.forward(params, x)
     columns = []
     for j in range(theta.size):
         e = np.zeros_like(theta)
+        e[j] = 1.0
+        eps = default_eps(theta.dtype)
+        if not is_smooth(net):  # keep ±ε e_j SAFETY times inside the kink-free radius
+            eps = min(eps, network_radius(net, params, x, unflatten(e, params)) / SAFETY)
         e[j] = eps
         plus = net.forward(unflatten(theta + e, params), x)
         minus = net.forward(unflatten(theta - e, params), x)
@@ -101,6 +137,7 @@ def gauss_newton_reference(net, params, x, y) -> np.ndarray:
 
     o = out.ravel()
     H_out = np.empty((o.size, o.size))
+    eps = default_eps(theta.dtype)  # the losses are smooth in the output
     for j in range(o.size):
         e = np.zeros_like(o)
         e[j] = eps
@@ -118,6 +155,11 @@ def check_float32(net, params, x, y, rng, *, tol=1e-4, prefix="") -> List[CheckR
 
     Finite differences in float32 are too coarse to test anything (ε ≈ 5e-3
     crosses ReLU kinks), so float32 is held to agreement with float64.
+    Tolerance: each quantity is a chain of at most a few layers of sums of at
+    most ~100 terms, so its float32 rounding is about γ_100 = 100·u₃₂ = 6e-6
+    per layer relative to the size of the terms (Higham, *Accuracy and
+    Stability of Numerical Algorithms*, §3.1); 1e-4 ≈ 1700 u₃₂ covers five
+    layers and a factor 3 of cancellation in a norm-wise relative error.
     """
     p32 = [{n: a.astype(np.float32) for n, a in e.items()} for e in params]
     x32 = x.astype(np.float32)
@@ -146,12 +188,22 @@ def check_network(net, params, x, y, rng, *, tol=1e-6, dense=True, prefix="") ->
     def gradient(p):
         return net.evaluate(p, x, y).grads
 
+    def step(direction, requested, reach):
+        """``requested``, shrunk so that a stencil reaching ±reach·step stays SAFETY times inside the kink-free radius."""
+        if is_smooth(net):
+            return requested
+        return min(requested, network_radius(net, params, x, direction) / (SAFETY * reach))
+
     u, a, b = (random_like(params, rng) for _ in range(3))
     hu = ev.hvp(u)
+    eps = step(u, default_eps(x.dtype), 1)
     results = [
-        check_gradient(loss, ev.grads, params, u, tol=tol, name=prefix + "gradient"),
-        check_hvp(gradient, hu, params, u, tol=tol, name=prefix + "hvp"),
-        check_symmetry(ev.hvp, a, b, tol=1e3 * np.finfo(x.dtype).eps, name=prefix + "symmetry"),
+        check_gradient(loss, ev.grads, params, u, eps=eps, tol=tol, name=prefix + "gradient"),
+        check_hvp(gradient, hu, params, u, eps=eps, tol=tol, name=prefix + "hvp"),
+        # ⟨a, Hb⟩ − ⟨Ha, b⟩ is two dot products over P parameters: γ_P = P·u of ‖a‖‖Hb‖ each,
+        # times 10 for the rounding inside Hv itself (at least 100 parameters' worth)
+        check_symmetry(ev.hvp, a, b, tol=10 * max(flatten(params).size, 100) * np.finfo(x.dtype).eps,
+                       name=prefix + "symmetry"),
     ]
     if x.dtype == np.float64 and is_smooth(net):
         results.append(check_taylor_order(loss, ev.grads, hu, params, u, name=prefix + "taylor order"))
@@ -159,25 +211,44 @@ def check_network(net, params, x, y, rng, *, tol=1e-6, dense=True, prefix="") ->
     d = random_like(params, rng)
     q = ev.layer_curvature(d, "hessian")
     masked = np.array([tree_vdot(mask_to_block(d, k), ev.hvp(mask_to_block(d, k))) for k in ev.blocks])
+    # engine against engine-free sums (masked HVPs, dense blocks): both exact, so only
+    # rounding separates them, far below tol (γ_P ≈ 1e-14 for P ≤ 100)
     results.append(CheckResult(prefix + "layer curvature vs masked hvp", relative_error(q, masked), tol))
+    stencils = [(u, (-eps, eps))]
     if x.dtype == np.float64:
-        results.append(check_second_difference(loss, params, [mask_to_block(d, k) for k in ev.blocks], q,
+        masks = [mask_to_block(d, k) for k in ev.blocks]
+        h = min(step(m, 1e-3, 2) for m in masks)  # 1e-3: see check_second_difference
+        stencils += [(m, (-2 * h, -h, h, 2 * h)) for m in masks]
+        results.append(check_second_difference(loss, params, masks, q, eps=h,
                                                name=prefix + "layer curvature vs 2nd difference"))
+    if not is_smooth(net):  # the radius is exact up to the first curved layer; confirm it
+        clear = all(same_pattern(net, params, x, direction, ts) for direction, ts in stencils)
+        results.append(CheckResult(prefix + "stencils clear of kinks", 0.0 if clear else np.inf, 0.0))
     q_ggn = ev.layer_curvature(d, "ggn")
     ggn_masked = np.array([tree_vdot(mask_to_block(d, k), ev.hvp(mask_to_block(d, k), "ggn")) for k in ev.blocks])
     results.append(CheckResult(prefix + "ggn curvature vs masked ggn-vp", relative_error(q_ggn, ggn_masked), tol))
     if dense:
-        blocks = np.array([flatten([d[k]]) @ ev.block_hessian(i) @ flatten([d[k]]) for i, k in enumerate(ev.blocks)])
-        results.append(CheckResult(prefix + "layer curvature vs dense block", relative_error(q, blocks), tol))
-        if x.dtype == np.float64:
-            G = gauss_newton_reference(net, params, x, y)
-            dd = flatten(d)
-            offsets = np.cumsum([0] + [flatten([params[k]]).size for k in ev.blocks])
-            reference = np.array([dd[s:e] @ G[s:e, s:e] @ dd[s:e] for s, e in zip(offsets[:-1], offsets[1:])])
-            results.append(CheckResult(prefix + "ggn curvature vs JᵀHJ (differences)",
-                                       relative_error(q_ggn, reference), 1e-5))
-            results.append(CheckResult(prefix + "dense ggn vs JᵀHJ (differences)",
-                                       relative_error(ev.hessian("ggn"), G), 1e-5))
+        results += _dense_checks(net, params, x, y, ev, d, q, q_ggn, tol, prefix)
+    return results
+
+
+def _dense_checks(net, params, x, y, ev, d, q, q_ggn, tol, prefix) -> List[CheckResult]:
+    """q and q_ggn against the dense blocks, and the Gauss-Newton forms against JᵀHJ from differences."""
+    results = []
+    blocks = np.array([flatten([d[k]]) @ ev.block_hessian(i) @ flatten([d[k]]) for i, k in enumerate(ev.blocks)])
+    results.append(CheckResult(prefix + "layer curvature vs dense block", relative_error(q, blocks), tol))
+    if x.dtype == np.float64:
+        G = gauss_newton_reference(net, params, x, y)
+        dd = flatten(d)
+        offsets = np.cumsum([0] + [flatten([params[k]]).size for k in ev.blocks])
+        reference = np.array([dd[s:e] @ G[s:e, s:e] @ dd[s:e] for s, e in zip(offsets[:-1], offsets[1:])])
+        # J and ∇²L each carry a central difference's error (≤ tol, as above); their
+        # product JᵀHJ up to about twice that relative to its terms; 10·tol leaves a
+        # factor 5 for the cancellation in the product
+        results.append(CheckResult(prefix + "ggn curvature vs JᵀHJ (differences)",
+                                   relative_error(q_ggn, reference), 10 * tol))
+        results.append(CheckResult(prefix + "dense ggn vs JᵀHJ (differences)",
+                                   relative_error(ev.hessian("ggn"), G), 10 * tol))
     return results
 
 

@@ -21,11 +21,17 @@ import dataclasses
 import io
 import json
 import os
+import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
+
+from ..errors import UserError
+from ..paths import check_output_file
+from .fingerprint import first_difference, fingerprint
+from .safe_npz import check_members
 
 FORMAT = "minilayerlr-checkpoint-1"
 
@@ -159,9 +165,20 @@ def save_checkpoint(path, *, params, opt_state, rng_state: dict, history: dict,
     np.savez(buffer, __header__=np.array(json.dumps(header)), **arrays)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)
+    # A temporary file of its own in the same folder (so two runs never share
+    # one, and os.replace stays a rename on one file system): a reader sees
+    # the old file or the new one, never half of either.
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(buffer.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     return path
 
 
@@ -185,10 +202,12 @@ def load_checkpoint(path) -> dict:
             raise ValueError(f"resume: {path} is not a readable minilayerlr checkpoint "
                              "(not an .npz archive)")
     try:
+        check_members(path)
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         header = json.loads(str(arrays.pop("__header__")))
-    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as error:
+    except (ValueError, OSError, KeyError, EOFError, RecursionError, zipfile.BadZipFile) as error:
+        # RecursionError: a JSON header nested thousands deep
         # BadZipFile: truncated or overwritten bytes (bad CRC, no central directory)
         raise ValueError(f"resume: {path} is not a readable minilayerlr checkpoint "
                          f"(truncated or corrupt: {error})") from None
@@ -202,3 +221,62 @@ def load_checkpoint(path) -> dict:
     return {"epoch": header["epoch"], "params_spec": header["params"],
             "opt_spec": header["opt_state"], "rng_state": header["rng_state"],
             "history": header["history"], "meta": header["meta"], "arrays": arrays}
+
+
+def run_meta(net, params, x, y) -> dict:
+    """Entries of ``meta`` that identify the run beyond its settings: ``{"fingerprint": ...}``."""
+    return {"fingerprint": fingerprint(net, params, x, y)}
+
+
+def meta_difference(saved: dict, meta: dict) -> Optional[str]:
+    """The first setting or fingerprint entry in which a checkpoint's ``meta`` differs from ``meta``."""
+    for key, value in meta.items():
+        if key == "fingerprint":
+            if not isinstance(saved.get(key), dict):
+                return "fingerprint: none stored (written by an older minilayerlr)"
+            diff = first_difference(saved[key], value)
+            if diff:
+                top = diff.split(".")[0].split("[")[0].split(":")[0]
+                what = {"layers": "a different architecture", "loss": "a different loss",
+                        "params_dtype": "parameters of another dtype",
+                        "x": "different training inputs x", "y": "different training targets y"}
+                return f"it was written for {what.get(top, 'another run')}: {diff}"
+        elif saved.get(key) != value:
+            return f"{key}: the checkpoint was written with {key}={saved.get(key)!r}, but this run has {key}={value!r}"
+    return None
+
+
+def check_resume_meta(saved: dict, meta: dict) -> None:
+    """Raise ValueError unless the checkpoint's ``meta`` is this run's (settings and fingerprint)."""
+    diff = meta_difference(saved, meta)
+    if diff:
+        raise ValueError(f"resume: the checkpoint is not this run's: {diff}")
+
+
+def check_checkpoint_target(checkpoint, resume, overwrite: bool, meta: dict) -> Optional[Path]:
+    """Check before any work that ``checkpoint`` may be written; returns it as a Path (or None).
+
+    The folder must exist and be writable and the name must not be a folder
+    (:func:`~minilayerlr.paths.check_output_file`). An existing file is
+    replaced only when ``overwrite`` is true or when it is the file this run
+    resumes from (it continues it); anything else — an unrelated file, another
+    run's checkpoint, or this run's own checkpoint while starting afresh —
+    would destroy work, so it is refused with what the file is.
+    """
+    if checkpoint is None:
+        return None
+    path = check_output_file("checkpoint", checkpoint)
+    if not path.exists() or overwrite:
+        return path
+    if resume is not None and Path(resume).exists() and os.path.samefile(path, resume):
+        return path
+    try:
+        saved = load_checkpoint(path)
+    except (ValueError, OSError):
+        what = "is not a minilayerlr checkpoint"
+    else:
+        diff = meta_difference(saved["meta"], meta)
+        what = (f"is a checkpoint of another run ({diff})" if diff else
+                f"holds this run's checkpoint at epoch {saved['epoch']}; resume from it to continue")
+    raise UserError(f"checkpoint: {path} already exists and {what}; refusing to overwrite it "
+                    "(pass overwrite=True to replace it)")

@@ -7,7 +7,7 @@ repr round-trips every float64 exactly.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
@@ -87,7 +87,15 @@ class History:
 
     def record_epoch(self, epoch: int, train_loss: float, metrics: Dict[str, float],
                      seconds: float, steps: int) -> None:
-        """Append one evaluation."""
+        """Append one evaluation.
+
+        Raises:
+            ValueError: ``metrics`` names other metrics than the epochs before
+                (the per-epoch lists would no longer line up with ``epoch``).
+        """
+        if self.epoch and sorted(metrics) != sorted(self.metrics):
+            raise ValueError(f"eval_fn: returned the metrics {sorted(metrics)} after epoch {epoch}, "
+                             f"but {sorted(self.metrics)} before; it must name the same metrics every time")
         self.epoch.append(int(epoch))
         self.train_loss.append(float(train_loss))
         for name, value in metrics.items():
@@ -129,3 +137,22 @@ def _numbers(value) -> bool:
     """True for a list of ints and floats (not bools)."""
     return isinstance(value, list) and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+
+
+def as_metrics(value) -> Dict[str, float]:
+    """What an ``eval_fn`` returned, as {name: float}, or ValueError naming ``eval_fn``.
+
+    NaN and Inf are kept (a diverged test loss is a result); strings, nested
+    values and non-string names are refused.
+    """
+    if not isinstance(value, Mapping):
+        raise ValueError(f"eval_fn: expected a dict {{name: number}}, got {type(value).__name__} {value!r:.60}")
+    out = {}
+    for name, v in value.items():
+        if not isinstance(name, str):
+            raise ValueError(f"eval_fn: metric names must be strings, got {name!r}")
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                and not (isinstance(v, np.ndarray) and v.shape == () and v.dtype.kind in "iuf"):
+            raise ValueError(f"eval_fn: metric {name!r} must be a real number, got {type(v).__name__} {v!r:.60}")
+        out[name] = float(v)
+    return out

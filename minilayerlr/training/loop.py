@@ -19,8 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
@@ -31,12 +30,19 @@ from ..optim.base import step_diagnostics
 from ..optim.oracles import supply_oracles
 from ..optim.state_checks import check_nested_state_values
 from ..tree import check_same_structure, check_tree
-from ..validation import check_int, is_real_number
-from .checkpoint import check_layout, decode_tree, load_checkpoint, save_checkpoint
-from .history import History
+from ..validation import check_int
+from .checkpoint import (check_checkpoint_target, check_layout, check_resume_meta, decode_tree,
+                         load_checkpoint, run_meta, save_checkpoint)
+from .resume_checks import check_loaded_values, check_metric_names
+from .history import History, as_metrics
 from .progress import Progress
 
 EvalFn = Callable[[list], Dict[str, float]]
+
+#: A diverging run overflows inside the network before a loss turns non-finite;
+#: the loop checks finiteness itself and says so in one line (``stop_reason``),
+#: so NumPy's RuntimeWarnings are silenced in the step and the per-epoch evaluation.
+QUIET_OVERFLOW = dict(over="ignore", invalid="ignore", divide="ignore")
 
 
 class _NonFinite(Exception):
@@ -100,10 +106,7 @@ def step(net, optimizer, params, state, xb, yb):
     (a ValueError) when the loss or the curvature is not finite or the update
     overflows; ``train`` turns that into a clean stop.
     """
-    # An overflow here ends as a NaN/Inf that is reported below as one NonFiniteError
-    # (loss, curvature, grads, state or update): NumPy's RuntimeWarnings would only
-    # precede that one line.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(**QUIET_OVERFLOW):
         ev = net.evaluate(params, xb, yb)
         if not math.isfinite(ev.loss):
             raise NonFiniteError(f"non-finite loss {ev.loss}")
@@ -121,7 +124,7 @@ def step(net, optimizer, params, state, xb, yb):
 def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int] = None,
           seed: int = 0, eval_fn: Optional[EvalFn] = None, checkpoint=None,
           checkpoint_every: int = 1, resume=None, progress: Optional[bool] = None,
-          label: str = "train") -> TrainResult:
+          label: str = "train", overwrite: bool = False) -> TrainResult:
     """Train ``net`` from ``params`` with ``optimizer`` for ``epochs`` epochs.
 
     Args:
@@ -149,6 +152,8 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
         progress: show a progress line on stderr: True, False, or None (only
             when stderr is a terminal). It appears after 2 s.
         label: prefix of the progress line.
+        overwrite: replace an existing ``checkpoint`` file that is not the one
+            this run resumes from (refused otherwise, before any work).
 
     Returns:
         TrainResult(params, state, history). If a loss, curvature or parameter
@@ -165,16 +170,17 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
     if resume is None:
         net.check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
     n = len(x)
-    meta = _run_meta(optimizer, seed, batch_size, n)
+    meta = {**_run_meta(optimizer, seed, batch_size, n), **run_meta(net, params, x, y)}
+    checkpoint = check_checkpoint_target(checkpoint, resume, overwrite, meta)
     rng = np.random.default_rng(seed)
 
-    def evaluate(p):
-        metrics = _metrics(eval_fn(p), history) if eval_fn is not None else {}
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return dataset_loss(net, p, x, y), metrics  # a non-finite loss is reported below
+    def evaluate(p):  # (training loss, metrics); overflow shows as a non-finite loss, not a warning
+        with np.errstate(**QUIET_OVERFLOW):
+            return dataset_loss(net, p, x, y), as_metrics(eval_fn(p)) if eval_fn is not None else {}
 
     if resume is not None:
         params, state, history, start_epoch = _resume(resume, net, optimizer, meta, epochs, rng)
+        check_metric_names(eval_fn, params, history)
     else:
         state, history, start_epoch = optimizer.init(params), History(), 0
         loss0, metrics0 = evaluate(params)
@@ -223,25 +229,6 @@ def _run_meta(optimizer, seed: int, batch_size: Optional[int], n: int) -> dict:
             "optimizer": repr(optimizer)}
 
 
-def _metrics(value, history: History) -> Dict[str, float]:
-    """``eval_fn``'s result as ``{name: float}``: a dict from strings to real numbers, with the
-    names of the epochs before; otherwise TypeError/ValueError naming ``eval_fn``."""
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise TypeError(f"eval_fn: must return a dict {{name: number}} with string names, "
-                        f"got {type(value).__name__} {value!r:.80}")
-    metrics = {}
-    for name, number in value.items():
-        if isinstance(number, np.ndarray) and number.ndim == 0:
-            number = number[()]
-        if not is_real_number(number):  # NaN and Inf are numbers: a diverged model's test loss
-            raise TypeError(f"eval_fn: the metric {name!r} must be a real number, got {number!r:.80}")
-        metrics[name] = float(number)
-    if history.epoch and sorted(metrics) != sorted(history.metrics):
-        raise ValueError(f"eval_fn: returned the metrics {sorted(metrics)}, but "
-                         f"{sorted(history.metrics)} at the epochs before")
-    return metrics
-
-
 def _record_step(history: History, loss: float, state) -> None:
     """Append the step's loss and the optimizer's diagnostics (step sizes, fallback codes)."""
     diagnostics = step_diagnostics(state)
@@ -266,9 +253,10 @@ def _check_arguments(net, optimizer, x, y, epochs, batch_size, seed, eval_fn, ch
         raise ValueError(f"x: expected a non-empty array of shape (N, ...), got {getattr(x, 'shape', type(x).__name__)}")
     if not isinstance(y, np.ndarray):
         raise TypeError(f"y: expected a numpy array of targets, got {type(y).__name__}")
-    if y.ndim == 0 or len(y) != len(x):
-        got = "a 0-d array" if y.ndim == 0 else len(y)
-        raise ValueError(f"y: expected {len(x)} targets (one per example of x), got {got}")
+    if y.ndim == 0:
+        raise ValueError(f"y: expected {len(x)} targets (one per example of x), got a 0-d array {y!r}")
+    if len(y) != len(x):
+        raise ValueError(f"y: expected {len(x)} targets (one per example of x), got {len(y)}")
     n = len(x)
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, 1)
@@ -279,8 +267,6 @@ def _check_arguments(net, optimizer, x, y, epochs, batch_size, seed, eval_fn, ch
                              "trains full batch: use batch_size=None")
     if eval_fn is not None and not callable(eval_fn):
         raise ValueError("eval_fn: expected a callable params -> {name: value}")
-    if checkpoint is not None and Path(checkpoint).is_dir():
-        raise ValueError(f"checkpoint: {checkpoint} is a folder; give a file name such as run.npz")
     return epochs, seed, checkpoint_every, batch_size
 
 
@@ -291,10 +277,7 @@ def _resume(resume, net, optimizer, meta: dict, epochs: int, rng: np.random.Gene
     (``meta``), has done more than ``epochs`` epochs, or is corrupt.
     """
     saved = load_checkpoint(resume)
-    for key, value in meta.items():
-        if saved["meta"].get(key) != value:
-            raise ValueError(f"resume: the checkpoint was written with {key}="
-                             f"{saved['meta'].get(key)!r}, but this run has {key}={value!r}")
+    check_resume_meta(saved["meta"], meta)
     if saved["epoch"] > epochs:
         raise ValueError(f"epochs: the checkpoint has already done {saved['epoch']} epochs; "
                          f"ask for at least that many")
@@ -313,8 +296,7 @@ def _resume(resume, net, optimizer, meta: dict, epochs: int, rng: np.random.Gene
         check_nested_state_values(state)  # the values update would refuse: NaN momentum, ν < 0, ...
         rng.bit_generator.state = saved["rng_state"]
         history = History.from_dict(saved["history"])
-        if history.epoch[-1] != saved["epoch"]:
-            raise ValueError(f"history: ends at epoch {history.epoch[-1]}, not {saved['epoch']}")
+        check_loaded_values(params, state, history, saved)
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as error:
         raise ValueError(f"resume: {resume} is corrupt: {error}") from None
     return params, state, history, saved["epoch"]
