@@ -19,7 +19,7 @@ class UserError(Exception):
 
 def _registrars():
     # Imported here, not at the top, so that importing minilayerlr.cli stays cheap.
-    from . import bench
+    from .experiments import bench
     from .experiments import commands as experiment_commands
     from .testing import command as check_command
     return [check_command.register, *experiment_commands.REGISTRARS, bench.register]
