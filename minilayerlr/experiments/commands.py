@@ -210,8 +210,9 @@ def _run_compare(args) -> int:
     out = check_output_dir("--resume" if args.resume else "--out", settings.pop("out"))
     started = time.perf_counter()
     try:
+        command = " ".join(["minilayerlr"] + getattr(args, "argv", sys.argv[1:]))
         result = run_compare(out=out, progress=False if args.no_progress else None, log=_log,
-                             **settings)
+                             command=command, **settings)
     except KeyboardInterrupt:
         done = len(list((out / "runs").glob("*.json"))) if (out / "runs").is_dir() else 0
         _log(f"minilayerlr compare: interrupted; {done} finished run(s) kept in {out}/runs; "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -58,23 +59,32 @@ def _load_record(path: Path, spec: dict) -> Optional[dict]:
 
 
 class _Progress:
-    """One line per finished run: runs done / total, elapsed, estimated time left."""
+    """One line per finished run: runs done / total, elapsed, estimated time left.
 
-    def __init__(self, total: int, log: Optional[Callable[[str], None]]):
-        self.total, self.log, self.done, self.reused = total, log, 0, 0
+    The estimate prices each remaining run at the mean time of the finished runs of its own
+    task (tasks differ by far more than methods), or of all finished runs before that.
+    """
+
+    def __init__(self, tasks: List[str], log: Optional[Callable[[str], None]]):
+        self.left, self.log, self.done, self.reused = Counter(tasks), log, 0, 0
+        self.total, self.per_task = len(tasks), {}
         self.started, self.run_seconds = time.perf_counter(), 0.0
 
-    def tick(self, what: str, seconds: Optional[float]) -> None:
+    def tick(self, task: str, what: str, seconds: Optional[float]) -> None:
         self.done += 1
+        self.left[task] -= 1
         if seconds is None:
             self.reused += 1
         else:
             self.run_seconds += seconds
+            self.per_task.setdefault(task, []).append(seconds)
         if self.log is None:
             return
         elapsed = time.perf_counter() - self.started
-        ran = self.done - self.reused
-        left = (self.total - self.done) * (self.run_seconds / ran) if ran else 0.0
+        times = [t for ts in self.per_task.values() for t in ts]
+        overall = sum(times) / len(times) if times else 0.0
+        left = sum(n * (sum(self.per_task[t]) / len(self.per_task[t]) if t in self.per_task
+                        else overall) for t, n in self.left.items())
         self.log(f"compare: {self.done}/{self.total} runs ({self.reused} reused), "
                  f"{elapsed:.0f} s elapsed, about {left:.0f} s left; {what}")
 
@@ -161,7 +171,8 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
                     spec = run_spec(task, entry["method"], lr, seed, task_epochs,
                                     entry["options"], data_key)
                     plan.append((task, entry, lr, seed, spec))
-    bar = _Progress(len(plan), log)
+    bar = _Progress([task.name for task, *_ in plan], log)
+    config["started"] = time.strftime("%Y-%m-%d %H:%M:%S")
     records: List[dict] = []
     task_prices: Dict[str, Dict[str, float]] = {}
     for task, entry, lr, seed, spec in plan:
@@ -171,17 +182,21 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
         if record is None:
             if task.name not in task_prices:
                 task_prices[task.name] = _task_prices(out, task, seeds[0], prices)
+            started = time.perf_counter()
             record = run_one(task, entry["method"], lr, seed=seed, epochs=spec["epochs"],
                              options=entry["options"], prices=task_prices[task.name],
                              data_key=spec["data"], stability=stability, progress=progress)
             record.pop("_result")
             record["label"] = entry["label"]
             write_json(path, record)
-            bar.tick(what, record["wall_time"])
+            bar.tick(task.name, what, time.perf_counter() - started)
         else:
             record["label"] = entry["label"]
-            bar.tick(what + " (done before)", None)
+            bar.tick(task.name, what + " (done before)", None)
         records.append(record)
+    config["run_seconds"] = bar.run_seconds  # whole runs (training, evaluation) done by this call
+    config["reused_runs"] = bar.reused
+    config["elapsed_seconds"] = time.perf_counter() - bar.started
     return finish(out, config, built, records, ablation, seeds, plots)
 
 

@@ -21,7 +21,7 @@ from typing import List
 import numpy as np
 
 
-def block_lambda_max(ev, params, iterations: int = 8, seed: int = 0) -> np.ndarray:
+def block_lambda_max(ev, params, iterations: int = 6, seed: int = 0) -> np.ndarray:
     """Rayleigh-quotient estimate of λ_max(H_ll) for every block, shape (L,).
 
     Args:
