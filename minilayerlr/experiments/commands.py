@@ -261,8 +261,6 @@ def _check_train(args, method):
     options = _ls_options(args)
     if options and not method.layerwise:
         raise UserError(f"--ls-scale/--ls-ema: only for the layer-wise optimizers, not {args.optimizer}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UserError(f"--batch-size: expected an integer >= 1, got {args.batch_size}")
     if args.out:
         check_output_dir("--out", args.out)
     if args.checkpoint:

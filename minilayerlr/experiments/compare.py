@@ -115,6 +115,52 @@ def _check_args(tasks, methods, seeds, epochs) -> None:
         raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
 
 
+def _plan(built: List[Task], config: dict) -> list:
+    """(task, entry, lr, seed, spec) of every run of the comparison, in running order."""
+    plan, seeds = [], config["seeds"]
+    for task in built:
+        data_key = {"data": task.data, "data_dir": config["data_dir"], "quick": config["quick"],
+                    "size": config["size"], "data_seed": seeds[0]}
+        entries = lineup(task, config["methods"], config["quick"], config["ls_options"],
+                         config["ablation"])
+        for entry in entries:
+            for lr in entry["grid"]:
+                for seed in seeds:
+                    spec = run_spec(task, entry["method"], lr, seed, config["epochs"] or task.epochs,
+                                    entry["options"], data_key)
+                    plan.append((task, entry, lr, seed, spec))
+    return plan
+
+
+def _run_plan(plan: list, out: Path, bar: _Progress, prices, stability: bool, progress,
+              calibration_seed: int) -> List[dict]:
+    """Run (or reuse) every planned run, writing each record as soon as it is finished."""
+    runs_dir = out / "runs"
+    runs_dir.mkdir(exist_ok=True)
+    records: List[dict] = []
+    task_prices: Dict[str, Dict[str, float]] = {}
+    for task, entry, lr, seed, spec in plan:
+        path = runs_dir / f"{spec_key(spec)}.json"
+        what = f"{task.name} {entry['label']}" + ("" if lr is None else f" lr={lr:g}") + f" seed {seed}"
+        record = _load_record(path, spec) if path.exists() else None
+        if record is None:
+            if task.name not in task_prices:
+                task_prices[task.name] = _task_prices(out, task, calibration_seed, prices)
+            started = time.perf_counter()
+            record = run_one(task, entry["method"], lr, seed=seed, epochs=spec["epochs"],
+                             options=entry["options"], prices=task_prices[task.name],
+                             data_key=spec["data"], stability=stability, progress=progress)
+            record.pop("_result")
+            record["label"] = entry["label"]
+            write_json(path, record)
+            bar.tick(task.name, what, time.perf_counter() - started)
+        else:
+            record["label"] = entry["label"]
+            bar.tick(task.name, what + " (done before)", None)
+        records.append(record)
+    return records
+
+
 def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = None,
                 seeds: Sequence[int] = (0,), epochs: Optional[int] = None,
                 data: Optional[str] = None, data_dir=None, quick: bool = False,
@@ -158,42 +204,9 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
               "quick": quick, "size": size, "ls_options": ls_options, "ablation": ablation,
               "stability": stability, "command": command or " ".join(["minilayerlr"] + sys.argv[1:])}
     write_json(out / CONFIG_NAME, config)
-    runs_dir = out / "runs"
-    runs_dir.mkdir(exist_ok=True)
-    plan = []
-    for task in built:
-        data_key = {"data": task.data, "data_dir": config["data_dir"], "quick": quick,
-                    "size": size, "data_seed": seeds[0]}
-        task_epochs = epochs or task.epochs
-        for entry in lineup(task, methods, quick, ls_options, ablation):
-            for lr in entry["grid"]:
-                for seed in seeds:
-                    spec = run_spec(task, entry["method"], lr, seed, task_epochs,
-                                    entry["options"], data_key)
-                    plan.append((task, entry, lr, seed, spec))
+    plan = _plan(built, config)
     bar = _Progress([task.name for task, *_ in plan], log)
-    config["started"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    records: List[dict] = []
-    task_prices: Dict[str, Dict[str, float]] = {}
-    for task, entry, lr, seed, spec in plan:
-        path = runs_dir / f"{spec_key(spec)}.json"
-        what = f"{task.name} {entry['label']}" + ("" if lr is None else f" lr={lr:g}") + f" seed {seed}"
-        record = _load_record(path, spec) if path.exists() else None
-        if record is None:
-            if task.name not in task_prices:
-                task_prices[task.name] = _task_prices(out, task, seeds[0], prices)
-            started = time.perf_counter()
-            record = run_one(task, entry["method"], lr, seed=seed, epochs=spec["epochs"],
-                             options=entry["options"], prices=task_prices[task.name],
-                             data_key=spec["data"], stability=stability, progress=progress)
-            record.pop("_result")
-            record["label"] = entry["label"]
-            write_json(path, record)
-            bar.tick(task.name, what, time.perf_counter() - started)
-        else:
-            record["label"] = entry["label"]
-            bar.tick(task.name, what + " (done before)", None)
-        records.append(record)
+    records = _run_plan(plan, out, bar, prices, stability, progress, seeds[0])
     config["run_seconds"] = bar.run_seconds  # whole runs (training, evaluation) done by this call
     config["reused_runs"] = bar.reused
     config["elapsed_seconds"] = time.perf_counter() - bar.started
