@@ -184,3 +184,19 @@ def test_cli_errors_from_a_real_process(args, word):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     _check_one_line(proc.stderr, args[0], word)
+
+
+def test_train_writes_the_record_compare_writes(tmp_path, capsys):
+    from minilayerlr.experiments import build_task, run_one
+    out = tmp_path / "o"
+    assert cli.main(["train", "--task", "gcn", "--optimizer", "sgd", "--lr", "1", "--size", "60",
+                     "--epochs", "2", "--out", str(out), "--no-progress"]) == 0
+    written = json.loads((out / "run.json").read_text())
+    record = run_one(build_task("gcn", size=60), "sgd", 1.0, seed=0, epochs=2)
+    record.pop("_result")
+    assert set(written) == set(record)
+    for key in ("key", "spec", "label", "final_train_loss", "steps", "oracle_calls", "history"):
+        if key == "history":
+            written[key].pop("time"), record[key].pop("time")
+        assert written[key] == record[key], key
+    assert (out / "gcn_curves.png").exists()

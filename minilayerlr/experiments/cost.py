@@ -10,8 +10,9 @@ step on a batch of b of N examples costs
 where ``calls_o`` counts the calls the optimizer made to oracle ``o`` in that
 step (counted by :class:`CountingOptimizer`, exactly) and ``r_o`` is the
 oracle's cost as a ratio to one evaluation (forward + backward) on the same
-batch. The ratios are the ``minilayerlr bench`` quantities, measured once per
-task on one batch at the start of a comparison (:func:`calibrate`) and stored
+batch. The ratios are the ``minilayerlr bench`` quantities (from the fastest of 7
+runs), measured once per task on one batch at the start of a comparison
+(:func:`calibrate`) and stored
 in the run folder, so a resumed comparison prices its runs alike. Each oracle
 of ``minilayerlr.optim.oracles`` is priced by one line of :data:`PRICES`:
 
@@ -30,7 +31,6 @@ update arithmetic) shows in wall time, not here. Batches are taken as equal
 """
 from __future__ import annotations
 
-import statistics
 import time
 from collections import Counter
 from typing import Callable, Dict, List
@@ -148,8 +148,12 @@ def time_interleaved(jobs: Dict[str, Callable], repeat: int) -> Dict[str, List[f
     return samples
 
 
-def calibrate(net, params, x, y, repeat: int = 5) -> Dict[str, float]:
-    """PRICES key -> median time of that oracle / median time of one evaluation, on batch (x, y).
+def calibrate(net, params, x, y, repeat: int = 7) -> Dict[str, float]:
+    """PRICES key -> fastest time of that oracle / fastest time of one evaluation, on batch (x, y).
+
+    The fastest of ``repeat`` interleaved rounds (after a warm-up) is the run least disturbed
+    by other processes (our choice: on a shared machine medians of the same ratio moved by 2×
+    between two comparisons, the fastest runs far less).
 
     Oracles the engine does not offer (e.g. ``kronecker_factors`` before it
     exists) are left out; pricing a call to one of them is then an error.
@@ -160,7 +164,7 @@ def calibrate(net, params, x, y, repeat: int = 5) -> Dict[str, float]:
         if key == "kronecker_factors" and not hasattr(ev, "kronecker_factors"):
             continue
         jobs[key] = (lambda job: lambda: job(net, params, x, y, ev))(job)
-    seconds = {k: statistics.median(v) for k, v in time_interleaved(jobs, repeat).items()}
+    seconds = {k: min(v) for k, v in time_interleaved(jobs, repeat).items()}
     unit = seconds.pop("evaluate")
     return {key: float(s / unit) for key, s in seconds.items()}
 

@@ -71,8 +71,9 @@ def verdict_markdown(block: dict) -> str:
 def cost_markdown(block: dict) -> str:
     """Per method: runs needed, time with tuning, per-epoch cost, and time to reach SGD-m's loss."""
     ref = block.get("reference", "SGD-m")
-    lines = [f"Cost on {block['task']} (mean over seeds; gradient equivalents: forward+backward "
-             f"passes over the whole training set, see docs/cost.md):", "",
+    lines = [f"Cost on {block['task']} (mean over seeds; times count optimizer steps only, not "
+             f"the per-epoch evaluation; gradient equivalents: forward+backward passes over the "
+             f"whole training set, see docs/cost.md):", "",
              "| method | runs needed | total time incl. tuning (s) | time per run (s) | "
              f"grad. equivalents per run | time to reach tuned {ref}'s loss (s) | "
              "grad. equivalents to reach it |", "|---|---|---|---|---|---|---|"]
