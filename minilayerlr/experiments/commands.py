@@ -259,7 +259,7 @@ def _check_train(args, method):
     if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
         raise UserError(f"--lr: expected a finite number > 0, got {args.lr}")
     options = _ls_options(args)
-    if options and not method.layerwise:
+    if options and not method.step_options:
         raise UserError(f"--ls-scale/--ls-ema: only for the layer-wise optimizers, not {args.optimizer}")
     if args.out:
         check_output_dir("--out", args.out)

@@ -44,7 +44,7 @@ def lineup(task: Task, methods: Sequence[str], quick: bool, ls_options: dict,
         m = get_method(name)
         if m.runs_on(full_batch):
             out.append({"label": m.label, "method": name,
-                        "options": dict(ls_options) if m.layerwise else {},
+                        "options": dict(ls_options) if m.step_options else {},
                         "grid": list(m.grid(task.name, quick))})
     return out
 

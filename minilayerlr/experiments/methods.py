@@ -17,6 +17,13 @@ and for a tuned one (a grid per task, half-decade steps, bracketing the best rat
     register(Method("kfac", "K-FAC", lambda lr, options: KFAC(lr=lr), tuned=True,
                     lr_grid={"autoencoder": (0.01, 0.03, 0.1, 0.3), "cnn": (...),
                              "gcn": (...)}, description="K-FAC (Martens & Grosse 2015)"))
+
+and the global-step ablation, which takes the layer-wise options but is not one of the
+paper's layer-wise methods (then also add its row to ``ablation.VARIANTS``)::
+
+    register(Method("sgd-global", "SGD-m-GS",
+                    lambda lr, options: GlobalStepSize(SGD(momentum=0.9), **options),
+                    tuned=False, step_options=True, description="..."))
 """
 from __future__ import annotations
 
@@ -44,8 +51,10 @@ class Method:
         lr_grid: task name -> learning rates tried (tuned methods only).
         full_batch: trains on the whole training set per step (then it runs
             only on tasks that are full batch anyway, e.g. gcn).
-        layerwise: takes ``LS_OPTION_NAMES`` options and reports per-layer
-            step sizes worth the stability picture.
+        layerwise: one of the paper's layer-wise methods: it gets a verdict
+            column in results.md, the step-size plot and the stability picture.
+        step_options: takes the ``LS_OPTION_NAMES`` options (--ls-scale,
+            --ls-ema, the ablations); e.g. the global-step ablation does too.
         base: label of the method whose tuned learning rate its step sizes are
             compared with in plots (e.g. "SGD-m" for "SGD-m-LS").
         description: one line for ``--help``.
@@ -58,6 +67,7 @@ class Method:
     lr_grid: Dict[str, Tuple[float, ...]] = field(default_factory=dict)
     full_batch: bool = False
     layerwise: bool = False
+    step_options: bool = False
     base: Optional[str] = None
     description: str = ""
 
@@ -127,7 +137,7 @@ def build_optimizer(name: str, lr: Optional[float] = None, options: Optional[dic
     if not method.tuned and lr is not None:
         raise ValueError(f"lr: {method.label} chooses its own step sizes; do not pass a learning rate")
     options = dict(options or {})
-    if options and not method.layerwise:
+    if options and not method.step_options:
         raise ValueError(f"options: {method.label} takes no layer-wise options, got {sorted(options)}")
     unknown = sorted(set(options) - set(LS_OPTION_NAMES))
     if unknown:
@@ -163,13 +173,14 @@ register(Method(
     description="AdamW, PyTorch defaults (needs --lr)"))
 register(Method(
     "sgd-ls", "SGD-m-LS", lambda lr, o: LayerwiseStepSize(SGD(momentum=0.9), **o), tuned=False,
-    layerwise=True, base="SGD-m",
+    layerwise=True, step_options=True, base="SGD-m",
     description="SGD-m directions with layer-wise step sizes (no --lr)"))
 register(Method(
     "adamw-ls", "AdamW-LS", lambda lr, o: LayerwiseStepSize(AdamW(), **o), tuned=False,
-    layerwise=True, base="AdamW",
+    layerwise=True, step_options=True, base="AdamW",
     description="AdamW directions with layer-wise step sizes (no --lr)"))
 register(Method(
-    "gd-ls", "GD-LS", _gdls, tuned=False, full_batch=True, layerwise=True, base="SGD-m",
+    "gd-ls", "GD-LS", _gdls, tuned=False, full_batch=True, layerwise=True, step_options=True,
+    base="SGD-m",
     description="the idealized full-batch gradient descent with layer-wise step sizes "
                 "(full-batch tasks only)"))
