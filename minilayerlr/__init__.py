@@ -4,7 +4,7 @@ A NumPy reference implementation of Bahamou & Goldfarb, "Layer-wise Adaptive
 Step-Sizes for Stochastic First-Order Methods for Deep Learning",
 arXiv 2305.13664. Subpackages: ``optim`` (SGD, AdamW, LayerwiseStepSize,
 GDLS), ``theory`` (BlockQuadratic and rate bounds), ``data`` (generated and
-local data sets), ``train`` (the training loop), ``experiments`` (the paper's
+local data sets), ``training`` (the training loop), ``experiments`` (the paper's
 comparison; imported on demand), ``testing`` (derivative checkers; imported on
 demand).
 """

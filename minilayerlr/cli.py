@@ -12,9 +12,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-
-class UserError(Exception):
-    """An error caused by the user's input: printed as one line, exit code 2."""
+from .errors import UserError
 
 
 def _registrars():
@@ -68,7 +66,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # Run the imported module's main, not this __main__ copy: the subcommands
-    # raise minilayerlr.cli.UserError, which must be the class main() catches.
-    from minilayerlr.cli import main as _main
-    sys.exit(_main())
+    sys.exit(main())

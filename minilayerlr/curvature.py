@@ -55,7 +55,7 @@ def exact_layer_curvature(ev, direction, gauss_newton: bool) -> np.ndarray:
         if stack is not None and not gauss_newton:
             q[:stack.shape[0]] += layer.curvature_term(p, cache, stack, ev.output_grads[k])
         if p:  # a block: carry the stack through and start block k's own tangent
-            stack = layer.push_and_start(p, cache, stack, direction[k])
+            stack = layer.extend_tangent_stack(p, cache, stack, direction[k])
         elif stack is not None:
             stack = layer.tangent(p, cache, stack, None)
     q += ev.loss_fn.quadratic(ev.loss_cache, stack)

@@ -33,11 +33,22 @@ class Evaluation:
     """Loss, gradient and curvature oracles of a network at (params, x, y).
 
     Attributes:
-        loss: float, f(θ) on the batch.
+        loss: float, f(θ) on the batch (a number; the loss *function* is ``loss_fn``).
         grads: ∇f(θ), same structure as params.
         output: network output F(θ, x), shape (N, ...).
         blocks: positions in the layer list of the layers with parameters;
             block i of every per-block array is layer ``blocks[i]``.
+
+    Read-only attributes the curvature sweeps (``minilayerlr.curvature``) and
+    the tutorials read; changing them would make the oracles disagree with
+    ``loss`` and ``grads``:
+
+        layers: the network's layers, in order.
+        params: the parameters θ of this evaluation.
+        loss_fn: the :class:`~minilayerlr.losses.Loss` L.
+        caches: ``caches[k]`` is what layer k's ``forward`` kept (its input, …).
+        output_grads: ``output_grads[k]`` = ∂f/∂y_k at layer k's output.
+        loss_cache: what ``loss_fn.forward`` kept (outputs, targets).
     """
 
     def __init__(self, layers, loss_fn, params, x, targets):
@@ -116,16 +127,32 @@ class Evaluation:
                 Monte-Carlo estimate of the Gauss-Newton form).
             seed: int, numpy Generator or None (fresh entropy) for the
                 estimators; ignored by the exact kinds.
+
+        Example: one sweep gives every block's quadratic form, equal to
+        d_lᵀ H_ll d_l with the dense block of the Hessian:
+
+        >>> import numpy as np, minilayerlr as mll
+        >>> net = mll.Sequential([mll.Dense(3, 4), mll.Tanh(), mll.Dense(4, 2)],
+        ...                      loss=mll.SoftmaxCrossEntropy())
+        >>> params = net.init(0)
+        >>> x, labels = np.random.default_rng(0).standard_normal((5, 3)), np.array([0, 1, 1, 0, 1])
+        >>> ev = net.evaluate(params, x, labels)
+        >>> q = ev.layer_curvature(ev.grads)              # d = g: one q_l per block
+        >>> q.shape
+        (2,)
+        >>> g0 = mll.flatten([ev.grads[0]])
+        >>> bool(np.isclose(q[0], g0 @ ev.block_hessian(0) @ g0, rtol=1e-12))
+        True
         """
         check_tree(d, "d", like=self.params)
         if kind == "hessian" or kind == "ggn":
             return curvature.exact_layer_curvature(self, d, gauss_newton=kind == "ggn")
         if kind == "sign_hvp":
-            return curvature.sign_hvp_curvature(self, d, as_generator(seed, allow_none=True))
+            return curvature.sign_hvp_curvature(self, d, as_generator("seed", seed, allow_none=True))
         if kind == "naive_hvp":
             return curvature.naive_hvp_curvature(self, d)
         if kind == "mc_fisher":
-            return curvature.mc_fisher_curvature(self, d, as_generator(seed, allow_none=True))
+            return curvature.mc_fisher_curvature(self, d, as_generator("seed", seed, allow_none=True))
         raise ValueError(f"kind: expected one of {list(curvature.KINDS)}, got {kind!r}")
 
     # -- dense matrices --------------------------------------------------------------
@@ -144,7 +171,9 @@ class Evaluation:
         dtype = self.output.dtype
         H = np.empty((total, total), dtype=dtype)
         for start in range(0, total, chunk):
-            basis = np.eye(total, dtype=dtype)[start:start + chunk]  # (K, total)
+            rows = np.arange(start, min(start + chunk, total))
+            basis = np.zeros((len(rows), total), dtype=dtype)  # rows start.. of the identity, (K, total)
+            basis[np.arange(len(rows)), rows] = 1
             vs = [{} for _ in self.layers]
             offset = 0
             for k, name, shape in sizes:

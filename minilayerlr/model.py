@@ -20,6 +20,8 @@ class Sequential:
         loss: a Loss (MeanSquaredError, SoftmaxCrossEntropy, SigmoidCrossEntropy).
 
     Attributes:
+        layers: the layers.
+        loss_fn: the Loss (named as ``Evaluation.loss_fn``; ``ev.loss`` is a number).
         blocks: indices of the layers with parameters; the i-th entry of every
             per-block array (curvatures, step sizes) belongs to layer blocks[i].
     """
@@ -34,13 +36,20 @@ class Sequential:
         if not isinstance(loss, Loss):
             raise TypeError(f"loss: expected a minilayerlr loss, got {type(loss).__name__}")
         self.layers = layers
-        self.loss = loss
+        self.loss_fn = loss
         self.blocks = [k for k, layer in enumerate(layers) if layer.param_names]
-        self._template = None
+        # the expected keys and shapes, as zero-stride arrays (no random draw, no memory)
+        self._template = [{name: np.broadcast_to(np.float64(0), shape)
+                           for name, shape in layer.param_shapes().items()} for layer in layers]
+
+    @property
+    def loss(self) -> Loss:
+        """The former name of ``loss_fn``, kept for one release."""
+        return self.loss_fn
 
     def __repr__(self):
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
-        return f"Sequential([\n  {inner}\n], loss={self.loss!r})"
+        return f"Sequential([\n  {inner}\n], loss={self.loss_fn!r})"
 
     @property
     def mixes_examples(self) -> bool:
@@ -54,7 +63,7 @@ class Sequential:
             raise TypeError(f"dtype: expected float64 or float32, got {dtype!r}") from None
         if dtype not in (np.float64, np.float32):
             raise ValueError(f"dtype: expected float64 or float32, got {dtype}")
-        rng = as_generator(seed)
+        rng = as_generator("seed", seed)
         return [layer.init(rng, dtype) for layer in self.layers]
 
     def output_shape(self, input_shape):
@@ -64,10 +73,8 @@ class Sequential:
             shape = layer.output_shape(shape)
         return shape
 
-    def _check_inputs(self, params, x):
-        """Validate params and the batch x; returns the output shape (N, ...)."""
-        if self._template is None:
-            self._template = self.init(0)
+    def check_inputs(self, params, x):
+        """Validate params and the batch x (errors name params[k][key] or x); returns the output shape (N, ...)."""
         check_same_structure(params, self._template, "params")
         for k, entry in enumerate(params):
             for name, value in entry.items():
@@ -87,37 +94,55 @@ class Sequential:
         except ValueError as error:
             raise ValueError(f"x: does not fit the network: {error}") from None
         for layer in self.layers:
-            if hasattr(layer, "check_batch"):
-                layer.check_batch(x.shape[0])
+            layer.check_batch(x.shape[0])
         return output_shape
+
+    def _dtype(self, params, x):
+        """The dtype computations run in: the parameters' (float32 or float64), else x's."""
+        for k in self.blocks:
+            return next(iter(params[k].values())).dtype
+        return x.dtype
 
     def forward(self, params, x):
         """Network output F(θ, x), shape (N, ...)."""
-        self._check_inputs(params, x)
-        h = x.astype(params[self.blocks[0]]["W"].dtype, copy=False) if self.blocks else x
+        self.check_inputs(params, x)
+        h = x.astype(self._dtype(params, x), copy=False)
         for layer, p in zip(self.layers, params):
             h, _ = layer.forward(p, h)
         return h
 
-    def evaluate(self, params, x, y) -> Evaluation:
-        """Forward and backward once on (x, y); returns the loss, gradient and curvature oracles.
+    def evaluate(self, params, x, targets=None, *, y=None) -> Evaluation:
+        """Forward and backward once on (x, targets); returns the loss, gradient and curvature oracles.
 
+        ``targets`` are what the loss compares the outputs with (labels, or
+        images for an autoencoder); ``y=`` is its former name, kept for one release.
         Raises ValueError/TypeError naming ``params[k][name]``, ``x`` or ``y`` for bad
         inputs (structure, dtype, shape, NaN/Inf). Finite inputs can still overflow
         (e.g. x ~ 1e300): then ``ev.loss`` is Inf or NaN, not an error; ``train``
         stops on it, and the optimizers and ``apply_updates`` refuse the non-finite
         gradients, so parameters never silently become NaN.
         """
-        output_shape = self._check_inputs(params, x)
-        dtype = params[self.blocks[0]]["W"].dtype if self.blocks else x.dtype
+        targets = _targets(targets, y)
+        output_shape = self.check_inputs(params, x)
+        dtype = self._dtype(params, x)
         x = x.astype(dtype, copy=False)
-        targets = self.loss.check_targets(output_shape, y)
+        targets = self.loss_fn.check_targets(output_shape, targets)
         if targets.dtype.kind == "f":
             targets = targets.astype(dtype, copy=False)
-        return Evaluation(self.layers, self.loss, params, x, targets)
+        return Evaluation(self.layers, self.loss_fn, params, x, targets)
 
-    def loss_value(self, params, x, y) -> float:
-        """f(θ) on (x, y) without the backward pass."""
+    def loss_value(self, params, x, targets=None, *, y=None) -> float:
+        """f(θ) on (x, targets) without the backward pass (``y=``: the former name of targets)."""
+        targets = _targets(targets, y)
         out = self.forward(params, x)
-        targets = self.loss.check_targets(out.shape, y)
-        return self.loss.forward(out, targets)[0]
+        targets = self.loss_fn.check_targets(out.shape, targets)
+        return self.loss_fn.forward(out, targets)[0]
+
+
+def _targets(targets, y):
+    """``targets``, or the same given under its former keyword ``y`` (one of the two)."""
+    if y is not None:
+        if targets is not None:
+            raise TypeError("targets: given twice (targets and its former name y)")
+        return y
+    return targets

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
-from .errors import NonFiniteError  # re-exported: older code imports it from here
+from .errors import NonFiniteError
 
 Params = List[Dict[str, np.ndarray]]
 
@@ -39,11 +39,21 @@ def block_indices(tree: Params) -> List[int]:
     return [k for k, entry in enumerate(tree) if entry]
 
 
+def num_blocks(tree: Params) -> int:
+    """Number L of blocks (non-empty entries)."""
+    return len(block_indices(tree))
+
+
 def block_dot(a: Params, b: Params) -> np.ndarray:
     """Per-block inner products ⟨a_l, b_l⟩, shape (L,)."""
     return np.array(
         [sum(float(np.vdot(a[k][n], b[k][n])) for n in a[k]) for k in block_indices(a)]
     )
+
+
+def block_sq_norm(a: Params) -> np.ndarray:
+    """Per-block squared Euclidean norms ‖a_l‖², shape (L,)."""
+    return block_dot(a, a)
 
 
 def tree_size(tree: Params) -> int:
@@ -103,9 +113,26 @@ def check_same_structure(tree: Params, like: Params, name: str) -> None:
                 )
 
 
-def block_sq_norm(a: Params) -> np.ndarray:
-    """Per-block squared Euclidean norms ‖a_l‖², shape (L,)."""
-    return block_dot(a, a)
+def check_tree(tree: Params, name: str, like: Params = None) -> None:
+    """Raise unless ``tree`` is a list of dicts of finite floating-point arrays.
+
+    With ``like``, the keys and shapes must also match ``like``. Raises
+    ValueError (structure, shapes), TypeError (not a float array) or
+    NonFiniteError (NaN/Inf), each message naming ``name[k][key]``.
+    """
+    if like is not None:
+        check_same_structure(tree, like, name)
+    if not isinstance(tree, (list, tuple)):
+        raise ValueError(f"{name}: expected a list of per-layer dicts, got {type(tree).__name__}")
+    for k, entry in enumerate(tree):
+        if not isinstance(entry, dict):
+            raise ValueError(f"{name}[{k}]: expected a dict, got {type(entry).__name__}")
+        for key, value in entry.items():
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+                got = f"array of dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+                raise TypeError(f"{name}[{k}][{key!r}]: expected a floating-point numpy array, got {got}")
+            if not np.all(np.isfinite(value)):
+                raise NonFiniteError(f"{name}[{k}][{key!r}]: contains NaN or Inf")
 
 
 def scale_blocks(tree: Params, factors: np.ndarray) -> Params:
@@ -157,30 +184,3 @@ def apply_updates(params: Params, updates: Params) -> Params:
                 raise NonFiniteError(f"updates[{k}][{key!r}]: params + updates overflowed to "
                                      "Inf; the run has diverged")
     return new
-
-
-def check_tree(tree: Params, name: str, like: Params = None) -> None:
-    """Raise unless ``tree`` is a list of dicts of finite floating-point arrays.
-
-    With ``like``, the keys and shapes must also match ``like``. Raises
-    ValueError (structure, shapes), TypeError (not a float array) or
-    NonFiniteError (NaN/Inf), each message naming ``name[k][key]``.
-    """
-    if like is not None:
-        check_same_structure(tree, like, name)
-    if not isinstance(tree, (list, tuple)):
-        raise ValueError(f"{name}: expected a list of per-layer dicts, got {type(tree).__name__}")
-    for k, entry in enumerate(tree):
-        if not isinstance(entry, dict):
-            raise ValueError(f"{name}[{k}]: expected a dict, got {type(entry).__name__}")
-        for key, value in entry.items():
-            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
-                got = f"array of dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
-                raise TypeError(f"{name}[{k}][{key!r}]: expected a floating-point numpy array, got {got}")
-            if not np.all(np.isfinite(value)):
-                raise NonFiniteError(f"{name}[{k}][{key!r}]: contains NaN or Inf")
-
-
-def num_blocks(tree: Params) -> int:
-    """Number L of blocks (non-empty entries)."""
-    return len(block_indices(tree))

@@ -1,6 +1,6 @@
 """Every bad argument and missing or corrupt file of ``check``, ``compare``, ``train`` and
 ``bench``, through a real ``python -m minilayerlr.cli`` process: a non-zero exit, exactly
-one line on stderr naming the fault, and no traceback (DESIGN.md section 8).
+one line on stderr naming the fault, and no traceback (docs/design.md, "Checks at the boundary").
 
 Every case runs in-process through ``cli.main`` (cheap), and a sample of each
 command also through a real process (each costs an interpreter start, about a

@@ -115,7 +115,7 @@ def test_bad_kind_and_structure_are_rejected():
         ev.hvp([{} for _ in params])
 
 
-# --- estimators (DESIGN §3) -------------------------------------------------------------
+# --- estimators (docs/design.md §5) -------------------------------------------------------------
 
 def coupled_network():
     rng = np.random.default_rng(6)

@@ -52,7 +52,7 @@ def test_activation_rules(activation, shape, seed, scale):
 
 @pytest.mark.parametrize("case", [c for c in layer_instances(np.random.default_rng(8)) if c[1].param_names],
                          ids=lambda c: c[0])
-def test_push_and_start_equals_tangent_of_stack_then_new_row(case):
+def test_extend_tangent_stack_equals_tangent_of_stack_then_new_row(case):
     """The curvature sweep's shortcut must equal its definition: [tangent(stack); tangent(ṗ = d)]."""
     _, layer, x = case
     rng = np.random.default_rng(2)
@@ -62,8 +62,8 @@ def test_push_and_start_equals_tangent_of_stack_then_new_row(case):
     stack = rng.standard_normal((3,) + x.shape)
     expected = np.concatenate([layer.tangent(p, cache, stack, None),
                                layer.tangent(p, cache, None, {n: a[None] for n, a in d.items()})])
-    np.testing.assert_allclose(layer.push_and_start(p, cache, stack, d), expected, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(layer.push_and_start(p, cache, None, d), expected[3:], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(layer.extend_tangent_stack(p, cache, stack, d), expected, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(layer.extend_tangent_stack(p, cache, None, d), expected[3:], rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("case", list(layer_instances(np.random.default_rng(7))), ids=lambda c: c[0])
@@ -140,3 +140,12 @@ def test_normalized_adjacency_matches_dense_formula():
 def test_constructors_reject_bad_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("layer", [mll.Dense(3, 2), mll.Conv2d(2, 3, 3), mll.Tanh(), mll.Flatten(),
+                                   mll.MaxPool2d(2)], ids=lambda layer: type(layer).__name__)
+def test_param_shapes_are_the_shapes_init_draws(layer):
+    """Sequential learns the expected parameter structure from param_shapes, not from a draw."""
+    p = layer.init(np.random.default_rng(0))
+    assert list(layer.param_shapes()) == list(p) == list(layer.param_names)
+    assert {name: a.shape for name, a in p.items()} == layer.param_shapes()

@@ -300,3 +300,75 @@ def test_ascent_checks_this_steps_numerator_even_if_the_average_is_positive():
     # m₂ = 0.5 − 0.4 = 0.1 and n₂ = −0.04 < 0, while the average is 0.9·1 + 0.1·(−0.04) > 0
     assert state.numerators[0] < 0 < state.avg_numerators[0]
     assert state.fallback_names == ("ascent",) and state.step_sizes[0] == 0.0
+
+
+# -- the pure rule functions ---------------------------------------------------------------------
+
+def test_layerwise_step_sizes_is_the_equation():
+    """α_l = η n_l / (q_l + λ‖d_l‖²), called directly on three blocks. The operands are
+    dyadic, so q_l + λ‖d_l‖² is exact and both sides round the same quotient once."""
+    from minilayerlr.optim.layerwise import layerwise_step_sizes
+    alpha = layerwise_step_sizes(np.array([2.0, 1.0, 3.0]), np.array([1.0, 3.0, 0.5]),
+                                 np.array([4.0, 2.0, 2.0]), scale=0.5, damping=0.25)
+    np.testing.assert_array_equal(alpha, [0.5 * 2.0 / 2.0, 0.5 * 1.0 / 3.5, 0.5 * 3.0 / 1.0])
+    # zero denominator: ±inf/NaN, left for the fallbacks, no warning raised
+    with np.errstate(all="raise"):
+        edge = layerwise_step_sizes(np.array([1.0, 0.0]), np.zeros(2), np.zeros(2),
+                                    scale=1.0, damping=0.0)
+    assert np.isinf(edge[0]) and np.isnan(edge[1])
+
+
+def test_moving_average_is_the_bias_corrected_ema():
+    """Two steps by hand: the corrected average after (v₁, v₂) is (ρ(1−ρ)v₁ + (1−ρ)v₂)/(1−ρ²)."""
+    from minilayerlr.optim.layerwise import moving_average
+    rho, v1, v2 = 0.75, np.array([1.0, -2.0]), np.array([3.0, 0.5])
+    a1 = moving_average(np.zeros(2), v1, rho, 1)
+    np.testing.assert_allclose(a1, v1, rtol=1e-15)  # step 1: the value itself
+    a2 = moving_average(a1, v2, rho, 2)
+    np.testing.assert_allclose(a2, (rho * (1 - rho) * v1 + (1 - rho) * v2) / (1 - rho ** 2),
+                               rtol=1e-15)
+    np.testing.assert_array_equal(moving_average(a1, v2, 0.0, 2), v2)  # ρ = 0: exactly v
+
+
+def _fallbacks_block_by_block(numer, avg_n, avg_d, raw, previous, max_step, rules):
+    """The per-block definition of the fallbacks, written as a loop (reference for the test)."""
+    alpha, codes, reference = np.zeros(len(numer)), [], previous.copy()
+    for l in range(len(numer)):
+        if numer[l] <= 0 or avg_n[l] <= 0:
+            code = 1
+        elif not avg_d[l] > 0 or (np.isinf(raw[l]) and np.isinf(max_step)):
+            code = 2
+        else:
+            code = 3 if raw[l] > max_step else 0
+        codes.append(code)
+        if code in (0, 3):
+            alpha[l] = reference[l] = min(raw[l], max_step)
+        else:
+            alpha[l] = {"skip": 0.0, "previous": previous[l], "max_step": max_step}[rules[code - 1]]
+    return alpha, np.array(codes), reference
+
+
+@given(st.data())
+def test_vectorised_fallbacks_match_their_block_by_block_definition(data):
+    from minilayerlr.optim.layerwise import apply_fallbacks, fallback_codes, layerwise_step_sizes
+    n = data.draw(st.integers(1, 6), label="blocks")
+    pick = lambda values, label: np.array(data.draw(st.lists(st.sampled_from(values), min_size=n,
+                                                             max_size=n), label=label))
+    numer = pick([-1.0, 0.0, 0.5, 2.0], "numerators")
+    avg_n = np.where(numer > 0, pick([-0.5, 0.0, 1.0, 3.0], "avg_numerators"), numer)
+    avg_d = pick([-1.0, 0.0, 1e-320, 0.25, 4.0], "avg_denominators")
+    previous = pick([0.0, 0.5, 7.0], "previous")
+    max_step = data.draw(st.sampled_from([np.inf, 1.0, 10.0]), label="max_step")
+    rules = data.draw(st.tuples(*[st.sampled_from(["skip", "previous"]
+                                                  + (["max_step"] if np.isfinite(max_step) else []))] * 2),
+                      label="rules")
+    raw = layerwise_step_sizes(avg_n, avg_d, np.zeros(n), scale=0.5, damping=0.0)
+    codes = fallback_codes(numer, avg_n, avg_d, raw, max_step)
+    alpha, reference = apply_fallbacks(raw, codes, previous, on_ascent=rules[0],
+                                       on_nonpositive_curvature=rules[1], max_step=max_step)
+    want_alpha, want_codes, want_reference = _fallbacks_block_by_block(
+        numer, avg_n, avg_d, raw, previous, max_step, rules)
+    np.testing.assert_array_equal(codes, want_codes)
+    np.testing.assert_array_equal(alpha, want_alpha)
+    np.testing.assert_array_equal(reference, want_reference)
+    assert np.all(np.isfinite(alpha))

@@ -1,4 +1,4 @@
-"""The layer-wise optimizers on real networks (the engine's oracle), DESIGN §1."""
+"""The layer-wise optimizers on real networks (the engine's oracle), docs/design.md §1."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,7 +16,7 @@ from strategies import seeds
 @settings(max_examples=10)
 def test_deep_linear_network_step_is_the_exact_block_minimiser(widths, n, seed):
     """f restricted to one layer of a deep linear net with MSE is quadratic, so
-    α_l = g_lᵀd_l / d_lᵀH_ll d_l (η = 1, λ = 0) minimises f(θ − α d_l) exactly (DESIGN §1)."""
+    α_l = g_lᵀd_l / d_lᵀH_ll d_l (η = 1, λ = 0) minimises f(θ − α d_l) exactly (docs/design.md §1)."""
     rng = np.random.default_rng(seed)
     net = mll.Sequential([mll.Dense(a, b) for a, b in zip(widths[:-1], widths[1:])], mll.MeanSquaredError())
     params = net.init(seed)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import minilayerlr as mll
 from minilayerlr.optim import GDLS, SGD, Adam, AdamW, LayerwiseStepSize
+from minilayerlr.optim import SLS, DoG, GlobalStepSize, LDoG, Prodigy
 from minilayerlr.training import History, Progress, dataset_loss, load_checkpoint, train
 
 
@@ -74,6 +75,12 @@ OPTIMIZERS = {
     "sgd-m-ls-sign-hvp": lambda: LayerwiseStepSize(SGD(momentum=0.9), scale=0.5, damping=0.1,
                                                   curvature_kind="sign_hvp", seed=5),
     "gd-ls": lambda: GDLS(scale=0.5),
+    # the peers (issue 11): states with x_0, averages, Python floats and bools, oracles loss/hvp
+    "dog-averaged": lambda: DoG(averaging=8.0),
+    "ldog": lambda: LDoG(),
+    "prodigy-wd": lambda: Prodigy(weight_decay=0.01),
+    "sls": lambda: SLS(batches_per_epoch=4),
+    "global-sgd-m": lambda: GlobalStepSize(SGD(momentum=0.9)),
 }
 #: the idealized method is full batch (one step per epoch, no shuffling)
 BATCH_SIZE = {"gd-ls": None}

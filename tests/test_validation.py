@@ -1,5 +1,5 @@
 """Bad input at every public entry point of the engine: layers, losses, Sequential,
-net.init, net.evaluate and the Evaluation oracles (DESIGN.md section 8).
+net.init, net.evaluate and the Evaluation oracles (docs/design.md, "Checks at the boundary").
 
 Each test draws which argument to corrupt and how, and asserts the exception
 type and that its one-line message names the argument. Anything else — an
@@ -246,3 +246,15 @@ def test_overflowing_input_gives_a_non_finite_loss_and_no_nan_parameters():
                 mll.optim.LayerwiseStepSize(mll.optim.SGD(momentum=0.9))):
         with pytest.raises(ValueError, match="grads"):
             opt.update(ev.grads, opt.init(params), params, curvature=ev.layer_curvature)
+
+
+def test_the_peers_refuse_the_overflowed_gradients_too():
+    net, x, y = NETS["mse"]
+    params = net.init(0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ev = net.evaluate(params, x * 1e300, y)
+    oracles = {"loss": lambda p: net.loss_value(p, x, y), "hvp": ev.hvp}
+    for opt in (mll.optim.DoG(), mll.optim.LDoG(), mll.optim.Prodigy(), mll.optim.SLS(),
+                mll.optim.GlobalStepSize()):
+        with pytest.raises(ValueError, match="grads"):
+            opt.update(ev.grads, opt.init(params), params, **{k: oracles[k] for k in opt.oracles})

@@ -1,5 +1,5 @@
 """Bad input at the optimizers, apply_updates, theory, data and train entry points,
-and what happens to non-finite values produced during training (DESIGN.md section 8).
+and what happens to non-finite values produced during training (docs/design.md, "Checks at the boundary").
 
 The engine's entry points (layers, losses, Sequential, evaluate, the
 Evaluation oracles) are in ``test_validation.py``.
@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 import minilayerlr as mll
 from minilayerlr import theory
 from minilayerlr.optim import GDLS, SGD, Adam, AdamW, LayerwiseStepSize
+from minilayerlr.optim import SLS, DoG, GlobalStepSize, LDoG, Prodigy
 from minilayerlr.training import train
-from minilayerlr.tree import NonFiniteError
+from minilayerlr.errors import NonFiniteError
 from strategies_validation import BAD_COUNT, BAD_NAME, BAD_POSITIVE, corrupted, expect_error
 from test_data_loaders import write_cifar, write_cora, write_mnist
 
@@ -58,6 +59,20 @@ HYPER = {
                         "on_nonpositive_curvature": "rule", "curvature_kind": "kind", "seed": "seed",
                         "base": "base"},
     GDLS: {"scale": "scale", "curvature_kind": "kind"},
+    # the peers (issue 11)
+    DoG: {"reps_rel": "positive", "lr": "positive", "weight_decay": "nonnegative",
+          "eps": "nonnegative", "averaging": "nonnegative_or_none"},
+    LDoG: {"reps_rel": "positive", "lr": "positive", "weight_decay": "nonnegative",
+           "eps": "nonnegative", "averaging": "nonnegative_or_none"},
+    Prodigy: {"lr": "positive", "b1": "unit", "b2": "unit", "beta3": "unit_or_none",
+              "eps": "positive", "weight_decay": "nonnegative", "decouple": "bool",
+              "use_bias_correction": "bool", "safeguard_warmup": "bool", "d0": "positive",
+              "d_coef": "positive", "growth_rate": "above_one_or_inf"},
+    SLS: {"c": "open_unit", "beta": "open_unit", "gamma": "at_least_one", "max_step": "positive",
+          "init_step_size": "positive", "batches_per_epoch": "count", "max_trials": "count"},
+    GlobalStepSize: {"scale": "scale", "damping": "nonnegative", "ema": "unit",
+                     "max_step": "positive_or_inf", "on_ascent": "rule",
+                     "on_nonpositive_curvature": "rule", "base": "base"},
 }
 BAD_VALUES = {
     "positive": BAD_POSITIVE,
@@ -71,6 +86,13 @@ BAD_VALUES = {
     "kind": st.sampled_from(["", "exact", "HESSIAN", 3]),
     "seed": st.sampled_from([-1, 1.5, "0", None, True]),
     "base": st.sampled_from([None, SGD, "sgd", 0.1, mll.Dense(2, 2)]),
+    # kinds of the peers' arguments (None is a valid "off"/"default" where it is not drawn)
+    "nonnegative_or_none": st.sampled_from([-1e-3, -1, np.nan, np.inf, "0", True]),
+    "unit_or_none": st.sampled_from([1, 1.0, 1.5, -0.1, np.nan, np.inf, "0.9", True]),
+    "above_one_or_inf": st.sampled_from([1, 0.5, 0, -1, np.nan, -np.inf, "2", None, True]),
+    "open_unit": st.sampled_from([0, 0.0, 1, 1.5, -0.1, np.nan, np.inf, "0.1", None, True]),
+    "at_least_one": st.sampled_from([0.5, 0, -1, np.nan, np.inf, "2", None, True]),
+    "count": BAD_COUNT,
 }
 
 
@@ -159,6 +181,68 @@ def test_layerwise_with_a_zero_direction_stays_put(name, zero):
     assert state.fallback_names == ("ascent", "ascent")
     if name != "adamw-ls":  # AdamW-LS still decays the weights by α_l·wd·θ with α_l = 0
         assert all(np.array_equal(a, b) for e, f in zip(new, PARAMS) for a, b in zip(e.values(), f.values()))
+
+
+# -- the peers' init and update (they take exactly their declared oracles) --------------------
+
+PEERS = {"dog": DoG, "ldog": lambda: LDoG(averaging=8.0), "prodigy": lambda: Prodigy(weight_decay=0.1),
+         "sls": SLS, "global": lambda: GlobalStepSize(AdamW())}
+PEER_ORACLES = {"loss": lambda p: NET.loss_value(p, X, Y), "hvp": EV.hvp}
+peer_names = st.sampled_from(sorted(PEERS))
+
+
+def _peer_oracles(opt):
+    return {name: PEER_ORACLES[name] for name in opt.oracles}
+
+
+@given(st.data())
+def test_peer_update_rejects_bad_grads(data):
+    opt = PEERS[data.draw(peer_names, label="optimizer")]()
+    state, oracles = opt.init(PARAMS), _peer_oracles(opt)
+    k = data.draw(st.sampled_from(NET.blocks), label="block")
+    key = data.draw(st.sampled_from(["W", "b"]), label="key")
+    bad, kind = data.draw(corrupted(PARAMS[k][key]), label="array")
+    grads = [dict(e) for e in EV.grads]
+    grads[k][key] = bad
+    expect_error(lambda: opt.update(grads, state, PARAMS, **oracles), "grads")
+    expect_error(lambda: opt.update(None, state, PARAMS, **oracles), "grads")
+    expect_error(lambda: opt.update(EV.grads[:-1], state, PARAMS, **oracles), ("grads", "state"))
+
+
+@given(peer_names, st.sampled_from(["none", "other_optimizer", "fewer_blocks", "tuple"]))
+def test_peer_update_rejects_a_foreign_state(name, fault):
+    opt = PEERS[name]()
+    state = {"none": None, "other_optimizer": SGD().init(PARAMS),
+             "fewer_blocks": opt.init(PARAMS[:1]), "tuple": (0, None)}[fault]
+    expect_error(lambda: opt.update(EV.grads, state, PARAMS, **_peer_oracles(opt)), "state")
+
+
+@given(peer_names, st.sampled_from(["none", "dict", "nan", "int", "entry_list"]))
+def test_peer_init_rejects_bad_params(name, fault):
+    bad = {"none": None, "dict": {"W": 1}, "nan": [{"W": np.full(2, np.nan)}],
+           "int": [{"W": np.ones(2, dtype=int)}], "entry_list": [[1.0]]}[fault]
+    expect_error(lambda: PEERS[name]().init(bad), "params")
+
+
+@given(st.sampled_from(["dog", "ldog", "prodigy", "sls", "global"]),
+       st.sampled_from(["missing", "nan", "shape"]))
+def test_peers_need_good_params(name, fault):
+    # DoG, Prodigy and SLS always need θ (distance from x_0, trial points); the global step
+    # needs it here for AdamW's decoupled decay
+    opt = PEERS[name]()
+    state = opt.init(PARAMS)
+    bad = {"missing": None,
+           "nan": [dict(e, W=np.full_like(e["W"], np.nan)) if e else e for e in PARAMS],
+           "shape": [dict(e, W=e["W"][:1]) if e else e for e in PARAMS]}[fault]
+    expect_error(lambda: opt.update(EV.grads, state, bad, **_peer_oracles(opt)), ("params", "grads"))
+
+
+@pytest.mark.parametrize("name, oracle", [("sls", "loss"), ("global", "hvp")])
+@pytest.mark.parametrize("fault", ["missing", "none", "not_callable"])
+def test_peers_name_a_missing_oracle(name, oracle, fault):
+    opt = PEERS[name]()
+    kwargs = {} if fault == "missing" else {oracle: None if fault == "none" else 1.0}
+    expect_error(lambda: opt.update(EV.grads, opt.init(PARAMS), PARAMS, **kwargs), oracle)
 
 
 # -- apply_updates -------------------------------------------------------------------------------

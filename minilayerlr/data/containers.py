@@ -112,7 +112,7 @@ class GraphDataset:
 
 # ----------------------------------------------------------------------------
 # Argument checks: every public entry point validates at the boundary and names
-# the offending argument (DESIGN.md section 8).
+# the offending argument (docs/design.md, "Checks at the boundary").
 # ----------------------------------------------------------------------------
 
 def check_float(name: str, value, low: float = 0.0, high: float = np.inf) -> float:

@@ -1,12 +1,11 @@
 """The layer protocol: hyper-parameters in the object, parameters as plain data.
 
-Every layer implements five functions of its parameters ``p`` (a dict of
-arrays), all exact and written by hand:
+The contract: every layer implements five math rules of its parameters ``p``
+(a dict of arrays), all exact and written by hand:
 
 * ``forward(p, x) -> (y, cache)``: the map y = φ(x; p) and what later calls need.
 * ``backward(p, cache, g_y) -> (g_x, g_p)``: the vector-Jacobian product
-  (reverse mode) g_x = (∂y/∂x)ᵀ g_y, g_p = (∂y/∂p)ᵀ g_y (``backward_input``
-  gives g_x alone; by default it calls ``backward``).
+  (reverse mode) g_x = (∂y/∂x)ᵀ g_y, g_p = (∂y/∂p)ᵀ g_y.
 * ``tangent(p, cache, x_dot, p_dot) -> y_dot``: the Jacobian-vector product
   ẏ = (∂y/∂x) ẋ + (∂y/∂p) ṗ (forward mode).
 * ``backward_tangent(p, cache, x_dot, p_dot, g_y, g_y_dot) -> (g_x_dot, g_p_dot)``:
@@ -14,14 +13,27 @@ arrays), all exact and written by hand:
   R-operator. Run through every layer it turns a gradient into a
   Hessian-vector product.
 * ``curvature_term(p, cache, x_dot, g_y) -> (K,)``: ⟨g_y, ∂²y/∂x²[ẋ, ẋ]⟩, the
-  second-order term of the layer along an input tangent. Zero for layers that
-  are linear in their input (Dense, Conv2d, GraphConv, pooling, Flatten).
+  second-order term of the layer along an input tangent. Zero (the default)
+  for layers that are linear in their input (Dense, Conv2d, GraphConv,
+  pooling, Flatten).
+
+plus its description: ``param_names``, ``param_shapes()``, ``init(rng)``,
+``output_shape(shape)``, ``mixes_examples`` and ``check_batch(n)`` (a no-op
+unless the layer needs a particular batch, as a graph layer does).
+
+Optional fast paths (defaults here are written with the rules above; a layer
+overrides them only to skip work, and tests check both against the rules):
+
+* ``backward_input(p, cache, g_y)``: ``backward(...)[0]`` alone.
+* ``extend_tangent_stack(p, cache, stack, direction)``: the stack of input
+  tangents carried through the layer, with the tangent along the layer's own
+  parameter direction appended as a last row (the one-sweep curvature).
 
 Index convention (written once, as BackPACK does): tangents carry a leading
 axis of K directions, so ``x_dot`` has shape (K, *x.shape) and each entry of
 ``p_dot`` has shape (K, *p[name].shape). ``None`` stands for a zero tangent
 and is returned for one; this is what lets a tangent start at layer l without
-touching layers before it.
+touching layers before it. See docs/design.md.
 
 Reference: B. A. Pearlmutter, "Fast exact multiplication by the Hessian",
 Neural Computation 6(1), 1994 (the R-operator, section 3).
@@ -72,9 +84,16 @@ class Layer:
     #: True when output row n depends on input rows other than n (graph layers)
     mixes_examples: bool = False
 
+    def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
+        """Shape of each parameter, in ``param_names`` order (empty when there are none)."""
+        return {}
+
     def init(self, rng: np.random.Generator, dtype=np.float64) -> Dict[str, Array]:
         """Parameters of a fresh layer (an empty dict when there are none)."""
         return {}
+
+    def check_batch(self, num_rows: int) -> None:
+        """Raise ValueError naming ``x`` unless the layer accepts a batch of ``num_rows``; no-op here."""
 
     def forward(self, p, x):  # pragma: no cover - interface
         raise NotImplementedError
@@ -96,12 +115,12 @@ class Layer:
     def backward_tangent(self, p, cache, x_dot, p_dot, g_y, g_y_dot, *, input_grad: bool = True):  # pragma: no cover
         raise NotImplementedError
 
-    def push_and_start(self, p, cache, stack, direction) -> Array:
-        """Carry a stack of input tangents through the layer and start a new one from ``direction``.
+    def extend_tangent_stack(self, p, cache, stack, direction) -> Array:
+        """Carry a stack of input tangents through the layer and append the one along ``direction``.
 
         Returns the stack (K+1, *y.shape): rows 0..K-1 are ``tangent(stack)``
         (the blocks met so far), row K is ``tangent(ṗ = direction)``. ``stack``
-        may be None (K = 0). Layers may override this to skip the copy.
+        may be None (K = 0). Optional fast path: layers may override it to skip the copy.
         """
         new = self.tangent(p, cache, None, as_stack(direction))
         if stack is None:

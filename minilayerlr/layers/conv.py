@@ -77,6 +77,10 @@ class Conv2d(Layer):
         self.padding = check_int("padding", padding, minimum=0)
         self.init_scheme = check_init(init)
 
+    def param_shapes(self):
+        k, c, o = self.kernel_size, self.in_channels, self.out_channels
+        return {"W": (o, c, k, k), "b": (o,)}
+
     def init(self, rng, dtype=np.float64):
         k, c, o = self.kernel_size, self.in_channels, self.out_channels
         W = draw_weights(rng, (o, c, k, k), c * k * k, o * k * k, self.init_scheme, dtype)

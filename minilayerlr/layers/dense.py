@@ -22,6 +22,9 @@ class Dense(Layer):
         self.out_features = check_int("out_features", out_features)
         self.init_scheme = check_init(init)
 
+    def param_shapes(self):
+        return {"W": (self.in_features, self.out_features), "b": (self.out_features,)}
+
     def init(self, rng, dtype=np.float64):
         W = draw_weights(rng, (self.in_features, self.out_features),
                          self.in_features, self.out_features, self.init_scheme, dtype)
@@ -54,7 +57,7 @@ class Dense(Layer):
             y_dot = add(y_dot, x @ p_dot["W"] + p_dot["b"][:, None, :])
         return y_dot
 
-    def push_and_start(self, p, x, stack, direction):
+    def extend_tangent_stack(self, p, x, stack, direction):
         # Both products write straight into one (K+1, N, out) array: no concatenation copy.
         k = 0 if stack is None else stack.shape[0]
         out = np.empty((k + 1, x.shape[0], self.out_features), dtype=x.dtype)

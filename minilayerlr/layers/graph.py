@@ -101,10 +101,10 @@ class GraphConv(Dense):
             y_dot = add(y_dot, ax @ p_dot["W"] + p_dot["b"][:, None, :])
         return y_dot
 
-    def push_and_start(self, p, ax, stack, direction):
+    def extend_tangent_stack(self, p, ax, stack, direction):
         # Dense's, with the input tangents propagated first: ẏ = (Â ẋ) W for the stack.
         propagated = None if stack is None else propagate(self.adjacency, stack)
-        return super().push_and_start(p, ax, propagated, direction)
+        return super().extend_tangent_stack(p, ax, propagated, direction)
 
     def backward_tangent(self, p, ax, x_dot, p_dot, g_y, g_y_dot, *, input_grad=True):
         # As Dense with input ÂX: product rule on g_W = (ÂX)ᵀ g_y and g_X = Âᵀ g_y Wᵀ.

@@ -5,8 +5,8 @@ Pure optax-style optimizers: ``state = opt.init(params)``, then
 ``params = apply_updates(params, updates)``. See ``layerwise`` for the
 paper's method (arXiv 2305.13664) and the safeguards we chose.
 """
-from minilayerlr.optim.base import SGD, Adam, AdamState, AdamW, SGDState
-from minilayerlr.optim.layerwise import (CURVATURE_KINDS, ESTIMATOR_KINDS, FALLBACK_NAMES,
+from minilayerlr.optim.base import SGD, Adam, AdamState, AdamW, SGDState, step_diagnostics
+from minilayerlr.optim.layerwise import (CURVATURE_KINDS, ESTIMATOR_KINDS, FALLBACK_NAMES, SEEDED_KINDS,
                                          FALLBACK_RULES, GDLS, LayerwiseStepSize,
                                          LayerwiseStepSizeState)
 from minilayerlr.tree import (apply_updates, block_dot, block_indices, block_sq_norm,
@@ -15,7 +15,18 @@ from minilayerlr.tree import (apply_updates, block_dot, block_indices, block_sq_
 __all__ = [
     "SGD", "SGDState", "Adam", "AdamW", "AdamState",
     "LayerwiseStepSize", "LayerwiseStepSizeState", "GDLS",
-    "FALLBACK_NAMES", "FALLBACK_RULES", "CURVATURE_KINDS", "ESTIMATOR_KINDS",
+    "FALLBACK_NAMES", "FALLBACK_RULES", "CURVATURE_KINDS", "SEEDED_KINDS", "ESTIMATOR_KINDS",
     "apply_updates", "tree_map", "block_indices", "block_dot", "block_sq_norm",
-    "scale_blocks",
+    "scale_blocks", "step_diagnostics",
+]
+
+# The peers (issue 11): tuning-free first-order methods and the global-step ablation.
+from minilayerlr.optim.dog import DoG, DoGState, LDoG
+from minilayerlr.optim.global_step import GlobalStepSize, GlobalStepSizeState
+from minilayerlr.optim.prodigy import Prodigy, ProdigyState
+from minilayerlr.optim.sls import SLS, SLSState
+
+__all__ += [
+    "DoG", "LDoG", "DoGState", "Prodigy", "ProdigyState", "SLS", "SLSState",
+    "GlobalStepSize", "GlobalStepSizeState",
 ]

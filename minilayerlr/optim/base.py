@@ -17,9 +17,16 @@ enters: ``coupled_weight_decay`` (an L2 term of the objective, already folded
 into the gradient inside ``direction``) and ``decoupled_weight_decay`` (AdamW's
 θ ← θ − lr·wd·θ, applied outside the direction).
 
+Checks happen once, at the public boundary: ``update`` and ``direction``
+call ``check_inputs`` (state, gradients, parameters), then the private
+``_direction``, which trusts its caller. A wrapper such as
+:class:`~minilayerlr.optim.LayerwiseStepSize` calls the public ``direction``
+and does not check those inputs again.
+
 States are frozen dataclasses and record what the step used: ``count`` (steps
 taken) and ``step_sizes`` (the learning rate per block, shape (L,), so that
-plain and layer-wise runs plot the same way).
+plain and layer-wise runs plot the same way). What the training loop records
+per step comes through one hook, :func:`step_diagnostics`.
 
 References:
     PyTorch ``torch.optim.SGD`` (momentum convention m ← βm + g),
@@ -28,67 +35,69 @@ References:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import ClassVar, Optional, Tuple
+from typing import ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 
 from minilayerlr.tree import (Params, check_same_structure, check_tree, num_blocks, tree_map,
                               zeros_like)
+from minilayerlr.validation import check_nonnegative, check_positive, check_unit_interval
 
 
-def maybe_params(params: Optional[Params], needed: bool, who: str) -> Optional[Params]:
-    """Return ``params``, raising a clear error if ``who`` needs them and they are None."""
-    if needed and params is None:
-        raise ValueError(f"params: {who} needs the current parameters (weight decay); "
-                         "call update(grads, state, params)")
-    if needed:
-        check_tree(params, "params")
-    return params
+def step_diagnostics(state) -> Dict[str, np.ndarray]:
+    """What the training loop records after a step: ``{"step_sizes": (L,), "fallbacks": (L,) ints}``.
 
-
-def _is_number(value) -> bool:
-    # bool is an int subclass, but lr=True is a bug, not 1
-    return isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
+    The hook: a state that has more to say defines ``diagnostics()`` returning
+    that dict (the layer-wise state does: its fallback codes, ``FALLBACK_NAMES``).
+    Any other state records its ``step_sizes`` and no fallbacks (zeros).
+    """
+    if hasattr(type(state), "diagnostics"):
+        return state.diagnostics()
+    sizes = np.asarray(state.step_sizes)
+    return {"step_sizes": sizes, "fallbacks": np.zeros(len(sizes), dtype=np.int64)}
 
 
 def check_state(state, cls, who: str, grads: Params) -> None:
-    """Raise unless ``state`` is a ``cls`` made by ``who.init`` for a tree with the blocks of ``grads``."""
-    if not isinstance(state, cls):
-        raise TypeError(f"state: expected the {cls.__name__} returned by {who}.init(params), "
-                        f"got {type(state).__name__}")
-    count = state.count
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
-        raise ValueError(f"state: count must be an integer >= 0, got {count!r}")
+    """Raise unless ``state`` is a ``cls`` made by ``who.init`` for a tree with the blocks of ``grads``.
+
+    Also checks ``grads`` (finite floating-point arrays, named ``grads``): the
+    one scan of the gradients per update.
+    """
+    check_state_type(state, cls, who)
     check_tree(grads, "grads")
     if len(state.step_sizes) != num_blocks(grads):
         raise ValueError(f"state: was initialised for {len(state.step_sizes)} blocks, but grads "
                          f"has {num_blocks(grads)}; call init with these parameters")
 
 
-def check_positive(name: str, value: float) -> None:
-    """Raise ValueError naming ``name`` unless ``value`` is a finite number > 0."""
-    if not (_is_number(value) and math.isfinite(value)
-            and value > 0):
-        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+def check_state_type(state, cls, who: str) -> None:
+    """Raise unless ``state`` is a ``cls`` (from ``who.init``) with an integer ``count`` ≥ 0."""
+    if not isinstance(state, cls):
+        raise TypeError(f"state: expected the {cls.__name__} returned by {who}.init(params), "
+                        f"got {type(state).__name__}")
+    count = state.count
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise ValueError(f"state: count must be an integer >= 0, got {count!r}")
 
 
-def check_nonnegative(name: str, value: float) -> None:
-    """Raise ValueError naming ``name`` unless ``value`` is a finite number ≥ 0."""
-    if not (_is_number(value) and math.isfinite(value)
-            and value >= 0):
-        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+def check_params(params: Optional[Params], grads: Params, needed: bool, who: str) -> None:
+    """Raise unless ``params`` fit ``grads``; when ``needed`` (weight decay) they must be given and finite."""
+    if params is None:
+        if needed:
+            raise ValueError(f"params: {who} needs the current parameters (weight decay); "
+                             "call update(grads, state, params)")
+        return
+    if needed:
+        check_tree(params, "params")
+    check_same_structure(grads, params, "grads")
 
 
-def check_unit_interval(name: str, value: float) -> None:
-    """Raise ValueError naming ``name`` unless 0 ≤ ``value`` < 1."""
-    if not (_is_number(value) and 0 <= value < 1):
-        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
-
-
-def _check_grads(grads: Params, state_like: Params) -> None:
-    check_same_structure(grads, state_like, "grads")
+def objective_gradient(grads: Params, params: Optional[Params], weight_decay: float) -> Params:
+    """Gradient of f(θ) + ½ wd‖θ‖²: g + wd·θ (a new tree; g itself when wd = 0). Trusts its caller."""
+    if weight_decay == 0:
+        return grads
+    return tree_map(lambda g_, p_: g_ + weight_decay * p_, grads, params)
 
 
 @dataclass(frozen=True)
@@ -154,16 +163,23 @@ class SGD:
         buffer = zeros_like(params) if self.momentum > 0 else None
         return SGDState(count=0, momentum=buffer, step_sizes=np.zeros(num_blocks(params)))
 
+    def check_inputs(self, grads: Params, state: SGDState, params: Optional[Params]) -> None:
+        """Validate the inputs of ``direction``/``update`` once (the public boundary)."""
+        check_state(state, SGDState, "SGD", grads)
+        check_params(params, grads, self.weight_decay > 0, "SGD")
+        if state.momentum is not None:
+            check_same_structure(grads, state.momentum, "grads")
+
     def direction(self, grads: Params, state: SGDState,
                   params: Optional[Params] = None) -> Tuple[Params, SGDState]:
         """Return the direction d (update = −lr·d) and the advanced state."""
-        check_state(state, SGDState, "SGD", grads)
-        if params is not None:
-            check_same_structure(grads, params, "grads")
-        g = objective_gradient(grads, params, self.weight_decay, "SGD")
+        self.check_inputs(grads, state, params)
+        return self._direction(grads, state, params)
+
+    def _direction(self, grads, state, params):
+        g = objective_gradient(grads, params, self.weight_decay)
         if self.momentum == 0:
             return g, SGDState(state.count + 1, None, state.step_sizes)
-        _check_grads(g, state.momentum)
         beta = self.momentum
         m = tree_map(lambda m_, g_: beta * m_ + g_, state.momentum, g)
         d = tree_map(lambda g_, m_: g_ + beta * m_, g, m) if self.nesterov else m
@@ -172,20 +188,11 @@ class SGD:
     def update(self, grads: Params, state: SGDState, params: Optional[Params] = None,
                *, curvature=None) -> Tuple[Params, SGDState]:
         """Return updates −lr·d and the new state (``curvature`` is accepted and ignored)."""
-        d, new = self.direction(grads, state, params)
+        self.check_inputs(grads, state, params)
+        d, new = self._direction(grads, state, params)
         updates = tree_map(lambda d_: -self.lr * d_, d)
         sizes = np.full(num_blocks(d), float(self.lr))
         return updates, SGDState(new.count, new.momentum, sizes)
-
-
-def objective_gradient(grads: Params, params: Optional[Params], weight_decay: float,
-                       who: str) -> Params:
-    """Gradient of f(θ) + ½ wd‖θ‖²: g + wd·θ (a new tree; g itself when wd = 0)."""
-    if weight_decay == 0:
-        return grads
-    params = maybe_params(params, True, who)
-    check_same_structure(grads, params, "grads")
-    return tree_map(lambda g_, p_: g_ + weight_decay * p_, grads, params)
 
 
 @dataclass(frozen=True)
@@ -232,7 +239,6 @@ class Adam:
         check_unit_interval("b1", self.b1)
         check_unit_interval("b2", self.b2)
         check_positive("eps", self.eps)
-        check_nonnegative("weight_decay", getattr(self, "weight_decay", 0.0))
 
     @property
     def coupled_weight_decay(self) -> float:
@@ -248,13 +254,20 @@ class Adam:
         return AdamState(0, zeros_like(params), zeros_like(params),
                          np.zeros(num_blocks(params)))
 
+    def check_inputs(self, grads: Params, state: AdamState, params: Optional[Params]) -> None:
+        """Validate the inputs of ``direction``/``update`` once (the public boundary)."""
+        who = type(self).__name__
+        check_state(state, AdamState, who, grads)
+        check_params(params, grads, self.decoupled_weight_decay > 0, who)
+        check_same_structure(grads, state.mu, "grads")
+
     def direction(self, grads: Params, state: AdamState,
                   params: Optional[Params] = None) -> Tuple[Params, AdamState]:
         """Return d = m̂/(√v̂ + eps) and the advanced state."""
-        check_state(state, AdamState, type(self).__name__, grads)
-        if params is not None:
-            check_same_structure(grads, params, "grads")
-        _check_grads(grads, state.mu)
+        self.check_inputs(grads, state, params)
+        return self._direction(grads, state)
+
+    def _direction(self, grads, state):
         t = state.count + 1
         b1, b2, eps = self.b1, self.b2, self.eps
         mu = tree_map(lambda m, g: b1 * m + (1 - b1) * g, state.mu, grads)
@@ -265,12 +278,11 @@ class Adam:
 
     def update(self, grads: Params, state: AdamState, params: Optional[Params] = None,
                *, curvature=None) -> Tuple[Params, AdamState]:
-        """Return updates −lr·(d + wd·θ) and the new state (wd = 0 for Adam)."""
+        """Return updates −lr·(d + wd·θ) and the new state (wd = 0 for Adam; ``curvature`` ignored)."""
+        self.check_inputs(grads, state, params)
+        d, new = self._direction(grads, state)
         wd = self.decoupled_weight_decay
-        params = maybe_params(params, wd > 0, type(self).__name__)
-        d, new = self.direction(grads, state, params)
         if wd > 0:
-            check_same_structure(params, d, "params")
             updates = tree_map(lambda d_, p_: -self.lr * (d_ + wd * p_), d, params)
         else:
             updates = tree_map(lambda d_: -self.lr * d_, d)
@@ -293,6 +305,10 @@ class AdamW(Adam):
     """
 
     weight_decay: float = 0.01
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_nonnegative("weight_decay", self.weight_decay)
 
     @property
     def decoupled_weight_decay(self) -> float:

@@ -10,13 +10,18 @@ fixed::
     θ_l   ← θ_l − α_l d_l
 
 The formula is the natural reading of the paper's abstract (its full text is
-not available to us). The safeguards below — EMA, cap, fallbacks and their
-defaults — are *our* choices; each is a documented parameter.
+not available to us). The safeguards below — moving average, cap, fallbacks
+and their defaults — are *our* choices; each is a documented parameter.
+
+The three pure functions at the top are the method; ``LayerwiseStepSize.update``
+checks its inputs once and calls them in order: direction → numerators →
+curvature → average → rule → fallbacks → updates.
 
 The optimizer never sees a network: ``update`` gets the gradients and a
 curvature oracle, a callable ``curvature(d) -> q`` of shape (L,) (networks:
 ``ev.layer_curvature``; closed forms: ``BlockQuadratic.evaluate(x)
-.layer_curvature``; tests: any lambda).
+.layer_curvature``; tests: any lambda). See docs/design.md for the oracle
+protocol and docs/measurements.md for the measurements behind the defaults.
 """
 from __future__ import annotations
 
@@ -26,11 +31,12 @@ from typing import Any, Callable, ClassVar, Optional, Tuple
 
 import numpy as np
 
-from minilayerlr.optim.base import (SGD, check_nonnegative, check_positive, check_state,
-                                    check_unit_interval, maybe_params, objective_gradient)
-from minilayerlr.tree import (NonFiniteError, Params, block_dot, block_indices, block_sq_norm,
-                              check_same_structure, check_tree)
-from minilayerlr.validation import check_int
+from minilayerlr.errors import NonFiniteError
+from minilayerlr.optim.base import SGD, check_state_type, objective_gradient
+from minilayerlr.optim.oracles import check_oracle
+from minilayerlr.tree import Params, block_dot, block_indices, block_sq_norm
+from minilayerlr.validation import (check_int, check_nonnegative, check_positive,
+                                    check_unit_interval, is_real_number)
 
 #: Codes stored in ``state.fallbacks`` (one int per block and step).
 NO_FALLBACK, ASCENT, NONPOSITIVE_CURVATURE, CAPPED = 0, 1, 2, 3
@@ -38,9 +44,67 @@ NO_FALLBACK, ASCENT, NONPOSITIVE_CURVATURE, CAPPED = 0, 1, 2, 3
 FALLBACK_NAMES = ("none", "ascent", "nonpositive_curvature", "capped")
 #: What a fallback may do: move nowhere, reuse the last formula step, take α_max.
 FALLBACK_RULES = ("skip", "previous", "max_step")
-#: Curvature kinds the network engine understands; ESTIMATOR_KINDS are the seeded ones.
+#: Curvature kinds the network engine understands; SEEDED_KINDS get a seed per step.
 CURVATURE_KINDS = ("hessian", "ggn", "sign_hvp", "naive_hvp", "mc_fisher")
-ESTIMATOR_KINDS = ("sign_hvp", "mc_fisher")
+SEEDED_KINDS = ("sign_hvp", "mc_fisher")
+ESTIMATOR_KINDS = SEEDED_KINDS  # the former name, kept for one release
+
+
+def layerwise_step_sizes(numerators, curvatures, sq_norms, *, scale, damping):
+    """The rule α_l = η · n_l / (q_l + λ‖d_l‖²), one step size per block.
+
+    Args:
+        numerators: n_l = g_lᵀd_l, shape (L,).
+        curvatures: q_l = d_lᵀH_ll d_l, shape (L,).
+        sq_norms: ‖d_l‖², shape (L,).
+        scale: η > 0.
+        damping: λ ≥ 0 (``LayerwiseStepSize`` passes λ + SGD's coupled decay).
+
+    Returns:
+        α, shape (L,). A zero or negative denominator gives ±inf or NaN here,
+        for :func:`fallback_codes` to catch.
+
+    Reference: Bahamou & Goldfarb, arXiv 2305.13664 (abstract).
+    """
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        return scale * numerators / (curvatures + damping * sq_norms)
+
+
+def moving_average(averages, values, rho: float, t: int):
+    """Bias-corrected zero-start EMA at step t: (ρ a (1−ρᵗ⁻¹) + (1−ρ) v) / (1−ρᵗ).
+
+    ``averages`` are the corrected averages of step t − 1 (any shape, e.g. (3, L));
+    ρ = 0 returns ``values`` exactly. Zero start (our choice) puts the same
+    factor (1 − ρᵗ) in every average, so it cancels in any ratio of them.
+    """
+    return (rho * averages * (1 - rho ** (t - 1)) + (1 - rho) * values) / (1 - rho ** t)
+
+
+def fallback_codes(numerators, avg_numerators, avg_denominators, raw, max_step):
+    """One code per block: ASCENT if n_l ≤ 0 or n̄_l ≤ 0; else NONPOSITIVE_CURVATURE if
+    D̄_l ≤ 0 (or α overflows with no cap); else CAPPED if α_l > α_max; else NO_FALLBACK."""
+    ascent = (numerators <= 0) | (avg_numerators <= 0)
+    no_minimiser = ~(avg_denominators > 0) | (np.isinf(raw) & math.isinf(max_step))
+    return np.select([ascent, no_minimiser, raw > max_step],
+                     [ASCENT, NONPOSITIVE_CURVATURE, CAPPED], NO_FALLBACK).astype(np.int64)
+
+
+def apply_fallbacks(raw, codes, previous, *, on_ascent: str, on_nonpositive_curvature: str,
+                    max_step: float):
+    """α_l = min(raw_l, α_max) where the formula holds, else the block's rule; shape (L,) each.
+
+    A rule is "skip" (0), "previous" (``previous``, the last formula α_l) or
+    "max_step" (α_max). Returns (alpha, reference): reference is α_l where the
+    formula held (codes 0 and 3), ``previous`` elsewhere.
+    """
+    options = {"skip": 0.0, "previous": previous, "max_step": max_step}
+    with np.errstate(invalid="ignore"):
+        formula = np.minimum(raw, max_step)
+    alpha = np.where(codes == ASCENT, options[on_ascent],
+                     np.where(codes == NONPOSITIVE_CURVATURE, options[on_nonpositive_curvature],
+                              formula))
+    held = (codes == NO_FALLBACK) | (codes == CAPPED)
+    return alpha, np.where(held, alpha, previous)
 
 
 @dataclass(frozen=True)
@@ -55,7 +119,9 @@ class LayerwiseStepSizeState:
         curvatures: q_l = d_lᵀH_ll d_l returned by the oracle at the last step.
         denominators: q_l + (wd + λ)‖d_l‖² at the last step.
         avg_numerators: bias-corrected EMA of ``numerators`` (equal to it when ρ = 0).
-        avg_denominators: bias-corrected EMA of ``denominators``.
+        avg_denominators: the same average of ``denominators``, q̄_l + (wd + λ)·s̄_l.
+        avg_curvatures: bias-corrected EMA q̄ of ``curvatures``.
+        avg_sq_norms: bias-corrected EMA s̄ of ‖d_l‖².
         fallbacks: int codes, ``FALLBACK_NAMES[code]``: 0 none, 1 ascent
             (n_l ≤ 0 or n̄_l ≤ 0), 2 nonpositive_curvature (D̄_l ≤ 0, or α
             overflows with no cap), 3 capped (α clipped to max_step).
@@ -73,6 +139,8 @@ class LayerwiseStepSizeState:
     denominators: np.ndarray
     avg_numerators: np.ndarray
     avg_denominators: np.ndarray
+    avg_curvatures: np.ndarray
+    avg_sq_norms: np.ndarray
     fallbacks: np.ndarray
     reference_step_sizes: np.ndarray
     curvature_seed: Optional[int] = None
@@ -82,6 +150,10 @@ class LayerwiseStepSizeState:
         """``state.fallbacks`` as names, e.g. ``("none", "ascent")``."""
         return tuple(FALLBACK_NAMES[c] for c in self.fallbacks)
 
+    def diagnostics(self) -> dict:
+        """What the training loop records per step: ``step_sizes`` and ``fallbacks`` (codes)."""
+        return {"step_sizes": self.step_sizes, "fallbacks": self.fallbacks}
+
 
 @dataclass(frozen=True)
 class LayerwiseStepSize:
@@ -90,74 +162,55 @@ class LayerwiseStepSize:
     For each block l, with d from ``base.direction`` and g̃ = g + wd_c·θ (the
     gradient of the objective including SGD's coupled L2 decay wd_c)::
 
-        n_l = g̃_lᵀd_l                                  (numerator)
-        D_l = q_l + (wd_c + λ)‖d_l‖²                    (denominator)
-        n̄_l ← ρ n̄_l + (1−ρ) n_l,  D̄_l ← ρ D̄_l + (1−ρ) D_l   (EMA, n̄ = D̄ = 0 at start)
-        α_l = min(η · n̄_l / D̄_l, α_max)
+        n_l = g̃_lᵀd_l,  s_l = ‖d_l‖²,  q_l = curvature(d)_l
+        n̄, q̄, s̄ ← zero-start EMAs with factor ρ, bias-corrected   (ρ = 0: the values)
+        α_l = min(η · n̄_l / (q̄_l + (wd_c + λ) s̄_l), α_max)     (the fallbacks aside)
         θ_l ← θ_l − α_l d_l − α_l·wd_d·θ_l              (wd_d: AdamW's decoupled decay)
 
-    EMA (our choice, default ρ = 0.9): both averages start at 0, so both carry the same
-    factor (1 − ρᵗ); it cancels in the ratio, hence α needs no correction. The
-    state reports the corrected averages n̄/(1−ρᵗ), D̄/(1−ρᵗ).
-
+    The EMA is linear, so q̄_l + (wd_c + λ)s̄_l is the average D̄_l of the
+    denominators D_l = q_l + (wd_c + λ)s_l: α is a ratio of averages.
     Fallbacks (our choices; the state records which fired, per block):
 
     * ascent — n_l ≤ 0 or n̄_l ≤ 0: a positive step along d_l does not
-      decrease the model (to first order it increases the loss), so the
-      default ``on_ascent="skip"`` sets α_l = 0 for this step. The base
-      state still advances (momentum keeps accumulating), so the block moves
-      again once its direction turns downhill.
-    * nonpositive_curvature — D̄_l ≤ 0 (or η n̄/D̄ overflows to inf with no cap):
-      the model along d_l has no minimiser, the formula means nothing. The
-      direction is still downhill, so the default
-      ``on_nonpositive_curvature="previous"`` reuses the last α_l the formula
-      gave for this block (0 if none yet, i.e. skip), the natural "keep the
-      learning rate you had" of a first-order method.
-    * capped — α_l > α_max: clipped. Default α_max = inf (no cap), because α
-      carries units of 1/curvature: any finite default would break the
-      scale invariances; set it for networks.
+      decrease the model, so the default ``on_ascent="skip"`` sets α_l = 0 for
+      this step (the base state still advances).
+    * nonpositive_curvature — D̄_l ≤ 0 (or η n̄/D̄ overflows with no cap): the
+      model has no minimiser along d_l; the default "previous" reuses the
+      block's last formula α_l (0 if none yet).
+    * capped — α_l > α_max: clipped. Default α_max = inf: α carries units of
+      1/curvature, so a finite default would break the scale invariances.
 
-    Each rule is one of ``"skip"`` (α_l = 0), ``"previous"`` (last formula
-    α_l) or ``"max_step"`` (α_max; needs a finite ``max_step``).
+    Example (one block, d = g = (1, 1), q = 4, η = 1, ρ = 0: α = 2/4):
 
-    Properties (docs/theory.md): replacing d_l by s·d_l (s > 0) leaves α_l d_l
-    unchanged; with λ = 0 and α_max = inf, scaling the loss by c > 0 leaves the
-    SGD-LS update unchanged; one block, d = g, η = 1, λ = 0 on a quadratic
-    gives the exact line-search step (at every step if ρ = 0, at the first
-    step for any ρ).
+    >>> import numpy as np
+    >>> opt = LayerwiseStepSize(SGD(), scale=1.0, ema=0.0)
+    >>> params = [{"x": np.zeros(2)}]
+    >>> updates, state = opt.update([{"x": np.ones(2)}], opt.init(params), params,
+    ...                             curvature=lambda d: np.array([4.0]))
+    >>> state.step_sizes, updates[0]["x"]
+    (array([0.5]), array([-0.5, -0.5]))
 
     Args:
         base: SGD, Adam or AdamW (anything with ``init``, ``direction``,
             ``coupled_weight_decay``, ``decoupled_weight_decay``); its lr is ignored.
-        scale: η > 0, or None (the default) for η = 1/L with L the number of
-            blocks. Why 1/L (our choice): η = 1 minimises each block's model
-            with the others held fixed, but the blocks move together, and
-            Theorem 1 (docs/theory.md) only guarantees descent for η < 2/c,
-            with the coupling constant 1 ≤ c ≤ L; η = 1/L is the multiplier that
-            is safe whatever the coupling. Measured with ``minilayerlr
-            compare`` (final training loss, η = 1 → 1/L): CNN (L = 3) SGD-m-LS
-            7.1e5 (diverged) → 0.0013, AdamW-LS 0.44 → 0.0021; autoencoder
-            (L = 6) SGD-m-LS 99.0 → 67.4, AdamW-LS 98.8 → 67.4 (tuned AdamW:
-            67.9). Pass ``scale=1.0`` for the plain per-block minimiser.
-        damping: λ ≥ 0 (default 0, the undamped rule; λ has units of curvature).
-        ema: ρ in [0, 1) (default 0.9; 0 gives the rule exactly as written).
-            Why 0.9 (our choice): mini-batch q_l is noisy (it varied 100× between
-            batches of the CNN task), and the ratio of averages is far steadier.
-            Measured, 60 quick-task steps, final training loss, ρ = 0 → 0.9:
-            CNN SGD-m-LS 0.80 → 0.26, AdamW-LS 2.39 → 0.20; autoencoder
-            SGD-m-LS 98.05 → 96.14; spikes of the mini-batch loss vanish. The
-            first step is unaffected (the corrected average equals the value).
+        scale: η > 0, or None (default) for η = 1/L, L the number of blocks:
+            Theorem 1 (docs/theory.md) guarantees descent for η < 2/c with the
+            coupling 1 ≤ c ≤ L, so 1/L is safe whatever the coupling (our choice).
+        damping: λ ≥ 0 (default 0, the undamped rule; units of curvature).
+        ema: ρ in [0, 1) (default 0.9, our choice: mini-batch q_l is noisy and
+            a ratio of averages is steadier; 0 gives the rule as written).
         max_step: α_max > 0 (default inf).
         on_ascent: rule when n_l ≤ 0 (default "skip").
         on_nonpositive_curvature: rule when D̄_l ≤ 0 (default "previous").
         curvature_kind: None to call ``curvature(d)``; otherwise one of
             ``CURVATURE_KINDS``, passed as ``curvature(d, kind=...)``.
-        seed: for estimator kinds, step t calls the oracle with
+        seed: for ``SEEDED_KINDS``, step t calls the oracle with
             ``seed = SeedSequence([seed, t]).generate_state(1)[0]``.
 
     References:
         Bahamou & Goldfarb, arXiv 2305.13664 (abstract: per-layer step sizes
-        from the diagonal Hessian blocks). Safeguards: ours.
+        from the diagonal Hessian blocks). Safeguards: ours. Measurements
+        behind the defaults η = 1/L and ρ = 0.9: docs/measurements.md.
     """
 
     oracles: ClassVar[Tuple[str, ...]] = ("curvature",)
@@ -181,8 +234,7 @@ class LayerwiseStepSize:
             check_positive("scale", self.scale)
         check_nonnegative("damping", self.damping)
         check_unit_interval("ema", self.ema)
-        if isinstance(self.max_step, (bool, np.bool_)) or not (
-                isinstance(self.max_step, (int, float, np.integer, np.floating)) and self.max_step > 0):
+        if not (is_real_number(self.max_step) and self.max_step > 0):
             raise ValueError(f"max_step: expected a number > 0 (inf allowed), got {self.max_step!r}")
         for name in ("on_ascent", "on_nonpositive_curvature"):
             rule = getattr(self, name)
@@ -197,14 +249,18 @@ class LayerwiseStepSize:
 
     def init(self, params: Params) -> LayerwiseStepSizeState:
         """Return the initial state: the base state and zeros for every per-block array."""
-        check_tree(params, "params")
+        base_state = self.base.init(params)  # checks params
         n = len(block_indices(params))
         zeros = np.zeros(n)
         return LayerwiseStepSizeState(
-            count=0, base_state=self.base.init(params), step_sizes=zeros,
+            count=0, base_state=base_state, step_sizes=zeros,
             numerators=zeros, curvatures=zeros, denominators=zeros,
-            avg_numerators=zeros, avg_denominators=zeros,
-            fallbacks=np.zeros(n, dtype=np.int64), reference_step_sizes=zeros)
+            avg_numerators=zeros, avg_denominators=zeros, avg_curvatures=zeros,
+            avg_sq_norms=zeros, fallbacks=np.zeros(n, dtype=np.int64), reference_step_sizes=zeros)
+
+    def multiplier(self, num_blocks: int) -> float:
+        """The η in use: ``scale``, or 1/L when ``scale`` is None."""
+        return 1.0 / num_blocks if self.scale is None else float(self.scale)
 
     def update(self, grads: Params, state: LayerwiseStepSizeState,
                params: Optional[Params] = None, *,
@@ -227,45 +283,42 @@ class LayerwiseStepSize:
                 the wrong shape or non-finite, NaN/Inf in ``grads``, mismatched
                 structures.
         """
-        if curvature is None or not callable(curvature):
-            raise ValueError(
-                "curvature: LayerwiseStepSize needs a curvature oracle, e.g. "
-                "opt.update(ev.grads, state, params, curvature=ev.layer_curvature)")
-        check_state(state, LayerwiseStepSizeState, type(self).__name__, grads)
+        check_oracle("curvature", curvature, type(self).__name__)
+        check_state_type(state, LayerwiseStepSizeState, type(self).__name__)
         wd_c = float(self.base.coupled_weight_decay)
         wd_d = float(self.base.decoupled_weight_decay)
-        params = maybe_params(params, wd_c > 0 or wd_d > 0, "LayerwiseStepSize")
         t = state.count + 1
-
-        check_tree(grads, "grads")  # NaN would slip through every fallback test below
-        g = objective_gradient(grads, params, wd_c, "LayerwiseStepSize")
+        # base.direction checks grads, params and the base state: the one check of each
         d, base_state = self.base.direction(grads, state.base_state, params)
-        numer = block_dot(g, d)
-        q, seed = self._call_oracle(curvature, d, t, len(numer))
-        denom = q + (wd_c + self.damping) * block_sq_norm(d)
+        numer = block_dot(objective_gradient(grads, params, wd_c), d)
+        q, seed = self._curvature(curvature, d, t, len(numer))
+        sq = block_sq_norm(d)
+        damping = wd_c + self.damping
+        denom = q + damping * sq
         if not (np.all(np.isfinite(numer)) and np.all(np.isfinite(denom))):
             raise NonFiniteError("params: g_lᵀd_l or ‖d_l‖² overflowed (non-finite); "
-                             "the run has diverged")
-
-        # EMA with zero start: the common factor (1 − ρᵗ) cancels in n̄/D̄.
-        rho = self.ema
-        ema_n = rho * state.avg_numerators * (1 - rho ** (t - 1)) + (1 - rho) * numer
-        ema_d = rho * state.avg_denominators * (1 - rho ** (t - 1)) + (1 - rho) * denom
-        avg_n, avg_d = ema_n / (1 - rho ** t), ema_d / (1 - rho ** t)
-
-        alpha, codes, reference = self._step_sizes(numer, avg_n, avg_d, state)
-        updates = self._updates(d, params, alpha, wd_d)
-        return updates, LayerwiseStepSizeState(
+                                 "the run has diverged")
+        previous = np.stack([state.avg_numerators, state.avg_curvatures, state.avg_sq_norms])
+        avg_n, avg_q, avg_s = moving_average(previous, np.stack([numer, q, sq]), self.ema, t)
+        raw = layerwise_step_sizes(avg_n, avg_q, avg_s, scale=self.multiplier(len(numer)),
+                                   damping=damping)
+        avg_d = avg_q + damping * avg_s
+        codes = fallback_codes(numer, avg_n, avg_d, raw, self.max_step)
+        alpha, reference = apply_fallbacks(
+            raw, codes, state.reference_step_sizes, on_ascent=self.on_ascent,
+            on_nonpositive_curvature=self.on_nonpositive_curvature, max_step=self.max_step)
+        return _updates(d, params, alpha, wd_d), LayerwiseStepSizeState(
             count=t, base_state=base_state, step_sizes=alpha, numerators=numer,
             curvatures=q, denominators=denom, avg_numerators=avg_n,
-            avg_denominators=avg_d, fallbacks=codes, reference_step_sizes=reference,
-            curvature_seed=seed)
+            avg_denominators=avg_d, avg_curvatures=avg_q, avg_sq_norms=avg_s,
+            fallbacks=codes, reference_step_sizes=reference, curvature_seed=seed)
 
-    def _call_oracle(self, curvature, d: Params, t: int, n_blocks: int):
+    def _curvature(self, curvature, d: Params, t: int, n_blocks: int):
+        """q = curvature(d) (with kind and a per-step seed as configured), checked: shape (L,), finite."""
         kind, seed = self.curvature_kind, None
         if kind is None:
             q = curvature(d)
-        elif kind in ESTIMATOR_KINDS:
+        elif kind in SEEDED_KINDS:
             # One reproducible seed per (optimizer seed, step): same seed, same run.
             seed = int(np.random.SeedSequence([int(self.seed), t]).generate_state(1)[0])
             q = curvature(d, kind=kind, seed=seed)
@@ -283,86 +336,39 @@ class LayerwiseStepSize:
             raise NonFiniteError(f"curvature: the oracle returned non-finite values {q}")
         return q, seed
 
-    def multiplier(self, num_blocks: int) -> float:
-        """The η in use: ``scale``, or 1/L when ``scale`` is None."""
-        return 1.0 / num_blocks if self.scale is None else float(self.scale)
 
-    def _step_sizes(self, numer, avg_n, avg_d, state):
-        """α_l = η n̄_l / D̄_l with the fallbacks; returns (alpha, codes, reference)."""
-        n = len(numer)
-        alpha = np.zeros(n)
-        codes = np.zeros(n, dtype=np.int64)
-        reference = state.reference_step_sizes.copy()
-        for l in range(n):
-            ascent = numer[l] <= 0 or avg_n[l] <= 0
-            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-                raw = self.multiplier(n) * avg_n[l] / avg_d[l] if avg_d[l] > 0 else math.nan
-            if ascent:
-                codes[l], rule = ASCENT, self.on_ascent
-            elif not avg_d[l] > 0 or (math.isinf(raw) and math.isinf(self.max_step)):
-                # no minimiser along d_l, or D̄_l so small that η n̄/D̄ overflows with no cap
-                codes[l], rule = NONPOSITIVE_CURVATURE, self.on_nonpositive_curvature
-            else:
-                codes[l], rule = (CAPPED, None) if raw > self.max_step else (NO_FALLBACK, None)
-                alpha[l] = min(raw, self.max_step)
-                reference[l] = alpha[l]
-                continue
-            alpha[l] = {"skip": 0.0, "previous": state.reference_step_sizes[l],
-                        "max_step": self.max_step}[rule]
-        return alpha, codes, reference
-
-    @staticmethod
-    def _updates(d: Params, params: Optional[Params], alpha: np.ndarray, wd_d: float) -> Params:
-        """updates_l = −α_l d_l − α_l·wd_d·θ_l (α_l replaces AdamW's lr in the decay too)."""
+def _updates(d: Params, params: Optional[Params], alpha: np.ndarray, wd_d: float) -> Params:
+    """updates_l = −α_l d_l − α_l·wd_d·θ_l (α_l replaces AdamW's lr in the decay too)."""
+    out: Params = [{} for _ in d]
+    for l, k in enumerate(block_indices(d)):
+        a = alpha[l]
         if wd_d > 0:
-            check_same_structure(params, d, "params")
-        out: Params = [{} for _ in d]
-        for l, k in enumerate(block_indices(d)):
-            a = alpha[l]
-            if wd_d > 0:
-                out[k] = {name: -a * (v + wd_d * params[k][name]) for name, v in d[k].items()}
-            else:
-                out[k] = {name: -a * v for name, v in d[k].items()}
-        return out
+            out[k] = {name: -a * (v + wd_d * params[k][name]) for name, v in d[k].items()}
+        else:
+            out[k] = {name: -a * v for name, v in d[k].items()}
+    return out
 
 
-@dataclass(frozen=True)
-class GDLS:
+def GDLS(scale: Optional[float] = None, curvature_kind: Optional[str] = "hessian"
+         ) -> LayerwiseStepSize:
     """The idealized method: full-batch gradient descent with exact block curvature.
 
         α_l = η ‖g_l‖² / g_lᵀH_ll g_l,      θ_l ← θ_l − α_l g_l
 
-    It is :class:`LayerwiseStepSize` around plain ``SGD`` (d = g) with λ = 0,
-    ρ = 0, no cap; blocks with g_l = 0 do not move (the "ascent" fallback, as
-    n_l = 0). The caller supplies full-batch gradients and the exact oracle.
-    Its convergence is Theorems 1–4 of docs/theory.md.
+    A factory (as optax's ``alias.py`` builds ``adamw``): :class:`LayerwiseStepSize`
+    around plain ``SGD`` (d = g) with λ = 0, ρ = 0, no cap; blocks with g_l = 0
+    do not move (the "ascent" fallback, as n_l = 0). The caller supplies
+    full-batch gradients and the exact oracle. Its convergence is Theorems 1–4
+    of docs/theory.md.
 
     Args:
         scale: η > 0 (Theorem 1 guarantees descent for η < 2/c), or None
             (default) for η = 1/L, safe for any coupling since c ≤ L.
         curvature_kind: passed to the oracle (default "hessian"; None for plain
             oracles that take only d).
+
+    Returns:
+        The configured :class:`LayerwiseStepSize`.
     """
-
-    oracles: ClassVar[Tuple[str, ...]] = ("curvature",)
-
-    scale: Optional[float] = None
-    curvature_kind: Optional[str] = "hessian"
-
-    @property
-    def layerwise(self) -> LayerwiseStepSize:
-        """The equivalent :class:`LayerwiseStepSize`."""
-        return LayerwiseStepSize(SGD(lr=1.0), scale=self.scale, damping=0.0, ema=0.0,
-                                 curvature_kind=self.curvature_kind)
-
-    def __post_init__(self):
-        self.layerwise  # validates scale and curvature_kind
-
-    def init(self, params: Params) -> LayerwiseStepSizeState:
-        """See :meth:`LayerwiseStepSize.init`."""
-        return self.layerwise.init(params)
-
-    def update(self, grads: Params, state: LayerwiseStepSizeState,
-               params: Optional[Params] = None, *, curvature=None):
-        """See :meth:`LayerwiseStepSize.update`."""
-        return self.layerwise.update(grads, state, params, curvature=curvature)
+    return LayerwiseStepSize(SGD(lr=1.0), scale=scale, damping=0.0, ema=0.0,
+                             curvature_kind=curvature_kind)

@@ -1,6 +1,6 @@
 """Constants and rate bounds of the idealized layer-wise method (docs/theory.md).
 
-Notation (DESIGN §2): f(x) = ½ xᵀAx − bᵀx with A ≻ 0 split into L blocks,
+Notation (docs/theory.md): f(x) = ½ xᵀAx − bᵀx with A ≻ 0 split into L blocks,
 μ = λ_min(A), M = max_l λ_max(A_ll), B = blockdiag(A_11, …, A_LL) and
 c = λ_max(B^{-1/2} A B^{-1/2}) ∈ [1, L]. The idealized step is
 x_l⁺ = x_l − α_l g_l with α_l = η‖g_l‖²/g_lᵀA_ll g_l.
@@ -14,23 +14,7 @@ from typing import Sequence, Tuple
 import numpy as np
 import scipy.linalg
 
-
-def as_real_array(value, name: str) -> np.ndarray:
-    """``value`` as a float64 array, or ValueError naming ``name`` unless it holds real numbers.
-
-    Integers are accepted (exact); bool, complex, strings and objects are not.
-    """
-    array = np.asarray(value)
-    if array.dtype.kind not in "iuf":
-        raise ValueError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
-    return array.astype(np.float64)
-
-
-def check_real(value, name: str) -> float:
-    """``value`` as a float, or ValueError naming ``name`` unless it is a real number (not bool)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name}: expected a real number, got {value!r}")
-    return float(value)
+from minilayerlr.validation import as_real_array, check_real  # noqa: F401 (re-exported)
 
 
 def check_spd(A, name: str = "A") -> np.ndarray:

@@ -1,15 +1,18 @@
 """The training loop: seeded mini-batches, one evaluation per step, history, checkpoints.
 
 Each step evaluates the network once on the mini-batch and hands the
-optimizer both the gradient and the curvature oracle of *that* evaluation::
+optimizer the gradient and exactly the oracles it declares (the oracle
+protocol of ``minilayerlr.optim.oracles``), all from *that* evaluation::
 
     ev = net.evaluate(params, x_batch, y_batch)
-    updates, state = optimizer.update(ev.grads, state, params, curvature=ev.layer_curvature)
+    oracles = supply_oracles(optimizer, ev, loss=lambda p: net.loss_value(p, x_batch, y_batch))
+    updates, state = optimizer.update(ev.grads, state, params, **oracles)
     params = apply_updates(params, updates)
 
-Plain methods ignore the oracle; the layer-wise methods call it once on their
-direction, so g, d and the curvature all come from the same mini-batch, as the
-step-size formula assumes (DESIGN.md section 1).
+Plain methods declare no oracle; the layer-wise methods call the curvature
+oracle once on their direction, so g, d and the curvature all come from the
+same mini-batch, as the step-size formula assumes (docs/design.md). After each
+step the loop records ``step_diagnostics(state)`` (step sizes, fallback codes).
 """
 from __future__ import annotations
 
@@ -21,9 +24,12 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
+from ..errors import NonFiniteError
 from ..model import Sequential
 from ..optim import apply_updates
-from ..tree import NonFiniteError, check_same_structure, check_tree
+from ..optim.base import step_diagnostics
+from ..optim.oracles import supply_oracles
+from ..tree import check_same_structure, check_tree
 from ..validation import check_int
 from .checkpoint import check_layout, decode_tree, load_checkpoint, save_checkpoint
 from .history import History
@@ -33,7 +39,7 @@ EvalFn = Callable[[list], Dict[str, float]]
 
 
 class _NonFinite(Exception):
-    """Raised inside a step when a loss, curvature or parameter stops being finite."""
+    """Raised inside a step when a loss or curvature stops being finite."""
 
 
 @dataclass
@@ -49,10 +55,6 @@ class TrainResult:
     params: list
     state: Any
     history: History
-
-
-def _all_finite(params) -> bool:
-    return all(np.all(np.isfinite(v)) for entry in params for v in entry.values())
 
 
 def dataset_loss(net, params, x, y, chunk: int = 2048) -> float:
@@ -79,14 +81,36 @@ def _batches(rng: np.random.Generator, n: int, batch_size: Optional[int]):
     return [order[start:start + batch_size] for start in range(0, n, batch_size)]
 
 
-def _checked_oracle(ev):
-    """``ev.layer_curvature`` that turns a non-finite answer into a divergence stop."""
+def _checked(curvature):
+    """The curvature oracle, turning a non-finite answer into a divergence stop."""
     def oracle(d, **kwargs):
-        q = ev.layer_curvature(d, **kwargs)
+        q = curvature(d, **kwargs)
         if not np.all(np.isfinite(q)):
             raise _NonFinite("non-finite curvature")
         return q
     return oracle
+
+
+def step(net, optimizer, params, state, xb, yb):
+    """One training step on the mini-batch (xb, yb): ``(loss, new_params, new_state)``.
+
+    The optimizer gets exactly its declared oracles, each from this one
+    evaluation (``loss`` is θ ↦ f(θ) on this mini-batch). Raises NonFiniteError
+    (a ValueError) when the loss or the curvature is not finite or the update
+    overflows; ``train`` turns that into a clean stop.
+    """
+    ev = net.evaluate(params, xb, yb)
+    if not math.isfinite(ev.loss):
+        raise NonFiniteError(f"non-finite loss {ev.loss}")
+    oracles = supply_oracles(optimizer, ev, loss=lambda p: net.loss_value(p, xb, yb))
+    if "curvature" in oracles:
+        oracles["curvature"] = _checked(oracles["curvature"])
+    try:
+        updates, new_state = optimizer.update(ev.grads, state, params, **oracles)
+    except _NonFinite as why:
+        raise NonFiniteError(str(why)) from None
+    # apply_updates refuses a NaN or Inf result (NonFiniteError): the one finiteness check
+    return float(ev.loss), apply_updates(params, updates), new_state
 
 
 def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int] = None,
@@ -98,8 +122,9 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
     Args:
         net: a ``Sequential``.
         params: initial parameters (``net.init(seed)``); ignored when resuming.
-        optimizer: anything with ``init(params)`` and
-            ``update(grads, state, params, curvature=...)`` (``minilayerlr.optim``).
+        optimizer: anything with ``init(params)``, ``update(grads, state, params,
+            **oracles)`` and an ``oracles`` attribute naming what it needs
+            (``minilayerlr.optim``; see ``minilayerlr.optim.oracles``).
         x: training inputs, shape (N, ...).
         y: training targets, N entries (labels, or images for an autoencoder).
         epochs: total number of epochs, counting those already in a resumed
@@ -130,6 +155,79 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
             belong to this network, optimizer, seed or batch size.
         FileNotFoundError: ``resume`` names no file.
     """
+    epochs, seed, checkpoint_every, batch_size = _check_arguments(
+        net, optimizer, x, y, epochs, batch_size, seed, eval_fn, checkpoint, checkpoint_every)
+    if resume is None:
+        net.check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
+    n = len(x)
+    meta = _run_meta(optimizer, seed, batch_size, n)
+    rng = np.random.default_rng(seed)
+
+    def evaluate(p):
+        metrics = dict(eval_fn(p)) if eval_fn is not None else {}
+        return dataset_loss(net, p, x, y), metrics
+
+    if resume is not None:
+        params, state, history, start_epoch = _resume(resume, net, optimizer, meta, epochs, rng)
+    else:
+        state, history, start_epoch = optimizer.init(params), History(), 0
+        loss0, metrics0 = evaluate(params)
+        history.record_epoch(0, loss0, metrics0, 0.0, 0)
+        if not math.isfinite(loss0):
+            history.stop_reason = "the loss of the initial parameters is not finite"
+
+    elapsed, steps = history.time[-1], history.steps[-1]
+    display = Progress(label, epochs, enabled=progress)
+    try:
+        for epoch in range(start_epoch + 1, epochs + 1):
+            if history.stop_reason is not None:
+                break
+            started = time.perf_counter()
+            for idx in _batches(rng, n, batch_size):
+                xb, yb = (x, y) if idx is None else (x[idx], y[idx])
+                try:
+                    loss, params_next, state_next = step(net, optimizer, params, state, xb, yb)
+                except NonFiniteError as why:
+                    history.stop_reason = (f"diverged at step {steps + 1} (epoch {epoch}): {why}; "
+                                           "stopped, keeping the last finite parameters")
+                    break
+                params, state, steps = params_next, state_next, steps + 1
+                _record_step(history, loss, state)
+                display.update(epoch, steps, loss)
+            elapsed += time.perf_counter() - started
+            loss, metrics = evaluate(params)
+            history.record_epoch(epoch, loss, metrics, elapsed, steps)
+            if history.stop_reason is None and not math.isfinite(loss):
+                history.stop_reason = (f"diverged after epoch {epoch}: the training loss is {loss}; "
+                                       "stopped, keeping the last finite parameters")
+            display.update(epoch, steps, loss, force=True)
+            done = history.stop_reason is not None or epoch == epochs
+            if checkpoint is not None and (done or epoch % checkpoint_every == 0):
+                save_checkpoint(checkpoint, params=params, opt_state=state,
+                                rng_state=rng.bit_generator.state, history=history.to_dict(),
+                                epoch=epoch, meta=meta)
+    finally:
+        display.close()
+    return TrainResult(params=params, state=state, history=history)
+
+
+def _run_meta(optimizer, seed: int, batch_size: Optional[int], n: int) -> dict:
+    """What a checkpoint records about its run; resuming needs every entry to match."""
+    return {"seed": seed, "batch_size": batch_size, "num_examples": n,
+            "optimizer": repr(optimizer)}
+
+
+def _record_step(history: History, loss: float, state) -> None:
+    """Append the step's loss and the optimizer's diagnostics (step sizes, fallback codes)."""
+    diagnostics = step_diagnostics(state)
+    history.step_loss.append(loss)
+    history.step_sizes.append([float(a) for a in np.asarray(diagnostics["step_sizes"])])
+    history.fallbacks.append([int(c) for c in np.asarray(diagnostics["fallbacks"])])
+
+
+def _check_arguments(net, optimizer, x, y, epochs, batch_size, seed, eval_fn, checkpoint,
+                     checkpoint_every):
+    """Validate train's arguments (each error names one); returns the normalised integers."""
     if not isinstance(net, Sequential):
         raise TypeError(f"net: expected a minilayerlr Sequential, got {type(net).__name__}")
     for method in ("init", "update"):
@@ -157,99 +255,39 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
         raise ValueError("eval_fn: expected a callable params -> {name: value}")
     if checkpoint is not None and Path(checkpoint).is_dir():
         raise ValueError(f"checkpoint: {checkpoint} is a folder; give a file name such as run.npz")
-    if resume is None:
-        net._check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
+    return epochs, seed, checkpoint_every, batch_size
 
-    meta = {"seed": seed, "batch_size": batch_size, "num_examples": n,
-            "optimizer": repr(optimizer)}
-    rng = np.random.default_rng(seed)
 
-    def evaluate(p):
-        metrics = dict(eval_fn(p)) if eval_fn is not None else {}
-        return dataset_loss(net, p, x, y), metrics
+def _resume(resume, net, optimizer, meta: dict, epochs: int, rng: np.random.Generator):
+    """Load ``resume`` for this run: ``(params, state, history, epoch)``; sets ``rng``'s state.
 
-    if resume is not None:
-        saved = load_checkpoint(resume)
-        for key, value in meta.items():
-            if saved["meta"].get(key) != value:
-                raise ValueError(f"resume: the checkpoint was written with {key}="
-                                 f"{saved['meta'].get(key)!r}, but this run has {key}={value!r}")
-        if saved["epoch"] > epochs:
-            raise ValueError(f"epochs: the checkpoint has already done {saved['epoch']} epochs; "
-                             f"ask for at least that many")
-        template = net.init(0)
-        try:
-            params = decode_tree(saved["params_spec"], template, saved["arrays"], "params")
-            check_same_structure(params, template, "params")
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise ValueError(f"resume: the checkpoint's parameters do not fit this network "
-                             f"(written for a different architecture?): {error}") from None
-        try:
-            check_tree(params, "params")
-            fresh = optimizer.init(params)
-            state = decode_tree(saved["opt_spec"], fresh, saved["arrays"], "state")
-            check_layout(state, fresh, "state")
-            rng.bit_generator.state = saved["rng_state"]
-            history = History.from_dict(saved["history"])
-            if history.epoch[-1] != saved["epoch"]:
-                raise ValueError(f"history: ends at epoch {history.epoch[-1]}, not {saved['epoch']}")
-        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as error:
-            raise ValueError(f"resume: {resume} is corrupt: {error}") from None
-        start_epoch = saved["epoch"]
-    else:
-        state = optimizer.init(params)
-        history = History()
-        loss0, metrics0 = evaluate(params)
-        history.record_epoch(0, loss0, metrics0, 0.0, 0)
-        start_epoch = 0
-        if not math.isfinite(loss0):
-            history.stop_reason = "the loss of the initial parameters is not finite"
-
-    def save(epoch_done):
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, params=params, opt_state=state,
-                            rng_state=rng.bit_generator.state, history=history.to_dict(),
-                            epoch=epoch_done, meta=meta)
-
-    elapsed = history.time[-1]
-    steps = history.steps[-1]
-    display = Progress(label, epochs, enabled=progress)
+    Raises ValueError when the checkpoint was written by a different run
+    (``meta``), has done more than ``epochs`` epochs, or is corrupt.
+    """
+    saved = load_checkpoint(resume)
+    for key, value in meta.items():
+        if saved["meta"].get(key) != value:
+            raise ValueError(f"resume: the checkpoint was written with {key}="
+                             f"{saved['meta'].get(key)!r}, but this run has {key}={value!r}")
+    if saved["epoch"] > epochs:
+        raise ValueError(f"epochs: the checkpoint has already done {saved['epoch']} epochs; "
+                         f"ask for at least that many")
+    template = net.init(0)
     try:
-        for epoch in range(start_epoch + 1, epochs + 1):
-            if history.stop_reason is not None:
-                break
-            started = time.perf_counter()
-            for idx in _batches(rng, n, batch_size):
-                xb, yb = (x, y) if idx is None else (x[idx], y[idx])
-                try:
-                    ev = net.evaluate(params, xb, yb)
-                    if not math.isfinite(ev.loss):
-                        raise _NonFinite(f"non-finite loss {ev.loss}")
-                    updates, new_state = optimizer.update(ev.grads, state, params,
-                                                          curvature=_checked_oracle(ev))
-                    new_params = apply_updates(params, updates)
-                    if not _all_finite(new_params):
-                        raise _NonFinite("the update made a parameter NaN or Inf")
-                except (_NonFinite, NonFiniteError) as why:
-                    history.stop_reason = (f"diverged at step {steps + 1} (epoch {epoch}): {why}; "
-                                           "stopped, keeping the last finite parameters")
-                    break
-                params, state = new_params, new_state
-                steps += 1
-                history.step_loss.append(float(ev.loss))
-                history.step_sizes.append([float(a) for a in np.asarray(state.step_sizes)])
-                codes = getattr(state, "fallbacks", np.zeros(len(state.step_sizes), dtype=int))
-                history.fallbacks.append([int(c) for c in np.asarray(codes)])
-                display.update(epoch, steps, ev.loss)
-            elapsed += time.perf_counter() - started
-            loss, metrics = evaluate(params)
-            history.record_epoch(epoch, loss, metrics, elapsed, steps)
-            if history.stop_reason is None and not math.isfinite(loss):
-                history.stop_reason = (f"diverged after epoch {epoch}: the training loss is {loss}; "
-                                       "stopped, keeping the last finite parameters")
-            display.update(epoch, steps, loss, force=True)
-            if history.stop_reason is not None or epoch % checkpoint_every == 0 or epoch == epochs:
-                save(epoch)
-    finally:
-        display.close()
-    return TrainResult(params=params, state=state, history=history)
+        params = decode_tree(saved["params_spec"], template, saved["arrays"], "params")
+        check_same_structure(params, template, "params")
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"resume: the checkpoint's parameters do not fit this network "
+                         f"(written for a different architecture?): {error}") from None
+    try:
+        check_tree(params, "params")
+        fresh = optimizer.init(params)
+        state = decode_tree(saved["opt_spec"], fresh, saved["arrays"], "state")
+        check_layout(state, fresh, "state")
+        rng.bit_generator.state = saved["rng_state"]
+        history = History.from_dict(saved["history"])
+        if history.epoch[-1] != saved["epoch"]:
+            raise ValueError(f"history: ends at epoch {history.epoch[-1]}, not {saved['epoch']}")
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as error:
+        raise ValueError(f"resume: {resume} is corrupt: {error}") from None
+    return params, state, history, saved["epoch"]

@@ -1,0 +1,27 @@
+"""Input checks shared by the peers that measure how far the parameters moved (DoG, Prodigy, SLS)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from minilayerlr.tree import Params, check_same_structure, check_tree
+
+
+def require_params(params: Optional[Params], grads: Params, who: str, why: str,
+                   start: Optional[Params] = None) -> Params:
+    """Return ``params`` after checking them once: given, finite, shaped like ``grads`` (and ``start``).
+
+    Args:
+        params: θ passed to ``update``.
+        grads: the (already checked) gradients.
+        who: the optimizer's name, for the message.
+        why: what the optimizer needs θ for, e.g. "the distance from x_0".
+        start: x_0 kept in the state, if any; θ must have its structure.
+    """
+    if params is None:
+        raise ValueError(f"params: {who} needs the current parameters ({why}); "
+                         "call update(grads, state, params)")
+    check_tree(params, "params")
+    check_same_structure(grads, params, "grads")
+    if start is not None:
+        check_same_structure(params, start, "params")
+    return params
