@@ -103,7 +103,7 @@ def test_adding_a_method_is_one_entry(monkeypatch):
     monkeypatch.setattr(methods_mod, "METHODS", dict(METHODS))
     import minilayerlr.experiments.compare as compare_mod
     monkeypatch.setattr(compare_mod, "get_method", methods_mod.get_method)
-    register(Method("plain-sgd", "SGD", lambda lr, o: SGD(lr=lr), tuned=True,
+    register(Method("plain-sgd", "SGD", lambda lr, o, n: SGD(lr=lr), tuned=True,
                     lr_grid={t: (0.01, 0.1, 1.0) for t in TASK_NAMES}))
     assert build_optimizer("plain-sgd", 0.1) == SGD(lr=0.1)
     task = build_task("gcn", size=60)
@@ -114,4 +114,4 @@ def test_adding_a_method_is_one_entry(monkeypatch):
     cnn = build_task("cnn", size=40)
     assert [e["label"] for e in lineup(cnn, ["sgd", "gd-ls"], False, {}, False)] == ["SGD-m"]
     with pytest.raises(ValueError, match="already"):
-        register(Method("sgd", "x", lambda lr, o: None, tuned=False))
+        register(Method("sgd", "x", lambda lr, o, n: None, tuned=False))

@@ -196,7 +196,7 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
     out = check_output_dir("out", out)
     ls_options = dict(ls_options or {})
     if ls_options:
-        get_method("sgd-ls").build(None, ls_options)  # a bad option fails before any work
+        get_method("sgd-ls").build(None, ls_options, None)  # a bad option fails before any work
     built = [build_task(name, data=data, data_dir=data_dir, seed=seeds[0], quick=quick, size=size)
              for name in tasks]  # all first: a data error stops before any training
     config = {"tasks": list(tasks), "methods": methods, "seeds": seeds, "epochs": epochs,

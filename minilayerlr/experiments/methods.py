@@ -9,12 +9,12 @@ in gradient equivalents is counted in ``experiments.cost``.
 
 Adding a method is one call, e.g. for a tuning-free peer::
 
-    register(Method("dog", "DoG", lambda lr, options: DoG(), tuned=False,
+    register(Method("dog", "DoG", lambda lr, options, steps: DoG(), tuned=False,
                     description="DoG (Ivgi et al. 2023), defaults of dog-optimizer"))
 
 and for a tuned one (a grid per task, half-decade steps, bracketing the best rate)::
 
-    register(Method("kfac", "K-FAC", lambda lr, options: KFAC(lr=lr), tuned=True,
+    register(Method("kfac", "K-FAC", lambda lr, options, steps: KFAC(lr=lr), tuned=True,
                     lr_grid={"autoencoder": (0.01, 0.03, 0.1, 0.3), "cnn": (...),
                              "gcn": (...)}, description="K-FAC (Martens & Grosse 2015)"))
 
@@ -22,7 +22,7 @@ and the global-step ablation, which takes the layer-wise options but is not one 
 paper's layer-wise methods (then also add its row to ``ablation.VARIANTS``)::
 
     register(Method("sgd-global", "SGD-m-GS",
-                    lambda lr, options: GlobalStepSize(SGD(momentum=0.9), **options),
+                    lambda lr, options, steps: GlobalStepSize(SGD(momentum=0.9), **options),
                     tuned=False, step_options=True, description="..."))
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from ..optim import GDLS, SGD, AdamW, LayerwiseStepSize
+from ..optim import GDLS, LDoG, SGD, SLS, AdamW, DoG, GlobalStepSize, LayerwiseStepSize, Prodigy
 from ..optim.oracles import required_oracles
 
 #: options the layer-wise methods accept from the command line / ablations
@@ -45,8 +45,10 @@ class Method:
     Attributes:
         name: the command-line key (``--optimizer NAME``, ``--optimizers a,b``).
         label: the name in tables and plots.
-        build: ``(lr, options) -> optimizer``; ``lr`` is None for tuning-free
-            methods, ``options`` a dict of layer-wise options ({} otherwise).
+        build: ``(lr, options, steps) -> optimizer``; ``lr`` is None for
+            tuning-free methods, ``options`` a dict of layer-wise options ({}
+            otherwise), ``steps`` the mini-batches per epoch of the task (None
+            when unknown; e.g. SLS's reset uses it).
         tuned: True if the method needs a learning rate chosen over ``lr_grid``.
         lr_grid: task name -> learning rates tried (tuned methods only).
         full_batch: trains on the whole training set per step (then it runs
@@ -62,7 +64,7 @@ class Method:
 
     name: str
     label: str
-    build: Callable[[Optional[float], dict], Any]
+    build: Callable[[Optional[float], dict, Optional[int]], Any]
     tuned: bool
     lr_grid: Dict[str, Tuple[float, ...]] = field(default_factory=dict)
     full_batch: bool = False
@@ -121,8 +123,11 @@ def parse_methods(text: Optional[str]):
     return [m for m in METHODS.values() if m.name in names]
 
 
-def build_optimizer(name: str, lr: Optional[float] = None, options: Optional[dict] = None):
+def build_optimizer(name: str, lr: Optional[float] = None, options: Optional[dict] = None,
+                    steps_per_epoch: Optional[int] = None):
     """The optimizer of method ``name`` with learning rate ``lr`` and layer-wise ``options``.
+
+    ``steps_per_epoch`` (the task's mini-batches per epoch) is handed to methods that use it.
 
     Raises:
         ValueError: unknown name, a missing or non-positive lr for a tuned
@@ -142,7 +147,7 @@ def build_optimizer(name: str, lr: Optional[float] = None, options: Optional[dic
     unknown = sorted(set(options) - set(LS_OPTION_NAMES))
     if unknown:
         raise ValueError(f"options: expected names from {LS_OPTION_NAMES}, got {unknown}")
-    return method.build(lr, options)
+    return method.build(lr, options, steps_per_epoch)
 
 
 def oracles_of(name: str) -> Tuple[str, ...]:
@@ -152,7 +157,7 @@ def oracles_of(name: str) -> Tuple[str, ...]:
     return required_oracles(build_optimizer(name, lr))
 
 
-def _gdls(lr, options):
+def _gdls(lr, options, steps):
     if "ema" in options:
         raise ValueError("ema: gd-ls is the idealized method without averaging")
     return GDLS(**options)
@@ -162,21 +167,21 @@ def _gdls(lr, options):
 # Grids (our choice): half-decade steps around the rate that was best in our runs of the
 # default comparison, so that the best rate is not at an edge (results.md says whether it is).
 register(Method(
-    "sgd", "SGD-m", lambda lr, o: SGD(lr=lr, momentum=0.9), tuned=True,
+    "sgd", "SGD-m", lambda lr, o, n: SGD(lr=lr, momentum=0.9), tuned=True,
     lr_grid={"autoencoder": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2), "cnn": (0.01, 0.03, 0.1, 0.3),
              "gcn": (0.3, 1.0, 3.0, 10.0)},
     description="SGD with heavy-ball momentum 0.9 (needs --lr)"))
 register(Method(
-    "adamw", "AdamW", lambda lr, o: AdamW(lr=lr), tuned=True,
+    "adamw", "AdamW", lambda lr, o, n: AdamW(lr=lr), tuned=True,
     lr_grid={"autoencoder": (3e-4, 1e-3, 3e-3, 1e-2), "cnn": (1e-3, 3e-3, 1e-2, 3e-2),
              "gcn": (1e-2, 3e-2, 1e-1, 3e-1)},
     description="AdamW, PyTorch defaults (needs --lr)"))
 register(Method(
-    "sgd-ls", "SGD-m-LS", lambda lr, o: LayerwiseStepSize(SGD(momentum=0.9), **o), tuned=False,
+    "sgd-ls", "SGD-m-LS", lambda lr, o, n: LayerwiseStepSize(SGD(momentum=0.9), **o), tuned=False,
     layerwise=True, step_options=True, base="SGD-m",
     description="SGD-m directions with layer-wise step sizes (no --lr)"))
 register(Method(
-    "adamw-ls", "AdamW-LS", lambda lr, o: LayerwiseStepSize(AdamW(), **o), tuned=False,
+    "adamw-ls", "AdamW-LS", lambda lr, o, n: LayerwiseStepSize(AdamW(), **o), tuned=False,
     layerwise=True, step_options=True, base="AdamW",
     description="AdamW directions with layer-wise step sizes (no --lr)"))
 register(Method(
@@ -184,3 +189,19 @@ register(Method(
     base="SGD-m",
     description="the idealized full-batch gradient descent with layer-wise step sizes "
                 "(full-batch tasks only)"))
+
+# -- the peers (issue 11): tuning-free methods at their official defaults -------------------
+register(Method(
+    "sgd-global", "SGD-m-GS", lambda lr, o, n: GlobalStepSize(SGD(momentum=0.9), **o),
+    tuned=False, step_options=True, base="SGD-m",
+    description="the global-step ablation: the same rule with one block for the whole network "
+                "(one exact HVP), on SGD-m directions (no --lr)"))
+register(Method("dog", "DoG", lambda lr, o, n: DoG(), tuned=False,
+                description="DoG, Ivgi, Hinder & Carmon 2023, dog-optimizer defaults (no --lr)"))
+register(Method("ldog", "LDoG", lambda lr, o, n: LDoG(), tuned=False,
+                description="layer-wise DoG, same paper and defaults (no --lr)"))
+register(Method("prodigy", "Prodigy", lambda lr, o, n: Prodigy(), tuned=False,
+                description="Prodigy, Mishchenko & Defazio 2023, prodigyopt 1.1 defaults (no --lr)"))
+register(Method("sls", "SLS", lambda lr, o, n: SLS(batches_per_epoch=n or 500), tuned=False,
+                description="SGD with the stochastic Armijo line search, Vaswani et al. 2019, "
+                            "official defaults, reset per epoch (no --lr)"))

@@ -31,11 +31,16 @@ def run_spec(task: Task, method: str, lr: Optional[float], seed: int, epochs: in
              options: Optional[dict] = None, data_key: Optional[dict] = None) -> dict:
     """Everything that decides a run's numbers: two runs with equal specs give equal results."""
     m = get_method(method)
+    batch = None if m.full_batch else task.batch_size
     return {"record_version": RECORD_VERSION, "task": task.name, "data": data_key or {},
             "method": method, "lr": lr, "seed": int(seed), "epochs": int(epochs),
-            "batch_size": None if m.full_batch else task.batch_size,
-            "options": dict(sorted((options or {}).items())),
-            "optimizer": repr(build_optimizer(method, lr, options))}
+            "batch_size": batch, "options": dict(sorted((options or {}).items())),
+            "optimizer": repr(build_optimizer(method, lr, options, steps_per_epoch(task, batch)))}
+
+
+def steps_per_epoch(task: Task, batch_size: Optional[int]) -> int:
+    """Mini-batches per epoch (1 for full batch)."""
+    return 1 if batch_size is None else -(-len(task.x_train) // batch_size)
 
 
 def spec_key(spec: dict) -> str:
@@ -131,7 +136,8 @@ def run_one(task: Task, method: str, lr: Optional[float], *, seed: int, epochs: 
     """
     spec = run_spec(task, method, lr, seed, epochs, options, data_key)
     m = get_method(method)
-    counting = CountingOptimizer(build_optimizer(method, lr, options))
+    counting = CountingOptimizer(build_optimizer(method, lr, options,
+                                                 steps_per_epoch(task, spec["batch_size"])))
     n = task.batch_size or len(task.x_train)
     probe = (task.x_train[:n], task.y_train[:n])
     at = stability_epochs(epochs) if (stability and m.layerwise) else []
