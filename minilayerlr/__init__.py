@@ -8,7 +8,11 @@ local data sets), ``training`` (the training loop), ``experiments`` (the paper's
 comparison; imported on demand), ``testing`` (derivative checkers; imported on
 demand).
 """
-from . import data, optim, theory
+from . import _startup
+
+_startup.begin()  # Ctrl-C during the imports below: one line, not a traceback
+
+from . import data, optim, theory  # noqa: E402
 from .evaluation import Evaluation
 from .layers import (AvgPool2d, Conv2d, Dense, Flatten, GraphConv, Layer, MaxPool2d, ReLU,
                      Sigmoid, Softplus, Tanh, normalized_adjacency)
@@ -19,6 +23,7 @@ from .training import History, TrainResult, load_checkpoint, train
 from .tree import flatten, tree_map, unflatten
 
 __version__ = "0.1.0"
+_startup.end()
 
 __all__ = [
     "AvgPool2d", "Conv2d", "Dense", "Evaluation", "Flatten", "GraphConv", "History", "Layer", "Loss",

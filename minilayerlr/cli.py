@@ -17,7 +17,7 @@ from .errors import UserError
 
 def _registrars():
     # Imported here, not at the top, so that importing minilayerlr.cli stays cheap.
-    from . import bench
+    from .experiments import bench
     from .experiments import commands as experiment_commands
     from .testing import command as check_command
     return [check_command.register, *experiment_commands.REGISTRARS, bench.register]
@@ -48,8 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()  # imports the subcommands: Ctrl-C here is one line too
+        args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with the results
+    except KeyboardInterrupt:
+        print("minilayerlr: interrupted while starting", file=sys.stderr)
+        return 130
     try:
         return int(args.func(args) or 0)
     except (UserError, ValueError, TypeError, FileNotFoundError, OSError) as error:

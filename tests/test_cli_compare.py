@@ -16,25 +16,113 @@ def test_compare_quick_writes_every_output(tmp_path, capsys):
                      "--no-progress"])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
-    assert {"config", "versions", "tasks"} <= set(results)
+    assert {"config", "versions", "tasks", "runs"} <= set(results)
     assert results["versions"]["numpy"] == np.__version__
+    assert results["config"]["quick"] and results["config"]["seeds"] == [0]
+    from minilayerlr.experiments import METHODS
     for task in results["tasks"]:
-        keys = {r["optimizer"] for r in task["runs"]}
-        expected = {"sgd", "adamw", "sgd-ls", "adamw-ls"} | ({"gd-ls"} if task["task"] == "gcn" else set())
-        assert keys == expected, task["task"]
-        grid = [r for r in task["runs"] if r["optimizer"] == "sgd"]
-        assert len(grid) == len(task["lr_grid"]["sgd"]) == 3
-        for run in task["runs"]:
-            assert run["history"]["epoch"] == [0, 1] and run["steps"] >= 1
+        labels = {e["label"] for e in task["entries"]}
+        expected = {m.label for m in METHODS.values() if m.runs_on(task["task"] == "gcn")}
+        assert labels == expected and {"SGD-m", "SGD-m-LS", "AdamW-LS"} <= labels, task["task"]
+    assert "GD-LS" in {e["label"] for e in results["tasks"][2]["entries"]}
+    # --quick: every method once
+    per_task = {t["task"]: len(t["entries"]) for t in results["tasks"]}
+    assert len(results["runs"]) == sum(per_task.values())
+    for run in results["runs"]:
+        assert run["history"]["epoch"] == [0, 1] and run["steps"] >= 1
+        assert len(run["grad_equivalents"]) == 2 and run["grad_equivalents"][1] >= 1.0
+    assert len(list((out / "runs").glob("*.json"))) == len(results["runs"])
     with open(out / "results.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    assert len(rows) == sum(len(t["runs"]) for t in results["tasks"])
+        assert len(list(csv.DictReader(handle))) == len(results["runs"])
     for name in ("autoencoder", "cnn", "gcn"):
-        for kind in ("curves", "step_sizes"):
+        for kind in ("curves", "step_sizes", "stability"):
             png = out / f"{name}_{kind}.png"
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
-    assert printed.count("| SGD-m-LS |") == 3 and "| GD-LS |" in printed
+    assert printed.count("| SGD-m-LS | none |") == 3 and "| GD-LS | none |" in printed
+    assert f"Command: `minilayerlr compare --quick --size 60 --epochs 1 --out {out}" in printed
+    assert "better" in printed or "tie" in printed or "worse" in printed
+
+
+TINY = ["compare", "--task", "gcn", "--size", "60", "--epochs", "1", "--optimizers", "sgd,sgd-ls",
+        "--no-progress", "--no-stability"]
+
+
+def test_compare_interrupted_keeps_finished_runs_and_resumes(tmp_path, monkeypatch, capsys):
+    from minilayerlr.experiments import compare as compare_mod
+    real, calls = compare_mod.run_one, []
+
+    def interrupted_after_one(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(compare_mod, "run_one", interrupted_after_one)
+    out = tmp_path / "cut"
+    assert cli.main(TINY + ["--out", str(out)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and err[0].startswith("compare: 1/")  # the progress line, then one line
+    assert err[1].startswith("minilayerlr compare: interrupted; 1 finished run(s) kept")
+    assert f"--resume {out}" in err[1]
+    kept = list((out / "runs").glob("*.json"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text())["history"]["epoch"] == [0, 1]
+    monkeypatch.undo()
+    assert cli.main(["compare", "--resume", str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "(1 reused)" in err and "done before" in err
+    assert (out / "results.md").exists()
+
+
+def test_ctrl_c_while_starting_is_one_line(monkeypatch, capsys):
+    def interrupted():
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["compare", "--quick"]) == 130
+    assert capsys.readouterr().err == "minilayerlr: interrupted while starting\n"
+
+
+def test_ctrl_c_while_importing_the_package_is_one_line():
+    # a KeyboardInterrupt raised by the import system in the middle of ``import minilayerlr``
+    code = ("import sys\n"
+            "class Stop:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'minilayerlr.model':\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Stop())\n"
+            "import minilayerlr\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stderr == "minilayerlr: interrupted while starting\n"
+    assert proc.returncode in (130, -2)  # exits as interrupted by SIGINT
+
+
+def test_train_interrupted_is_one_line(tmp_path, monkeypatch, capsys):
+    from minilayerlr.experiments import runs
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(runs, "train", interrupted)
+    code = cli.main(["train", "--task", "gcn", "--optimizer", "sgd-ls", "--size", "60",
+                     "--epochs", "1", "--out", str(tmp_path / "o")])
+    assert code == 130
+    assert capsys.readouterr().err.strip() == "minilayerlr train: interrupted"
+
+
+@pytest.mark.parametrize("args, word", [
+    (["compare", "--out", "{blocker}"], "not a folder"),
+    (["compare", "--out", "{blocker}/sub"], "--out"),
+    (["train", "--task", "gcn", "--optimizer", "sgd-ls", "--out", "{blocker}"], "not a folder"),
+    (["train", "--task", "gcn", "--optimizer", "sgd-ls", "--checkpoint", "{tmp}"], "is a folder"),
+    (["train", "--task", "gcn", "--optimizer", "sgd-ls", "--checkpoint", "{blocker}/ck.npz"],
+     "not a folder"),
+])
+def test_outputs_are_checked_before_any_work(tmp_path, monkeypatch, capsys, args, word):
+    from minilayerlr.experiments import tasks
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    monkeypatch.setattr(tasks, "build_task", lambda *a, **k: pytest.fail("work started"))
+    args = [a.format(blocker=blocker, tmp=tmp_path) for a in args]
+    assert cli.main(args) == 2
+    _check_one_line(capsys.readouterr().err, args[0], word)
 
 
 def test_train_checkpoint_and_resume(tmp_path, capsys):
@@ -62,6 +150,18 @@ ERRORS = [
      "--ls-scale"),
     (["compare", "--ls-scale", "0"], "--ls-scale"),
     (["compare", "--ls-ema", "1"], "--ls-ema"),
+    (["compare", "--optimizers", "sgd,lbfgs"], "lbfgs"),
+    (["compare", "--seeds", "0"], "--seeds"),
+    (["compare", "--ablation", "--optimizers", "sgd"], "--optimizers"),
+    (["compare", "--resume", "/nonexistent/folder"], "--resume"),
+    (["compare", "--resume", ".", "--seeds", "3"], "--seeds"),
+    (["compare", "--task", "gcn", "--size", "1000000000000"], "memory"),
+    (["compare", "--task", "gcn", "--size", "9223372036854775807"], "memory"),
+    (["compare", "--task", "cnn", "--data", "synthetic", "--size", "9223372036854775807"], "memory"),
+    (["compare", "--task", "cnn", "--size", "5000"], "4000"),
+    (["train", "--task", "gcn", "--optimizer", "sgd-ls", "--size", "1000000000000"], "memory"),
+    (["train", "--task", "cnn", "--optimizer", "sgd-ls", "--batch-size", "1000000000000"],
+     "--batch-size"),
 ]
 
 
@@ -87,3 +187,19 @@ def test_cli_errors_from_a_real_process(args, word):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     _check_one_line(proc.stderr, args[0], word)
+
+
+def test_train_writes_the_record_compare_writes(tmp_path, capsys):
+    from minilayerlr.experiments import build_task, run_one
+    out = tmp_path / "o"
+    assert cli.main(["train", "--task", "gcn", "--optimizer", "sgd", "--lr", "1", "--size", "60",
+                     "--epochs", "2", "--out", str(out), "--no-progress"]) == 0
+    written = json.loads((out / "run.json").read_text())
+    record = run_one(build_task("gcn", size=60), "sgd", 1.0, seed=0, epochs=2)
+    record.pop("_result")
+    assert set(written) == set(record)
+    for key in ("key", "spec", "label", "final_train_loss", "steps", "oracle_calls", "history"):
+        if key == "history":
+            written[key].pop("time"), record[key].pop("time")
+        assert written[key] == record[key], key
+    assert (out / "gcn_curves.png").exists()

@@ -2,14 +2,16 @@
 import numpy as np
 import pytest
 
-from minilayerlr.experiments import TASK_NAMES, build_task, compare_task, make_optimizer
-from minilayerlr.experiments.compare import _best, markdown_table
+from minilayerlr.experiments import (METHODS, TASK_NAMES, Method, build_optimizer, build_task,
+                                     default_data, register)
+from minilayerlr.experiments import methods as methods_mod
+from minilayerlr.experiments.compare import lineup
 from minilayerlr.optim import GDLS, SGD, AdamW, LayerwiseStepSize
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)
 def test_tasks_build_and_evaluate(name):
-    task = build_task(name, size=60)
+    task = build_task(name, size=60, data="synthetic")
     params = task.net.init(0)
     metrics = task.eval_fn(params)
     assert set(metrics) == {task.metric}
@@ -28,7 +30,21 @@ def test_tasks_build_and_evaluate(name):
 def test_tasks_are_seeded():
     a, b = build_task("cnn", size=40, seed=3), build_task("cnn", size=40, seed=3)
     assert np.array_equal(a.x_train, b.x_train)
-    assert not np.array_equal(a.x_train, build_task("cnn", size=40, seed=4).x_train)
+    # the embedded MNIST split is fixed; generated data follow the seed
+    assert np.array_equal(a.x_train, build_task("cnn", size=40, seed=4).x_train)
+    s3, s4 = (build_task("cnn", size=40, seed=s, data="synthetic") for s in (3, 4))
+    assert not np.array_equal(s3.x_train, s4.x_train)
+
+
+def test_real_digits_by_default_synthetic_for_quick():
+    assert [default_data(t) for t in TASK_NAMES] == ["mnist5k", "mnist5k", "synthetic"]
+    assert {default_data(t, quick=True) for t in TASK_NAMES} == {"synthetic"}
+    ae, cnn = build_task("autoencoder", size=40), build_task("cnn", size=40)
+    assert ae.x_train.shape == (40, 784) and ae.data == "mnist5k"
+    assert "784-256-128-64-16-64-128-256-784" in ae.description
+    assert cnn.x_train.shape == (40, 1, 28, 28) and len(cnn.net.blocks) == 3
+    with pytest.raises(ValueError, match="4000"):
+        build_task("cnn", size=4001)
 
 
 @pytest.mark.parametrize("kwargs, word", [
@@ -37,6 +53,7 @@ def test_tasks_are_seeded():
     ({"name": "gcn", "data": "mnist", "data_dir": "."}, "does not fit"),
     ({"name": "cnn", "data": "cifar10"}, "data_dir"),
     ({"name": "cnn", "data_dir": "."}, "data_dir"),
+    ({"name": "cnn", "data": "mnist5k", "data_dir": "."}, "data_dir"),
     ({"name": "cnn", "size": 3}, "size"),
 ])
 def test_task_errors_name_the_argument(kwargs, word):
@@ -49,45 +66,52 @@ def test_real_data_missing_files(tmp_path):
         build_task("cnn", data="mnist", data_dir=tmp_path)
 
 
-def test_make_optimizer():
-    assert make_optimizer("sgd", 0.1) == SGD(lr=0.1, momentum=0.9)
-    assert isinstance(make_optimizer("adamw", 1e-3), AdamW)
-    assert make_optimizer("sgd-ls") == LayerwiseStepSize(SGD(momentum=0.9))
-    assert make_optimizer("adamw-ls").base == AdamW()
-    assert make_optimizer("gd-ls") == GDLS()  # GDLS is a factory of a configured LayerwiseStepSize
+def test_build_optimizer_from_the_registry():
+    assert build_optimizer("sgd", 0.1) == SGD(lr=0.1, momentum=0.9)
+    assert isinstance(build_optimizer("adamw", 1e-3), AdamW)
+    assert build_optimizer("sgd-ls") == LayerwiseStepSize(SGD(momentum=0.9))
+    assert build_optimizer("adamw-ls").base == AdamW()
+    assert build_optimizer("gd-ls") == GDLS()  # GDLS is a factory of a configured LayerwiseStepSize
     with pytest.raises(ValueError, match="lr"):
-        make_optimizer("sgd")
+        build_optimizer("sgd")
     with pytest.raises(ValueError, match="lr"):
-        make_optimizer("sgd-ls", 0.1)
+        build_optimizer("sgd", -1.0)
+    with pytest.raises(ValueError, match="lr"):
+        build_optimizer("sgd-ls", 0.1)
     with pytest.raises(ValueError, match="optimizer"):
-        make_optimizer("lbfgs", 0.1)
-    tuned = make_optimizer("adamw-ls", ls_options={"scale": 0.5, "ema": 0.0})
+        build_optimizer("lbfgs", 0.1)
+    with pytest.raises(ValueError, match="options"):
+        build_optimizer("sgd", 0.1, {"scale": 0.5})
+    with pytest.raises(ValueError, match="ema"):
+        build_optimizer("gd-ls", None, {"ema": 0.5})
+    tuned = build_optimizer("adamw-ls", options={"scale": 0.5, "ema": 0.0})
     assert (tuned.scale, tuned.ema, tuned.base) == (0.5, 0.0, AdamW())
-    assert make_optimizer("gd-ls", ls_options={"scale": 0.25}).scale == 0.25
+    assert build_optimizer("gd-ls", options={"scale": 0.25}).scale == 0.25
 
 
-def test_compare_task_on_a_small_graph():
+def test_every_tuned_method_has_a_grid_for_every_task():
+    for m in METHODS.values():
+        if m.tuned:
+            assert set(m.lr_grid) == set(TASK_NAMES), m.name
+            for grid in m.lr_grid.values():
+                assert len(grid) >= 3 and list(grid) == sorted(grid)
+        assert m.grid("cnn", quick=True) == ((m.lr_grid["cnn"][len(m.lr_grid["cnn"]) // 2],)
+                                             if m.tuned else (None,))
+
+
+def test_adding_a_method_is_one_entry(monkeypatch):
+    monkeypatch.setattr(methods_mod, "METHODS", dict(METHODS))
+    import minilayerlr.experiments.compare as compare_mod
+    monkeypatch.setattr(compare_mod, "get_method", methods_mod.get_method)
+    register(Method("plain-sgd", "SGD", lambda lr, o, n: SGD(lr=lr), tuned=True,
+                    lr_grid={t: (0.01, 0.1, 1.0) for t in TASK_NAMES}))
+    assert build_optimizer("plain-sgd", 0.1) == SGD(lr=0.1)
     task = build_task("gcn", size=60)
-    task.lr_grid = {"sgd": [0.1, 1e9], "adamw": [0.01, 0.03]}
-    result = compare_task(task, epochs=3, seed=0)
-    keys = [r["optimizer"] for r in result["runs"]]
-    assert keys == ["sgd", "sgd", "adamw", "adamw", "sgd-ls", "adamw-ls", "gd-ls"]
-    for key in ("sgd", "adamw"):
-        grid = [r for r in result["runs"] if r["optimizer"] == key]
-        chosen = [r for r in grid if r["selected"]]
-        assert len(chosen) == 1
-        finished = [r for r in grid if r["stop_reason"] is None]
-        assert chosen[0]["final_train_loss"] == min(r["final_train_loss"] for r in finished)
-    # every run starts from the same parameters: same initial loss
-    assert len({r["history"]["train_loss"][0] for r in result["runs"]}) == 1
-    table = markdown_table(result)
-    assert table.count("\n| ") == 6  # header + 5 selected runs
-    assert "GD-LS" in table and "best of 2" in table
-
-
-def test_best_ignores_diverged_runs():
-    runs = [{"stop_reason": "diverged", "final_train_loss": 0.0},
-            {"stop_reason": None, "final_train_loss": 2.0},
-            {"stop_reason": None, "final_train_loss": 1.0}]
-    assert _best(runs) is runs[2]
-    assert _best(runs[:1]) is None
+    entries = lineup(task, ["sgd", "plain-sgd", "gd-ls"], quick=False, ls_options={}, ablation=False)
+    assert [e["label"] for e in entries] == ["SGD-m", "SGD", "GD-LS"]
+    assert entries[1]["grid"] == [0.01, 0.1, 1.0]
+    # full-batch methods run only where the task is full batch
+    cnn = build_task("cnn", size=40)
+    assert [e["label"] for e in lineup(cnn, ["sgd", "gd-ls"], False, {}, False)] == ["SGD-m"]
+    with pytest.raises(ValueError, match="already"):
+        register(Method("sgd", "x", lambda lr, o, n: None, tuned=False))

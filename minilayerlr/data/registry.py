@@ -8,11 +8,13 @@ from .containers import GraphDataset, ImageDataset
 from .digits import synthetic_digits
 from .graphs import contextual_sbm
 from .loaders import load_cifar10, load_cora, load_mnist
+from .mnist5k import load_mnist5k
 
 # name -> (function, takes a seed, needs files)
 _REGISTRY: Dict[str, tuple] = {
     "digits": (synthetic_digits, True, False),
     "csbm": (contextual_sbm, True, False),
+    "mnist5k": (load_mnist5k, False, False),
     "mnist": (load_mnist, False, True),
     "cifar10": (load_cifar10, False, True),
     "cora": (load_cora, True, True),
@@ -26,12 +28,13 @@ def load_dataset(name: str, data_dir=None, seed: int = 0,
 
     Args:
         name: one of ``DATASET_NAMES``: "digits" (synthetic_digits), "csbm"
-            (contextual_sbm), "mnist" (load_mnist), "cifar10" (load_cifar10),
-            "cora" (load_cora).
+            (contextual_sbm), "mnist5k" (load_mnist5k, the 5,000 real MNIST
+            digits shipped in the package), "mnist" (load_mnist), "cifar10"
+            (load_cifar10), "cora" (load_cora).
         data_dir: directory with the files; required for the real data sets,
-            must be None for the generated ones.
-        seed: seed of the generator, or of the split for "cora"; MNIST and
-            CIFAR-10 are deterministic and ignore it.
+            must be None for the generated and embedded ones.
+        seed: seed of the generator, or of the split for "cora"; MNIST, the
+            embedded MNIST (a fixed split) and CIFAR-10 ignore it.
         **sizes: other keyword arguments of the underlying function, e.g.
             ``num_train=1000`` or ``num_nodes=500``.
 

@@ -3,8 +3,9 @@
 ``minilayerlr.cli`` collects ``REGISTRARS``; each function adds one parser to
 the subcommands and sets ``func`` to the code that runs it. Mistakes a user
 can make end with one line on stderr and exit code 2 (``cli.main`` prints
-``minilayerlr.errors.UserError``/``ValueError``; ``cli`` makes every parser
-print its syntax errors in the same one-line form).
+``UserError``/``ValueError``); every output path is checked writable and
+every size checked against memory before any work; Ctrl-C ends with one line
+and exit code 130, keeping what was finished.
 """
 from __future__ import annotations
 
@@ -16,60 +17,62 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from .tasks import DATA_NAMES, TASK_NAMES
+from ..paths import check_output_dir, check_output_file
+from .methods import METHODS, build_optimizer, get_method, parse_methods
+from .tasks import DATA_NAMES, FILE_DATA, TASK_NAMES
 
-_OPTIMIZER_HELP = ("sgd: SGD with momentum 0.9 (needs --lr); adamw: AdamW (needs --lr); "
-                   "sgd-ls / adamw-ls: the same directions with layer-wise step sizes "
-                   "(no --lr: each layer's step is computed from its curvature); gd-ls: the "
-                   "idealized full-batch gradient descent with layer-wise step sizes")
+
+def _optimizer_help() -> str:
+    return "; ".join(f"{m.name}: {m.description}" for m in METHODS.values())
 
 
 def _add_data_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", choices=DATA_NAMES, default="synthetic",
-                   help="data set: synthetic (generated, no download; the default), or your own "
-                        "files of mnist / cifar10 (autoencoder, cnn) or cora (gcn)")
+    p.add_argument("--data", choices=DATA_NAMES,
+                   help="data set: mnist5k (5,000 real MNIST digits shipped in the package; the "
+                        "default for autoencoder and cnn), synthetic (generated digits, and the "
+                        "contextual SBM graph: the default for gcn and for --quick), or your own "
+                        "files of mnist / cifar10 (autoencoder, cnn) or cora (gcn) with --data-dir")
     p.add_argument("--data-dir", metavar="PATH",
-                   help="folder with the real data files (MNIST IDX, CIFAR-10 data_batch_*.bin, "
+                   help="folder with the data files (MNIST IDX, CIFAR-10 data_batch_*.bin, "
                         "cora.content + cora.cites)")
     p.add_argument("--epochs", type=int, metavar="N",
-                   help="epochs per run (default: the task's, see --help of compare)")
+                   help="epochs per run (default: the task's, see compare --help)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
-                   help="seeds the data, the initial weights and the shuffling (default: 0)")
+                   help="seeds the initial weights and the batch order (and generated data) "
+                        "(default: 0)")
     p.add_argument("--quick", action="store_true",
-                   help="smaller data, fewer epochs, shorter grid: a one-minute smoke run")
+                   help="synthetic data, smaller models, fewer epochs, every method once: a "
+                        "one-minute smoke run")
     p.add_argument("--size", type=int, metavar="N",
                    help="shrink the data: N training images, or N graph nodes for gcn")
     p.add_argument("--ls-scale", type=float, metavar="ETA",
-                   help="η, the multiplier of every layer-wise step (default: the optimizer's, "
-                        "1 = minimiser of each layer's quadratic model; the theory guarantees "
-                        "descent for η below 2/c, c <= number of layers)")
+                   help="η, the multiplier of every layer-wise step (default: the optimizer's "
+                        "1/L; 1 = minimiser of each layer's quadratic model)")
     p.add_argument("--ls-ema", type=float, metavar="RHO",
                    help="ρ in [0, 1), averaging of the step-size numerator and denominator over "
-                        "steps (default: the optimizer's)")
+                        "steps (default: the optimizer's 0.9)")
     p.add_argument("--no-progress", action="store_true",
-                   help="no progress line on stderr (it only shows on a terminal anyway)")
+                   help="no per-run progress line on stderr (it only shows on a terminal anyway)")
 
 
-def _check_common(args) -> None:
+def _check_common(args, tasks) -> None:
+    from .memory import check_task_size
+    from .tasks import default_data
     if args.epochs is not None and args.epochs < 1:
         raise UserError(f"--epochs: expected an integer >= 1, got {args.epochs}")
     if args.seed < 0:
         raise UserError(f"--seed: expected an integer >= 0, got {args.seed}")
     if args.size is not None and args.size < 20:
         raise UserError(f"--size: expected an integer >= 20, got {args.size}")
-    if args.data != "synthetic" and not args.data_dir:
+    if args.data in FILE_DATA and not args.data_dir:
         raise UserError(f"--data-dir: --data {args.data} reads local files; give the folder "
                         f"that holds them")
+    if args.data_dir and args.data not in FILE_DATA:
+        raise UserError("--data-dir: only --data mnist, cifar10 or cora read files")
     if args.data_dir and not Path(args.data_dir).is_dir():
         raise UserError(f"--data-dir: {args.data_dir} is not a folder")
-
-
-def _writable_folder(flag: str, folder) -> None:
-    """Create ``folder`` now, so that a bad path fails before any training, naming ``flag``."""
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"{flag}: cannot create the folder {folder} ({error.strerror or error})") from None
+    for task in tasks:
+        check_task_size(task, args.data or default_data(task, args.quick), args.size)
 
 
 def _ls_options(args) -> dict:
@@ -93,61 +96,131 @@ def _log(line: str) -> None:
 # -- compare ----------------------------------------------------------------------------
 
 _COMPARE_DESCRIPTION = """\
-Run the paper's comparison on small CPU-sized tasks.
+Run the paper's comparison on small CPU-sized tasks, over one or more seeds.
 
-Each task is trained from the same initial weights with
-  SGD-m, AdamW        over a grid of learning rates; the table shows the rate
-                      with the lowest final training loss (all runs are saved)
-  SGD-m-LS, AdamW-LS  the same directions with layer-wise step sizes: no
-                      learning rate, each layer's step comes from its curvature
-  GD-LS               the idealized full-batch method (gcn only)
+Every method of the registry runs on each task from the same initial weights
+(one set per seed): tuned methods (SGD-m, AdamW, ...) once per learning rate of
+their grid, the best rate chosen by mean final training loss; tuning-free ones
+(SGD-m-LS, AdamW-LS, ...) once; GD-LS only where training is full batch (gcn).
 
-Tasks (default data is generated, nothing is downloaded):
-  autoencoder  MLP autoencoder on 16x16 synthetic digits, 20 epochs
-  cnn          small CNN classifying the same digits, 10 epochs
-  gcn          2-layer GCN on a contextual stochastic block model graph,
-               200 full-batch steps
+Tasks:
+  autoencoder  784-256-128-64-16-64-128-256-784 tanh MLP (Hinton & Salakhutdinov
+               2006's deep MNIST autoencoder scaled to a quarter), sigmoid BCE,
+               on 4,000 embedded MNIST digits (1,000 test), batch 100, 8 epochs
+  cnn          conv3x3(1->8)+ReLU+maxpool, conv3x3(8->16)+ReLU+maxpool, dense->10,
+               softmax CE, same digits, batch 100, 3 epochs
+  gcn          2-layer GCN 32-16-4, ReLU, masked softmax CE, on a contextual
+               stochastic block model graph (1,200 nodes), 200 full-batch steps
+--quick uses 16x16 synthetic digits, smaller models, fewer epochs and runs
+every method once (tuned ones at the middle of their grid).
 
-Prints a markdown table; writes results.json, results.csv, results.md and PNG
-plots (learning curves, per-layer step sizes) into --out. The defaults take
-about ten minutes on two cores, --quick about one minute.
+Writes into --out, run by run: runs/<run>.json as each run ends (Ctrl-C keeps
+them; --resume DIR continues), then results.md (the verdict per task),
+results.csv, results.json and PNG plots (loss against epoch, seconds and
+gradient equivalents; per-layer step sizes; per-layer stability).
+The default takes a few minutes on two cores, --quick under a minute.
 
 examples:
   minilayerlr compare --quick
+  minilayerlr compare --seeds 5 --out runs/five-seeds
+  minilayerlr compare --resume runs/five-seeds
+  minilayerlr compare --ablation --task cnn
   minilayerlr compare --task gcn --data cora --data-dir ~/data/cora
 """
+
+#: flags that define a comparison: with --resume they come from the stored config.json
+_CONFIG_FLAGS = ("task", "optimizers", "seeds", "ablation", "data", "data_dir", "epochs",
+                 "quick", "size", "ls_scale", "ls_ema", "out")
+
 
 def register_compare(subparsers) -> None:
     """Add ``minilayerlr compare``."""
     p = subparsers.add_parser(
-        "compare", help="run the paper's comparison: tuned SGD-m / AdamW vs untuned layer-wise "
-                        "step sizes",
-        description=_COMPARE_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=TASK_NAMES + ("all",), default="all",
-                   help="which experiment to run (default: all)")
+        "compare", help="run the paper's comparison: every method, over seeds, with a verdict",
+        description=_COMPARE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=TASK_NAMES + ("all",), help="which experiment (default: all)")
     p.add_argument("--out", metavar="DIR",
                    help="run folder for results and plots (default: runs/compare-<date-time>)")
+    p.add_argument("--optimizers", metavar="A,B,...",
+                   help=f"run only these methods (default: all): {', '.join(METHODS)}")
+    p.add_argument("--seeds", type=int, metavar="K",
+                   help="repeat every run with K seeds, --seed .. --seed+K-1 (default: 1)")
+    p.add_argument("--ablation", action="store_true",
+                   help="instead of the methods, run SGD-m-LS variants: curvature kind, ρ, η "
+                        "(and layer-wise vs global step once that method is registered)")
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the comparison in DIR with its stored configuration, "
+                        "skipping every run already finished")
+    p.add_argument("--no-stability", action="store_true",
+                   help="skip the per-layer λ_max(H_ll) measurements of the layer-wise methods")
     _add_data_arguments(p)
     p.set_defaults(func=_run_compare)
 
 
+def _resumed_args(args):
+    """args with the configuration stored in ``--resume DIR`` (refusing flags that would change it)."""
+    given = [f for f in _CONFIG_FLAGS if getattr(args, f) not in (None, False)]
+    if given:
+        raise UserError(f"--resume: the configuration comes from {args.resume}/config.json; "
+                        f"drop --{given[0].replace('_', '-')}")
+    path = Path(args.resume) / "config.json"
+    try:
+        config = json.loads(path.read_text())
+        tasks, seeds = config["tasks"], config["seeds"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"--resume: {path} is missing or unreadable; is {args.resume} a "
+                        "comparison folder?") from None
+    options = config.get("ls_options") or {}
+    return {"tasks": tasks, "methods": config.get("methods"), "seeds": seeds,
+            "epochs": config.get("epochs"), "data": config.get("data"),
+            "data_dir": config.get("data_dir"), "quick": bool(config.get("quick")),
+            "size": config.get("size"), "ls_options": options,
+            "ablation": bool(config.get("ablation")), "out": Path(args.resume),
+            "stability": bool(config.get("stability", True))}
+
+
+def _compare_settings(args) -> dict:
+    if args.resume:
+        return _resumed_args(args)
+    tasks = list(TASK_NAMES) if args.task in (None, "all") else [args.task]
+    if args.data in FILE_DATA and args.task in (None, "all"):
+        raise UserError(f"--task: --data {args.data} fits only some tasks; choose one with --task")
+    if args.seeds is not None and args.seeds < 1:
+        raise UserError(f"--seeds: expected an integer >= 1, got {args.seeds}")
+    if args.ablation and args.optimizers:
+        raise UserError("--optimizers: --ablation runs its own line-up of SGD-m-LS variants")
+    _check_common(args, tasks)
+    try:
+        methods = [m.name for m in parse_methods(args.optimizers)]
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    return {"tasks": tasks, "methods": methods,
+            "seeds": list(range(args.seed, args.seed + (args.seeds or 1))),
+            "epochs": args.epochs, "data": args.data, "data_dir": args.data_dir,
+            "quick": args.quick, "size": args.size, "ls_options": _ls_options(args),
+            "ablation": args.ablation, "stability": not args.no_stability,
+            "out": Path(args.out or time.strftime("runs/compare-%Y%m%d-%H%M%S"))}
+
+
 def _run_compare(args) -> int:
     from .compare import run_compare
-    _check_common(args)
-    tasks = list(TASK_NAMES) if args.task == "all" else [args.task]
-    if args.data != "synthetic" and args.task == "all":
-        raise UserError(f"--task: --data {args.data} fits only some tasks; choose one with --task")
-    out = Path(args.out or time.strftime("runs/compare-%Y%m%d-%H%M%S"))
-    _writable_folder("--out", out)
+    settings = _compare_settings(args)
+    if args.no_stability and args.resume:
+        raise UserError("--no-stability: the configuration comes from the --resume folder")
+    out = check_output_dir("--resume" if args.resume else "--out", settings.pop("out"))
     started = time.perf_counter()
-    result = run_compare(tasks, out=out, epochs=args.epochs, data=args.data,
-                         data_dir=args.data_dir, quick=args.quick, seed=args.seed,
-                         size=args.size, progress=False if args.no_progress else None,
-                         ls_options=_ls_options(args), log=_log)
+    try:
+        command = " ".join(["minilayerlr"] + getattr(args, "argv", sys.argv[1:]))
+        result = run_compare(out=out, progress=False if args.no_progress else None, log=_log,
+                             command=command, **settings)
+    except KeyboardInterrupt:
+        done = len(list((out / "runs").glob("*.json"))) if (out / "runs").is_dir() else 0
+        _log(f"minilayerlr compare: interrupted; {done} finished run(s) kept in {out}/runs; "
+             f"continue with: minilayerlr compare --resume {out}")
+        return 130
     print(result["paths"]["md"].read_text())
     _log(f"compare finished in {time.perf_counter() - started:.0f} s; results in {out}/ "
-         f"(results.json, results.csv, results.md, {len(result['paths']['figures'])} PNG)")
+         f"(results.md, results.csv, results.json, {len(result['paths']['figures'])} PNG)")
     return 0
 
 
@@ -158,16 +231,14 @@ def register_train(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train one task with one optimizer (checkpoints, resume)",
         description="Train one task with one optimizer and print its final training loss, test "
-                    "metric, time and steps. With --out, also write run.json (the history) and "
-                    "PNG plots. --checkpoint writes an .npz after every epoch; --resume continues "
-                    "from one exactly as if the run had never stopped. "
-                    "Example: minilayerlr train --task cnn --optimizer sgd-ls --epochs 5",
+                    "metric, time and steps. With --out, also write run.json (the run record "
+                    "compare writes) and PNG plots. --checkpoint writes an .npz after every "
+                    "epoch; --resume continues from one exactly as if the run had never stopped. "
+                    "Example: minilayerlr train --task cnn --optimizer sgd-ls --epochs 2",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=TASK_NAMES, required=True, help="which experiment")
-    p.add_argument("--optimizer", choices=("sgd", "adamw", "sgd-ls", "adamw-ls", "gd-ls"),
-                   required=True, help=_OPTIMIZER_HELP)
-    p.add_argument("--lr", type=float, metavar="LR",
-                   help="learning rate, for sgd and adamw only (e.g. 0.1 and 0.001)")
+    p.add_argument("--optimizer", choices=tuple(METHODS), required=True, help=_optimizer_help())
+    p.add_argument("--lr", type=float, metavar="LR", help="learning rate, for tuned methods only")
     p.add_argument("--batch-size", type=int, metavar="B",
                    help="examples per step (default: the task's; gcn and gd-ls are full batch)")
     p.add_argument("--out", metavar="DIR", help="write run.json and PNG plots into DIR")
@@ -177,71 +248,91 @@ def register_train(subparsers) -> None:
     p.set_defaults(func=_run_train)
 
 
-def _run_train(args) -> int:
-    from .compare import OPTIMIZERS, _finite_or_none, make_optimizer, markdown_table
-    from .plots import plot_task
-    from .tasks import build_task
-    from ..training import train
-
-    _check_common(args)
+def _check_train(args, method):
+    _check_common(args, [args.task])
+    if method.tuned and args.lr is None:
+        grid = method.lr_grid.get(args.task, ())
+        raise UserError(f"--lr: {args.optimizer} needs a learning rate"
+                        + (f", e.g. --lr {grid[len(grid) // 2]:g}" if grid else ""))
+    if not method.tuned and args.lr is not None:
+        raise UserError(f"--lr: {args.optimizer} computes its own step sizes; drop --lr")
     if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
         raise UserError(f"--lr: expected a finite number > 0, got {args.lr}")
-    label, takes_lr, full_batch = OPTIMIZERS[args.optimizer]
-    if takes_lr and args.lr is None:
-        raise UserError(f"--lr: {args.optimizer} needs a learning rate, e.g. --lr "
-                        f"{'0.1' if args.optimizer == 'sgd' else '0.001'} (or use "
-                        f"{args.optimizer}-ls, which needs none)")
-    if not takes_lr and args.lr is not None:
-        raise UserError(f"--lr: {args.optimizer} computes its own per-layer step sizes; drop --lr")
+    options = _ls_options(args)
+    if options and not method.step_options:
+        raise UserError(f"--ls-scale/--ls-ema: only for the layer-wise optimizers, not {args.optimizer}")
     if args.out:
-        _writable_folder("--out", args.out)
+        check_output_dir("--out", args.out)
     if args.checkpoint:
-        _writable_folder("--checkpoint", Path(args.checkpoint).parent)
-        if Path(args.checkpoint).is_dir():
-            raise UserError(f"--checkpoint: {args.checkpoint} is a folder; give a file name such as run.npz")
+        check_output_file("--checkpoint", args.checkpoint)
     if args.resume and not Path(args.resume).is_file():
         raise UserError(f"--resume: no checkpoint file at {args.resume}")
+    try:
+        build_optimizer(args.optimizer, args.lr, options)
+    except ValueError as error:
+        raise UserError(f"--optimizer: {error}") from None
+    return options
+
+
+def _run_train(args) -> int:
+    from .runs import run_one
+    from .tasks import build_task
+    method = get_method(args.optimizer)
+    options = _check_train(args, method)
     task = build_task(args.task, data=args.data, data_dir=args.data_dir, seed=args.seed,
                       quick=args.quick, size=args.size)
-    batch_size = args.batch_size if args.batch_size is not None else task.batch_size
-    if full_batch or task.batch_size is None:
-        if args.batch_size is not None:
-            raise UserError(f"--batch-size: {'gd-ls' if full_batch else 'the gcn task'} trains "
-                            "full batch; drop --batch-size")
-        batch_size = None
-    epochs = args.epochs or task.epochs
-    options = _ls_options(args)
-    if options and takes_lr:
-        raise UserError(f"--ls-scale/--ls-ema: only for the layer-wise optimizers, not {args.optimizer}")
-    if "ema" in options and args.optimizer == "gd-ls":
-        raise UserError("--ls-ema: gd-ls is the idealized method without averaging")
-    optimizer = make_optimizer(args.optimizer, args.lr, options)
-    result = train(task.net, task.net.init(args.seed), optimizer, task.x_train, task.y_train,
-                   epochs=epochs, batch_size=batch_size, seed=args.seed, eval_fn=task.eval_fn,
-                   checkpoint=args.checkpoint, resume=args.resume,
-                   progress=False if args.no_progress else None,
-                   label=f"{task.name} {label}")
-    h = result.history
-    run = {"task": task.name, "optimizer": args.optimizer, "label": label, "lr": args.lr,
-           "optimizer_repr": repr(optimizer), "batch_size": batch_size, "epochs": epochs,
-           "final_train_loss": h.final_train_loss, "metric": task.metric,
-           "final_metric": h.final_metric(task.metric), "wall_time": h.time[-1],
-           "steps": h.steps[-1], "stop_reason": h.stop_reason, "selected": True,
-           "history": h.to_dict()}
-    summary = {"task": task.name, "description": task.description, "metric": task.metric,
-               "lr_grid": {args.optimizer: [args.lr]}, "block_names": task.block_names,
-               "runs": [run]}
-    print(markdown_table(summary))
+    if args.batch_size is not None:
+        if method.full_batch or task.batch_size is None:
+            raise UserError(f"--batch-size: {args.optimizer if method.full_batch else 'the gcn task'}"
+                            " trains full batch; drop --batch-size")
+        if args.batch_size < 1:
+            raise UserError(f"--batch-size: batch_size must be an integer >= 1, got {args.batch_size}")
+        if args.batch_size > len(task.x_train):
+            raise UserError(f"--batch-size: at most {len(task.x_train)} (the training examples), "
+                            f"got {args.batch_size}")
+        task.batch_size = args.batch_size
+    if method.full_batch and task.batch_size is not None:
+        task.batch_size = None
+    try:
+        record = run_one(task, args.optimizer, args.lr, seed=args.seed,
+                         epochs=args.epochs or task.epochs, options=options, prices=None,
+                         stability=args.resume is None, progress=False if args.no_progress else None,
+                         checkpoint=args.checkpoint, resume=args.resume)
+    except KeyboardInterrupt:
+        _log("minilayerlr train: interrupted"
+             + (f"; the last finished epoch is in {args.checkpoint}" if args.checkpoint else ""))
+        return 130
+    record.pop("_result")
+    _print_train(record, task)
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "run.json").write_text(json.dumps(_finite_or_none(run), indent=1, allow_nan=False))
-        plot_task(summary, out)
-        _log(f"wrote {out}/run.json and plots")
-    if h.stop_reason:
-        _log(f"minilayerlr train: {h.stop_reason}")
+        _write_train(Path(args.out), record, task)
+    if record["stop_reason"]:
+        _log(f"minilayerlr train: {record['stop_reason']}")
         return 1
     return 0
+
+
+def _print_train(record: dict, task) -> None:
+    metric = task.metric.replace("_", " ")
+    value = record["final_metric"]
+    print(f"| optimizer | lr | final train loss | {metric} | wall time (s) | steps |\n"
+          f"|---|---|---|---|---|---|\n"
+          f"| {record['label']} | {'none' if record['lr'] is None else format(record['lr'], 'g')} | "
+          f"{record['final_train_loss']:.4g} | "
+          f"{'n/a' if value is None or not math.isfinite(value) else format(value, '.4g')} | "
+          f"{record['wall_time']:.1f} | {record['steps']} |")
+
+
+def _write_train(out: Path, record: dict, task) -> None:
+    from .plots import plot_block
+    from .runs import write_json
+    from .verdict import summarize_task
+    write_json(out / "run.json", record)
+    entries = summarize_task([record], {record["label"]: [record["lr"]]}, [record["seed"]])
+    block = {"task": task.name, "description": task.description, "metric": task.metric,
+             "seeds": [record["seed"]], "block_names": task.block_names, "entries": entries}
+    plot_block(block, out)
+    _log(f"wrote {out}/run.json and plots")
 
 
 REGISTRARS = [register_compare, register_train]

@@ -1,253 +1,251 @@
-"""The paper's comparison: tuned first-order methods against untuned layer-wise step sizes.
+"""The comparison: every method of the registry on every task, over K seeds, run by run.
 
-For each task (``tasks.py``), from the same initial parameters and the same
-shuffling seed:
-
-* SGD-m (momentum 0.9) and AdamW at every learning rate of the task's grid;
-  the best rate is the one with the lowest final *training* loss, as a user
-  who tunes would pick it (all grid runs are recorded);
-* SGD-m-LS and AdamW-LS: ``LayerwiseStepSize`` around the same base methods
-  with the optimizer's default safeguards, and no learning rate at all;
-* GD-LS, the idealized full-batch method, where the task is full batch (gcn).
-
-Outputs in the run folder: ``results.json`` (config, versions, every run with
-its history), ``results.csv`` (one row per run), ``results.md`` (the table
-printed to stdout) and the PNG plots of ``plots.py``.
+For each task (``tasks.py``) and each seed s (initial weights ``net.init(s)``
+and batch order seeded by s; the data stay fixed), every method of the line-up
+(``methods.py``) runs: tuned methods once per rate of their grid, tuning-free
+ones once. Each finished run is written at once to ``<out>/runs/<key>.json``,
+whose name hashes everything that decides its numbers (``runs.run_spec``),
+so an interrupted comparison keeps what it finished and ``resume`` skips every
+run already done with the same configuration. The oracle prices of each task
+(``cost.calibrate``) are measured once and kept in ``<out>/prices.json``.
+When all runs are done the verdict (``verdict.py``), the reports
+(``report.py``) and the plots (``plots.py``) are written.
 """
 from __future__ import annotations
 
-import csv
 import json
-import math
-import platform
 import sys
 import time
+from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
-import numpy as np
-
-from ..optim import GDLS, SGD, AdamW, LayerwiseStepSize
-from ..training import train
+from ..paths import check_output_dir
+from . import ablation as ablation_mod
+from .cost import as_prices, calibrate
+from .methods import METHODS, get_method
+from .runs import run_one, run_spec, spec_key, write_json
 from .tasks import TASK_NAMES, Task, build_task
+from .verdict import summarize_task, verdicts
 
-#: optimizer key -> (label, takes a learning rate, needs full batch)
-OPTIMIZERS = {
-    "sgd": ("SGD-m", True, False),
-    "adamw": ("AdamW", True, False),
-    "sgd-ls": ("SGD-m-LS", False, False),
-    "adamw-ls": ("AdamW-LS", False, False),
-    "gd-ls": ("GD-LS", False, True),
-}
+CONFIG_NAME = "config.json"
 
 
-def make_optimizer(key: str, lr: Optional[float] = None, ls_options: Optional[dict] = None):
-    """The optimizer behind a command-line name.
+def lineup(task: Task, methods: Sequence[str], quick: bool, ls_options: dict,
+           ablation: bool) -> List[dict]:
+    """The entries run on ``task``: label, method, options, grid (learning rates)."""
+    full_batch = task.batch_size is None
+    if ablation:
+        return [{"label": label, "method": m, "options": dict(opts), "grid": [None], "group": g}
+                for g, label, m, opts in ablation_mod.active_variants()
+                if get_method(m).runs_on(full_batch)]
+    out = []
+    for name in methods:
+        m = get_method(name)
+        if m.runs_on(full_batch):
+            out.append({"label": m.label, "method": name,
+                        "options": dict(ls_options) if m.step_options else {},
+                        "grid": list(m.grid(task.name, quick))})
+    return out
 
-    Args:
-        key: "sgd" (SGD, momentum 0.9), "adamw" (AdamW, PyTorch defaults),
-            "sgd-ls", "adamw-ls" (LayerwiseStepSize around them, default
-            safeguards), "gd-ls" (GDLS, the idealized full-batch method).
-        lr: learning rate, required for "sgd"/"adamw", refused for the others.
-        ls_options: keyword arguments for ``LayerwiseStepSize`` (e.g.
-            ``{"scale": 0.5, "ema": 0.9}``) used by "sgd-ls"/"adamw-ls"; None or
-            {} keeps the optimizer's defaults. "gd-ls" takes only "scale".
 
-    Raises:
-        ValueError: unknown key, a missing lr, or an lr given to a method that
-            chooses its own step sizes.
+def _load_record(path: Path, spec: dict) -> Optional[dict]:
+    """The stored record at ``path`` if it is readable and was run with exactly ``spec``."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("spec") == spec else None
+
+
+class _Progress:
+    """One line per finished run: runs done / total, elapsed, estimated time left.
+
+    The estimate prices each remaining run at the mean time of the finished runs of its own
+    task (tasks differ by far more than methods), or of all finished runs before that.
     """
-    if key not in OPTIMIZERS:
-        raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {key!r}")
-    label, takes_lr, _ = OPTIMIZERS[key]
-    if takes_lr and lr is None:
-        raise ValueError(f"lr: {label} needs a learning rate")
-    if not takes_lr and lr is not None:
-        raise ValueError(f"lr: {label} chooses its own step sizes; do not pass a learning rate")
-    if key == "sgd":
-        return SGD(lr=lr, momentum=0.9)
-    if key == "adamw":
-        return AdamW(lr=lr)
-    options = dict(ls_options or {})
-    if key == "sgd-ls":
-        return LayerwiseStepSize(SGD(momentum=0.9), **options)
-    if key == "adamw-ls":
-        return LayerwiseStepSize(AdamW(), **options)
-    return GDLS(**{k: v for k, v in options.items() if k == "scale"})
 
+    def __init__(self, tasks: List[str], log: Optional[Callable[[str], None]]):
+        self.left, self.log, self.done, self.reused = Counter(tasks), log, 0, 0
+        self.total, self.per_task = len(tasks), {}
+        self.started, self.run_seconds = time.perf_counter(), 0.0
 
-def run_one(task: Task, key: str, lr: Optional[float], *, epochs: int, seed: int,
-            progress: Optional[bool] = None, ls_options: Optional[dict] = None) -> dict:
-    """Train ``task`` with optimizer ``key`` from ``task.net.init(seed)``; return a result record."""
-    label = OPTIMIZERS[key][0] + (f" lr={lr:g}" if lr is not None else "")
-    batch_size = None if OPTIMIZERS[key][2] else task.batch_size
-    optimizer = make_optimizer(key, lr, ls_options)
-    result = train(task.net, task.net.init(seed), optimizer, task.x_train, task.y_train,
-                   epochs=epochs, batch_size=batch_size, seed=seed, eval_fn=task.eval_fn,
-                   progress=progress,
-                   label=f"{task.name} {label}")
-    h = result.history
-    return {
-        "task": task.name, "optimizer": key, "label": OPTIMIZERS[key][0], "lr": lr,
-        "optimizer_repr": repr(optimizer), "batch_size": batch_size, "epochs": epochs,
-        "final_train_loss": h.final_train_loss, "metric": task.metric,
-        "final_metric": h.final_metric(task.metric), "wall_time": h.time[-1],
-        "steps": h.steps[-1], "stop_reason": h.stop_reason, "selected": lr is None,
-        "history": h.to_dict(), "_result": result,
-    }
-
-
-def _best(runs: List[dict]) -> Optional[dict]:
-    """Lowest final training loss among runs that finished (None if all diverged)."""
-    ok = [r for r in runs if r["stop_reason"] is None and math.isfinite(r["final_train_loss"])]
-    return min(ok, key=lambda r: r["final_train_loss"]) if ok else None
-
-
-def compare_task(task: Task, *, epochs: Optional[int] = None, seed: int = 0,
-                 progress: Optional[bool] = None, ls_options: Optional[dict] = None,
-                 log=None) -> dict:
-    """Run the whole comparison on one task; returns {"runs": [...], ...}."""
-    epochs = task.epochs if epochs is None else epochs
-    # One untimed step first, so that one-off costs (lazy imports, BLAS thread start-up,
-    # first-touch memory) do not land in the wall time of whichever run comes first.
-    params = task.net.init(seed)
-    size = task.batch_size or len(task.x_train)
-    ev = task.net.evaluate(params, task.x_train[:size], task.y_train[:size])
-    ev.layer_curvature(ev.grads)
-    runs = []
-    for key in ("sgd", "adamw"):
-        grid = [run_one(task, key, lr, epochs=epochs, seed=seed, progress=progress)
-                for lr in task.lr_grid[key]]
-        best = _best(grid)
-        for run in grid:
-            run["selected"] = run is best
-        if best is None:  # every rate diverged: show the smallest one in the table
-            grid[0]["selected"] = True
-        runs.extend(grid)
-        if log:
-            log(f"{task.name}: {OPTIMIZERS[key][0]} grid done, best lr = "
-                f"{best['lr'] if best else 'none (all diverged)'}")
-    keys = ["sgd-ls", "adamw-ls"] + (["gd-ls"] if task.batch_size is None else [])
-    for key in keys:
-        runs.append(run_one(task, key, None, epochs=epochs, seed=seed, progress=progress,
-                            ls_options=ls_options))
-        if log:
-            log(f"{task.name}: {OPTIMIZERS[key][0]} done")
-    return {"task": task.name, "description": task.description, "metric": task.metric,
-            "higher_is_better": task.higher_is_better, "epochs": epochs,
-            "batch_size": task.batch_size, "sizes": task.sizes, "lr_grid": task.lr_grid,
-            "block_names": task.block_names, "ls_options": dict(ls_options or {}), "runs": runs}
-
-
-def versions() -> Dict[str, str]:
-    """Versions of Python, the dependencies and minilayerlr, for results.json."""
-    import matplotlib
-    import scipy
-
-    from .. import __version__
-    return {"python": sys.version.split()[0], "numpy": np.__version__, "scipy": scipy.__version__,
-            "matplotlib": matplotlib.__version__, "minilayerlr": __version__,
-            "platform": platform.platform()}
-
-
-def _finite_or_none(obj):
-    """Replace NaN/inf by None recursively so that results.json is strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite_or_none(v) for k, v in obj.items() if not k.startswith("_")}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_none(v) for v in obj]
-    return obj
-
-
-def markdown_table(task_result: dict) -> str:
-    """The table of the selected runs of one task (best-lr SGD-m/AdamW, LS methods)."""
-    metric = task_result["metric"].replace("_", " ")
-    lines = [f"### {task_result['task']}: {task_result['description']}", "",
-             f"| optimizer | lr | final train loss | {metric} | wall time (s) | steps |",
-             "|---|---|---|---|---|---|"]
-    for run in task_result["runs"]:
-        if not run["selected"]:
-            continue
-        if run["lr"] is None:
-            lr = "none (layer-wise)"
+    def tick(self, task: str, what: str, seconds: Optional[float]) -> None:
+        self.done += 1
+        self.left[task] -= 1
+        if seconds is None:
+            self.reused += 1
         else:
-            grid = task_result["lr_grid"][run["optimizer"]]
-            lr = f"{run['lr']:g}" + (f" (best of {len(grid)})" if len(grid) > 1 else "")
-        note = " (diverged)" if run["stop_reason"] else ""
-        value = run["final_metric"]
-        shown = f"{value:.3f}" if task_result["metric"].endswith("accuracy") else f"{value:.4g}"
-        lines.append(f"| {run['label']}{note} | {lr} | {run['final_train_loss']:.4g} | {shown} | "
-                     f"{run['wall_time']:.1f} | {run['steps']} |")
-    return "\n".join(lines)
+            self.run_seconds += seconds
+            self.per_task.setdefault(task, []).append(seconds)
+        if self.log is None:
+            return
+        elapsed = time.perf_counter() - self.started
+        times = [t for ts in self.per_task.values() for t in ts]
+        overall = sum(times) / len(times) if times else 0.0
+        left = sum(n * (sum(self.per_task[t]) / len(self.per_task[t]) if t in self.per_task
+                        else overall) for t, n in self.left.items())
+        self.log(f"compare: {self.done}/{self.total} runs ({self.reused} reused), "
+                 f"{elapsed:.0f} s elapsed, about {left:.0f} s left; {what}")
 
 
-CSV_FIELDS = ["task", "optimizer", "label", "lr", "selected", "final_train_loss", "metric",
-              "final_metric", "wall_time", "steps", "diverged", "stop_reason"]
+def _task_prices(out: Path, task: Task, seed: int, fixed: Optional[dict]) -> Dict[str, float]:
+    """The oracle prices of ``task``: given, stored in prices.json, or measured now and stored."""
+    if fixed is not None:
+        return as_prices(fixed)
+    path = out / "prices.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    if task.name not in stored:
+        n = task.batch_size or len(task.x_train)
+        stored[task.name] = calibrate(task.net, task.net.init(seed), task.x_train[:n],
+                                      task.y_train[:n])
+        write_json(path, stored)
+    return as_prices(stored[task.name])
 
 
-def write_results(out: Path, config: dict, task_results: List[dict]) -> Dict[str, Path]:
-    """Write results.json, results.csv and results.md into ``out``; return their paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "results.json", "csv": out / "results.csv", "md": out / "results.md"}
-    payload = {"config": config, "versions": versions(), "tasks": task_results}
-    paths["json"].write_text(json.dumps(_finite_or_none(payload), indent=1, allow_nan=False))
-    with open(paths["csv"], "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        for task in task_results:
-            for run in task["runs"]:
-                row = {k: run.get(k) for k in CSV_FIELDS}
-                row["diverged"] = run["stop_reason"] is not None
-                writer.writerow(row)
-    paths["md"].write_text("\n\n".join(markdown_table(t) for t in task_results) + "\n")
-    return paths
-
-
-def run_compare(tasks=("autoencoder", "cnn", "gcn"), *, out, epochs: Optional[int] = None,
-                data: str = "synthetic", data_dir=None, quick: bool = False, seed: int = 0,
-                size: Optional[int] = None, progress: Optional[bool] = None,
-                ls_options: Optional[dict] = None, plots: bool = True, log=None) -> dict:
-    """Run the comparison on ``tasks`` and write everything to the folder ``out``.
-
-    Args:
-        tasks: names from ``TASK_NAMES``.
-        out: run folder (created).
-        epochs: override every task's default number of epochs.
-        data, data_dir, quick, size: see ``build_task``.
-        seed: seeds the data, the initial parameters and the shuffling.
-        progress: progress line on stderr (None: when stderr is a terminal).
-        ls_options: overrides of the layer-wise methods' defaults (see
-            ``make_optimizer``); recorded in the config.
-        plots: write the PNG figures.
-        log: callable taking one line of text (e.g. to print to stderr).
-
-    Returns:
-        {"config": ..., "tasks": [per-task results], "paths": {...}}.
-    """
-    from .plots import plot_task  # matplotlib only when plotting
-
+def _check_args(tasks, methods, seeds, epochs) -> None:
     for name in tasks:
         if name not in TASK_NAMES:
             raise ValueError(f"task: expected one of {', '.join(TASK_NAMES)} or all, got {name!r}")
+    for name in methods:
+        get_method(name)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"seeds: expected a non-empty list of integers >= 0, got {seeds!r}")
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
-    out = Path(out)
-    make_optimizer("sgd-ls", None, ls_options)  # a bad option fails before any work
-    built = [build_task(name, data=data, data_dir=data_dir, seed=seed, quick=quick, size=size)
-             for name in tasks]  # build all first: a data error stops before any training
-    config = {"tasks": list(tasks), "epochs": epochs, "data": data,
-              "data_dir": None if data_dir is None else str(data_dir), "quick": quick,
-              "seed": seed, "size": size, "ls_options": dict(ls_options or {}), "command": " ".join(sys.argv),
-              "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    results, figures = [], []
+
+
+def _plan(built: List[Task], config: dict) -> list:
+    """(task, entry, lr, seed, spec) of every run of the comparison, in running order."""
+    plan, seeds = [], config["seeds"]
     for task in built:
-        result = compare_task(task, epochs=epochs, seed=seed, progress=progress,
-                              ls_options=ls_options, log=log)
-        results.append(result)
-        if plots:
-            figures.extend(plot_task(result, out))
-    paths = write_results(out, config, results)
+        data_key = {"data": task.data, "data_dir": config["data_dir"], "quick": config["quick"],
+                    "size": config["size"], "data_seed": seeds[0]}
+        entries = lineup(task, config["methods"], config["quick"], config["ls_options"],
+                         config["ablation"])
+        for entry in entries:
+            for lr in entry["grid"]:
+                for seed in seeds:
+                    spec = run_spec(task, entry["method"], lr, seed, config["epochs"] or task.epochs,
+                                    entry["options"], data_key)
+                    plan.append((task, entry, lr, seed, spec))
+    return plan
+
+
+def _run_plan(plan: list, out: Path, bar: _Progress, prices, stability: bool, progress,
+              calibration_seed: int) -> List[dict]:
+    """Run (or reuse) every planned run, writing each record as soon as it is finished."""
+    runs_dir = out / "runs"
+    runs_dir.mkdir(exist_ok=True)
+    records: List[dict] = []
+    task_prices: Dict[str, Dict[str, float]] = {}
+    for task, entry, lr, seed, spec in plan:
+        path = runs_dir / f"{spec_key(spec)}.json"
+        what = f"{task.name} {entry['label']}" + ("" if lr is None else f" lr={lr:g}") + f" seed {seed}"
+        record = _load_record(path, spec) if path.exists() else None
+        if record is None:
+            if task.name not in task_prices:
+                task_prices[task.name] = _task_prices(out, task, calibration_seed, prices)
+            started = time.perf_counter()
+            record = run_one(task, entry["method"], lr, seed=seed, epochs=spec["epochs"],
+                             options=entry["options"], prices=task_prices[task.name],
+                             data_key=spec["data"], stability=stability, progress=progress)
+            record.pop("_result")
+            record["label"] = entry["label"]
+            write_json(path, record)
+            bar.tick(task.name, what, time.perf_counter() - started)
+        else:
+            record["label"] = entry["label"]
+            bar.tick(task.name, what + " (done before)", None)
+        records.append(record)
+    return records
+
+
+def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = None,
+                seeds: Sequence[int] = (0,), epochs: Optional[int] = None,
+                data: Optional[str] = None, data_dir=None, quick: bool = False,
+                size: Optional[int] = None, ls_options: Optional[dict] = None,
+                ablation: bool = False, prices: Optional[dict] = None, stability: bool = True,
+                progress: Optional[bool] = None, plots: bool = True, log=None,
+                command: Optional[str] = None) -> dict:
+    """Run the comparison and write everything into the folder ``out`` (resumable).
+
+    Args:
+        tasks: names from ``TASK_NAMES``.
+        out: run folder (created; checked writable before any work). Runs
+            already in ``out/runs`` with the same configuration are reused.
+        methods: registry names (default: every registered method).
+        seeds: one run per seed (weights and batch order); the data are built with seeds[0].
+        epochs: override every task's default number of epochs.
+        data, data_dir, quick, size: see ``build_task``.
+        ls_options: layer-wise options (``methods.LS_OPTION_NAMES``) for the layer-wise methods.
+        ablation: run the ablation line-up (``ablation.py``) instead of the methods.
+        prices: fixed oracle prices for every task (default: measured, see ``cost``).
+        stability: measure λ_max(H_ll) per block for the layer-wise methods.
+        progress: per-run progress line on stderr (None: when a terminal).
+        plots: write the PNG figures.
+        log: callable taking one line (the whole comparison's progress).
+        command: the command line recorded in the results (default: sys.argv).
+
+    Returns:
+        {"config", "tasks": per-task summaries, "records", "paths"}.
+    """
+    methods = list(METHODS) if methods is None else list(methods)
+    seeds = [int(s) if not isinstance(s, bool) else s for s in seeds]
+    _check_args(tasks, methods, seeds, epochs)
+    out = check_output_dir("out", out)
+    ls_options = dict(ls_options or {})
+    if ls_options:
+        get_method("sgd-ls").build(None, ls_options, None)  # a bad option fails before any work
+    built = [build_task(name, data=data, data_dir=data_dir, seed=seeds[0], quick=quick, size=size)
+             for name in tasks]  # all first: a data error stops before any training
+    config = {"tasks": list(tasks), "methods": methods, "seeds": seeds, "epochs": epochs,
+              "data": data, "data_dir": None if data_dir is None else str(data_dir),
+              "quick": quick, "size": size, "ls_options": ls_options, "ablation": ablation,
+              "stability": stability, "command": command or " ".join(["minilayerlr"] + sys.argv[1:])}
+    write_json(out / CONFIG_NAME, config)
+    plan = _plan(built, config)
+    bar = _Progress([task.name for task, *_ in plan], log)
+    records = _run_plan(plan, out, bar, prices, stability, progress, seeds[0])
+    config["run_seconds"] = bar.run_seconds  # whole runs (training, evaluation) done by this call
+    config["reused_runs"] = bar.reused
+    config["elapsed_seconds"] = time.perf_counter() - bar.started
+    return finish(out, config, built, records, ablation, seeds, plots)
+
+
+def _blocks_for(task: Task, records: List[dict], entries: List[dict], seeds, labels=None,
+                reference: str = "SGD-m", title: str = "") -> dict:
+    grids = {e["label"]: e["grid"] for e in entries if labels is None or e["label"] in labels}
+    mine = [r for r in records if r["task"] == task.name and r["label"] in grids]
+    summary = summarize_task(mine, grids, list(seeds), reference=reference)
+    challengers = ([reference] if labels is not None else
+                   [e["label"] for e in entries if get_method(e["method"]).layerwise])
+    return {"task": task.name, "description": task.description + title, "metric": task.metric,
+            "higher_is_better": task.higher_is_better, "seeds": list(seeds),
+            "block_names": task.block_names, "reference": reference, "entries": summary,
+            "verdicts": verdicts(summary, [c for c in challengers if c in grids])}
+
+
+def finish(out: Path, config: dict, built: List[Task], records: List[dict], ablation: bool,
+           seeds, plots: bool) -> dict:
+    """Aggregate the records, write results.{md,csv,json} and the plots."""
+    from .report import write_reports
+    blocks = []
+    for task in built:
+        entries = lineup(task, config["methods"], config["quick"], config["ls_options"], ablation)
+        if ablation:
+            for group, question in ablation_mod.GROUPS.items():
+                labels = ablation_mod.group_labels(group)
+                if len(labels) > 1:
+                    blocks.append(_blocks_for(task, records, entries, seeds, labels,
+                                              ablation_mod.DEFAULT_LABEL, f" — ablation: {question}"))
+        else:
+            blocks.append(_blocks_for(task, records, entries, seeds))
+    paths = write_reports(out, config, blocks, records)
+    figures = []
+    if plots:
+        from .plots import plot_block
+        for i, block in enumerate(blocks):
+            figures.extend(plot_block(block, out, suffix=f"_ablation{i}" if ablation else ""))
     paths["figures"] = figures
-    return {"config": config, "tasks": results, "paths": paths}
+    return {"config": config, "tasks": blocks, "records": records, "paths": paths}

@@ -1,10 +1,13 @@
-"""PNG figures of a comparison: learning curves and the per-layer step-size schedules.
+"""PNG figures of a comparison: learning curves, per-layer step sizes, per-layer stability.
 
+Each curve is the mean over seeds of the method's selected runs (its best
+rate, for tuned methods), with a band from the smallest to the largest seed.
 Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot),
 so plotting never changes the backend of a notebook or opens a window.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import List
 
@@ -12,9 +15,15 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-# one colour per method, the same in every figure
+from .methods import METHODS
+
+#: one colour per method label, stable across figures; others take the next free one
 COLORS = {"SGD-m": "tab:blue", "AdamW": "tab:orange", "SGD-m-LS": "tab:green",
           "AdamW-LS": "tab:red", "GD-LS": "tab:purple"}
+
+
+def _color(label: str, i: int) -> str:
+    return COLORS.get(label, f"C{(i + 5) % 10}")
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -23,53 +32,73 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _ls_note(task_result: dict) -> str:
-    """Title suffix naming the layer-wise settings a comparison overrode, e.g. " (layer-wise η=0.5)"."""
-    options = task_result.get("ls_options") or {}
-    symbols = {"scale": "η", "ema": "ρ"}
-    shown = ", ".join(f"{symbols.get(k, k)}={v:g}" for k, v in options.items())
-    return f" (layer-wise {shown})" if shown else ""
-
-
-def _run_label(run: dict) -> str:
-    return run["label"] + (f" (lr={run['lr']:g})" if run["lr"] is not None else "")
+def _array(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
 def _positive(values) -> np.ndarray:
     """Values with non-positive or missing entries as NaN (gaps on a log axis)."""
-    a = np.array([np.nan if v is None else v for v in values], dtype=float)
+    a = _array(values)
     a[~(a > 0)] = np.nan
     return a
 
 
-def plot_curves(task_result: dict, path: Path) -> Path:
-    """Three panels: training loss per epoch, training loss per second, test metric per epoch."""
-    runs = [r for r in task_result["runs"] if r["selected"]]
-    fig = Figure(figsize=(13, 3.8))
-    ax_epoch, ax_time, ax_metric = fig.subplots(1, 3)
-    losses = [v for r in runs for v in r["history"]["train_loss"] if v is not None and np.isfinite(v)]
-    log_loss = bool(losses) and min(losses) > 0
-    metric = task_result["metric"]
-    for run in runs:
-        h, color, label = run["history"], COLORS.get(run["label"]), _run_label(run)
-        loss = np.array(h["train_loss"], dtype=float)
-        ax_epoch.plot(h["epoch"], loss, color=color, label=label)
-        ax_time.plot(h["time"], loss, color=color, label=label)
-        ax_metric.plot(h["epoch"], h["metrics"].get(metric, []), color=color, label=label)
-    for ax, xlabel in ((ax_epoch, "epoch"), (ax_time, "training time (s)"), (ax_metric, "epoch")):
+def _stack(runs, get) -> np.ndarray:
+    """(seeds, epochs) array of one per-epoch quantity; runs that stopped early pad with NaN."""
+    rows = [_array(get(r)) for r in runs]
+    width = max(len(r) for r in rows)
+    return np.array([np.pad(r, (0, width - len(r)), constant_values=np.nan) for r in rows])
+
+
+def _band(ax, x, ys, color, label, log: bool):
+    with warnings.catch_warnings():  # all-NaN columns (a diverged seed) are gaps
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, lo, hi = np.nanmean(ys, 0), np.nanmin(ys, 0), np.nanmax(ys, 0)
+    if log:
+        mean, lo, hi = (np.where(a > 0, a, np.nan) for a in (mean, lo, hi))
+    ax.plot(x, mean, color=color, label=label, lw=1.5)
+    if ys.shape[0] > 1:
+        ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+
+
+def _label(e: dict) -> str:
+    return e["label"] + (f" (lr={e['lr']:g})" if e["lr"] is not None else "")
+
+
+def plot_curves(block: dict, path: Path) -> Path:
+    """Training loss against epoch, seconds and gradient equivalents; test metric against epoch."""
+    fig = Figure(figsize=(17, 3.9))
+    axes = fig.subplots(1, 4)
+    all_losses = [v for e in block["entries"] for r in e["_runs"]
+                  for v in r["history"]["train_loss"] if v is not None]
+    log = bool(all_losses) and min(all_losses) > 0
+    for i, e in enumerate(block["entries"]):
+        runs, color = e["_runs"], _color(e["label"], i)
+        loss = _stack(runs, lambda r: r["history"]["train_loss"])
+        width = loss.shape[1]
+        epochs = np.arange(width)
+        seconds = np.nanmean(_stack(runs, lambda r: r["history"]["time"]), 0)
+        _band(axes[0], epochs, loss, color, _label(e), log)
+        _band(axes[1], seconds, loss, color, _label(e), log)
+        if all(r.get("grad_equivalents") for r in runs):
+            ge = np.nanmean(_stack(runs, lambda r: r["grad_equivalents"]), 0)
+            _band(axes[2], ge, loss, color, _label(e), log)
+        metric = _stack(runs, lambda r: r["history"]["metrics"].get(block["metric"], []))
+        _band(axes[3], np.arange(metric.shape[1]), metric, color, _label(e), False)
+    labels = ("epoch", "training time (s)", "gradient equivalents (passes over the data)", "epoch")
+    for ax, xlabel in zip(axes, labels):
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-    if log_loss:
-        ax_epoch.set_yscale("log")
-        ax_time.set_yscale("log")
-    ax_epoch.set_ylabel("training loss")
-    ax_time.set_ylabel("training loss")
-    ax_metric.set_ylabel(metric.replace("_", " "))
-    ax_epoch.legend(fontsize=8)
-    fig.suptitle(f"{task_result['task']}: {task_result['description']}{_ls_note(task_result)}",
-                 fontsize=10)
-    # fixed margins: tight_layout costs about a second per figure
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.13, top=0.88, wspace=0.28)
+    for ax in axes[:3]:
+        ax.set_ylabel("training loss")
+        if log:
+            ax.set_yscale("log")
+    axes[3].set_ylabel(block["metric"].replace("_", " "))
+    axes[0].legend(fontsize=7)
+    k = len(block["seeds"])
+    fig.suptitle(f"{block['task']}: {block['description']} — mean of {k} seed(s)"
+                 + (", band: min to max" if k > 1 else ""), fontsize=10)
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.14, top=0.88, wspace=0.3)
     return _save(fig, path)
 
 
@@ -85,55 +114,89 @@ def _smooth(values: np.ndarray, width: int) -> np.ndarray:
         return np.where(count > 0, total / count, np.nan)
 
 
-def plot_step_sizes(task_result: dict, path: Path) -> Path:
-    """One panel per layer-wise method: α_l per step for every block, log scale.
+def _layerwise(block: dict) -> List[dict]:
+    out = []
+    for e in block["entries"]:
+        method = METHODS.get(e["_runs"][0]["method"])
+        if method is not None and method.layerwise:
+            out.append(e)
+    return out
 
-    The dashed line is the best learning rate found by the grid search for
-    the base method (SGD-m for SGD-m-LS, AdamW for AdamW-LS): the step the
-    layer-wise rule replaces. Steps where a block did not move (α_l = 0, the
-    "ascent" fallback) are gaps. Thin lines are per step, thick ones a moving
-    average over about an epoch.
+
+def plot_step_sizes(block: dict, path: Path) -> Path:
+    """One panel per layer-wise method (first seed): α_l per step for every block, log scale.
+
+    The dashed line is the tuned learning rate of the base method (SGD-m for
+    SGD-m-LS, AdamW for AdamW-LS). Thin lines per step, thick ones a moving
+    average over an epoch; α_l = 0 (a skipped step) leaves a gap.
     """
-    runs = [r for r in task_result["runs"] if r["lr"] is None]
-    tuned = {r["label"]: r["lr"] for r in task_result["runs"] if r["selected"] and r["lr"]}
-    names = task_result.get("block_names") or []
-    fig = Figure(figsize=(4.6 * max(len(runs), 1), 3.8))
-    axes = np.atleast_1d(fig.subplots(1, max(len(runs), 1)))
-    for ax, run in zip(axes, runs):
+    entries = _layerwise(block)
+    tuned = {e["label"]: e["lr"] for e in block["entries"] if e["lr"] is not None}
+    names = block.get("block_names") or []
+    fig = Figure(figsize=(4.6 * max(len(entries), 1), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, max(len(entries), 1)))
+    for ax, e in zip(axes, entries):
+        run = e["_runs"][0]
         sizes = np.array(run["history"]["step_sizes"], dtype=float)
         if sizes.size == 0:
-            ax.set_title(f"{run['label']}: no steps")
+            ax.set_title(f"{e['label']}: no steps")
             continue
         steps = np.arange(1, len(sizes) + 1)
         per_epoch = max(1, run["history"]["steps"][-1] // max(1, run["history"]["epoch"][-1]))
-        colors = [f"C{k % 10}" for k in range(sizes.shape[1])]
         for l in range(sizes.shape[1]):
             alpha = _positive(sizes[:, l])
             if per_epoch > 1:
-                ax.plot(steps, alpha, color=colors[l], lw=0.5, alpha=0.25)
-            ax.plot(steps, _smooth(alpha, per_epoch), color=colors[l], lw=1.6,
+                ax.plot(steps, alpha, color=f"C{l % 10}", lw=0.5, alpha=0.25)
+            ax.plot(steps, _smooth(alpha, per_epoch), color=f"C{l % 10}", lw=1.6,
                     label=names[l] if l < len(names) else f"block {l}")
-        base = {"SGD-m-LS": "SGD-m", "AdamW-LS": "AdamW"}.get(run["label"])
+        base = METHODS[run["method"]].base
         if base in tuned:
             ax.axhline(tuned[base], color="k", ls="--", lw=1, label=f"tuned {base} lr")
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel("step size α_l")
-        ax.set_title(run["label"], fontsize=10)
+        ax.set_title(e["label"], fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    fig.suptitle(f"{task_result['task']}: per-layer step sizes chosen by the layer-wise rule"
-                 f"{_ls_note(task_result) or ' (default settings)'}", fontsize=10)
+    fig.suptitle(f"{block['task']}: per-layer step sizes chosen by the layer-wise rule (seed "
+                 f"{block['seeds'][0]})", fontsize=10)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.86, wspace=0.3)
     return _save(fig, path)
 
 
-def plot_task(task_result: dict, out) -> List[Path]:
-    """Write ``<task>_curves.png`` and (if a layer-wise run is present) ``<task>_step_sizes.png``."""
+def plot_stability(block: dict, path: Path) -> Path:
+    """α_l·λ_max(H_ll) per block against epoch (mean over seeds), with the stability line 2."""
+    entries = [e for e in _layerwise(block) if all(r.get("stability") for r in e["_runs"])]
+    names = block.get("block_names") or []
+    fig = Figure(figsize=(4.6 * max(len(entries), 1), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, max(len(entries), 1)))
+    for ax, e in zip(axes, entries):
+        runs = e["_runs"]
+        epochs = [m["epoch"] for m in runs[0]["stability"]]
+        prod = np.array([[m["product"] for m in r["stability"]] for r in runs], dtype=float)
+        for l in range(prod.shape[2]):
+            _band(ax, epochs, prod[:, :, l], f"C{l % 10}",
+                  names[l] if l < len(names) else f"block {l}", True)
+        ax.axhline(2.0, color="k", ls="--", lw=1, label="stability line 2")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("α_l · λ_max(H_ll)")
+        ax.set_title(e["label"], fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{block['task']}: each layer's step against its edge of stability "
+                 "(λ_max by power iteration on block-masked HVPs)", fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.86, wspace=0.3)
+    return _save(fig, path)
+
+
+def plot_block(block: dict, out, suffix: str = "") -> List[Path]:
+    """Write ``<task><suffix>_curves.png``, and for layer-wise methods ``_step_sizes`` and ``_stability``."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = task_result["task"]
-    paths = [plot_curves(task_result, out / f"{name}_curves.png")]
-    if any(r["lr"] is None for r in task_result["runs"]):
-        paths.append(plot_step_sizes(task_result, out / f"{name}_step_sizes.png"))
+    name = block["task"] + suffix
+    paths = [plot_curves(block, out / f"{name}_curves.png")]
+    if _layerwise(block):
+        paths.append(plot_step_sizes(block, out / f"{name}_step_sizes.png"))
+        if any(r.get("stability") for e in _layerwise(block) for r in e["_runs"]):
+            paths.append(plot_stability(block, out / f"{name}_stability.png"))
     return paths

@@ -1,57 +1,14 @@
-"""``minilayerlr bench``: the cost of curvature, as ratios to one gradient (DESIGN §7).
+"""``minilayerlr bench``: the cost of curvature and of every method's step, as ratios to one gradient.
 
-For each default model of ``minilayerlr compare`` (``experiments.tasks``) and
-one fixed batch, in one process, this times
-
-* ``evaluate``: forward + backward once, "one gradient", the unit of every ratio;
-* ``hvp``: one Hessian-vector product H d on the evaluation;
-* ``curvature[kind]``: ``layer_curvature(d, kind)`` for every kind; the LS
-  step reuses the evaluation, so this alone is the *extra* cost the targets
-  speak of;
-* ``block_hessian``: the dense H_ll of the smallest block;
-* ``step[<base>]``: a plain step (evaluate + update + apply) of SGD with
-  momentum 0.9, AdamW and plain SGD (gradient descent);
-* ``step[<ls method>]``: a layer-wise step (evaluate + layer_curvature +
-  update + apply) for SGD-m-LS, AdamW-LS and GD-LS,
-
-and the peak memory (``tracemalloc``, allocations made during the step) of
-each LS step. Each LS method is compared with its own base method, in time
-and in memory: SGD-m-LS with SGD-m (the pair DESIGN §7 names), AdamW-LS with
-AdamW, GD-LS with SGD. The §7 time row is SGD-m-LS against SGD-m, as §7
-defines it; the memory row is the worst pair. Each time is the median of
-``repeat`` runs after one warm-up (the JSON also keeps every sample and the
-ratios of the fastest runs); the quantities are interleaved (round r
-times every quantity once) so that a machine whose load drifts disturbs them
-alike. Timings are noisy: compare ratios within one run, never absolute
-seconds across machines. The direction d is the gradient.
-
-What bounds the exact sweep (measured on the autoencoder D-128-64-16-64-128-D,
-batch 100): block l's tangent crosses every layer after l, so layer k carries
-k + 1 stacked tangents. Counting multiply-adds of the matrix products, the
-sweep costs Σ_k (k+1)·N·in_k·out_k = 29.4 M against 21.9 M for forward +
-backward, 1.34x; most of it is the last 128→256 layer with 6 tangents. The
-profile agrees: matrix products are about 1.2 ms of the 1.4 ms sweep, at BLAS
-speed. So the Gauss-Newton form stays near 1.0-1.1x one gradient on this model
-however its bookkeeping is trimmed; models whose wide layers come first (the
-CNN, the GCN) sit far below.
-
-The JSON output holds the table and the machine: numpy version, the BLAS
-numpy was built against, CPU count, load average and the thread-related
-environment.
-
-Memory returned to the kernel must be zeroed again on next use. glibc's
-malloc gives large freed blocks back (``munmap``, heap trimming) depending on
-its history, so the same ``evaluate`` measured 10 ms or 19 ms in different
-processes, and a plain step came out faster than the ``evaluate`` inside it.
-The bench therefore asks glibc (``mallopt``, when present) to keep freed
-memory in the process, the steady state of a training loop; ``--default-malloc``
-measures without that, and the JSON records which was used.
-
-A multi-threaded BLAS on a machine busier than its cores stalls: each matrix
-product may wait a whole scheduler time slice for its second thread (we saw
-one ``evaluate`` jump from 1.5 ms to 140 ms). On a shared machine run
-``OPENBLAS_NUM_THREADS=1 minilayerlr bench`` (the variable must be set before
-numpy starts); the table warns when the load average exceeds the cores.
+For each default model of ``minilayerlr compare`` (the task registry,
+``experiments.tasks``) and one fixed batch, in one process, this times one
+gradient (``evaluate``), one HVP, ``layer_curvature`` of every kind, the
+dense block of the smallest block, and a whole step of every method of the
+registry (``experiments.methods``), built as ``compare`` builds it and given
+the oracles it declares (``supply_oracles``); and the peak memory of each
+layer-wise step against its base method. What each quantity means, the
+targets, why the sweep costs what it costs, and how to measure on a shared
+machine: docs/cost.md.
 """
 from __future__ import annotations
 
@@ -68,37 +25,50 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from .curvature import KINDS
-from .optim import GDLS, SGD, AdamW, LayerwiseStepSize, apply_updates
-from .optim.oracles import supply_oracles
+from ..curvature import KINDS
+from ..errors import UserError
+from ..optim import apply_updates
+from ..optim.oracles import supply_oracles
+from ..paths import check_output_file
+from .cost import time_interleaved
+from .methods import METHODS, build_optimizer
+from .tasks import TASK_NAMES
 
-TASKS = ("autoencoder", "cnn", "gcn")
+TASKS = TASK_NAMES
 #: extra settings, measured only when asked for by name
 EXTRA_SETTINGS = ("mlp6",)
-LS_METHODS = ("sgd-ls", "adamw-ls", "gd-ls")
-#: each LS method and the plain method it replaces the learning rate of
-BASE_OF = {"sgd-ls": "sgd-m", "adamw-ls": "adamw", "gd-ls": "sgd"}
 
-#: DESIGN §7: quantity (a key of ``ratios``) -> largest acceptable ratio.
+
+def _ls_methods():
+    """Layer-wise methods of the registry that have a base method to compare with."""
+    labels = {m.label: m.name for m in METHODS.values()}
+    return {m.name: labels[m.base] for m in METHODS.values() if m.layerwise and m.base in labels}
+
+
+#: each layer-wise method and the method whose learning rate it replaces (from the registry)
+BASE_OF = _ls_methods()
+LS_METHODS = tuple(BASE_OF)
+
+#: docs/cost.md: quantity (a key of ``ratios``) -> largest acceptable ratio.
 TARGETS = {
     "curvature[ggn]": 1.0,        # extra cost over the evaluation the step already has
     "curvature[hessian]": 1.5,
     "curvature[mc_fisher]": 1.0,
     "hvp": 2.0,
-    "sgd_ls_step_vs_sgd_m_step": 2.2,  # the pair §7 names; the table shows the other pairs
+    "sgd_ls_step_vs_sgd_m_step": 2.2,  # the pair docs/cost.md names; the table shows the others
     "ls_peak_memory_vs_base": 2.0,    # worst LS method against its own base method
 }
 ENV_KEYS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
             "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
-def _ls_optimizer(name: str):
-    """The LS methods exactly as ``compare`` builds them (default safeguards)."""
-    if name == "sgd-ls":
-        return LayerwiseStepSize(SGD(momentum=0.9))
-    if name == "adamw-ls":
-        return LayerwiseStepSize(AdamW())
-    return GDLS()
+def _placeholder_lr(method):
+    """A learning rate for timing a tuned method (the middle of its first grid): time does not
+    depend on it."""
+    if not method.tuned:
+        return None
+    grid = next(iter(method.lr_grid.values()))
+    return grid[len(grid) // 2]
 
 
 def steady_malloc() -> bool:
@@ -116,7 +86,7 @@ def steady_malloc() -> bool:
 
 def _mlp6(batch_size: Optional[int], seed: int):
     """A 6-layer tanh MLP, 256 wide, softmax CE on random data (batch 256 by default)."""
-    from . import Dense, Sequential, SoftmaxCrossEntropy, Tanh
+    from .. import Dense, Sequential, SoftmaxCrossEntropy, Tanh
     layers = []
     for i in range(6):
         layers.append(Dense(256, 10 if i == 5 else 256))
@@ -132,8 +102,8 @@ def _setting(task_name: str, batch_size: Optional[int], seed: int):
     """(net, params, x, y) for one default model; the batch is the first rows of its data."""
     if task_name == "mlp6":
         return _mlp6(batch_size, seed)
-    from .experiments.tasks import build_task  # the experiments import the whole package
-    task = build_task(task_name, quick=True, seed=seed)
+    from .tasks import build_task
+    task = build_task(task_name, seed=seed)
     params = task.net.init(seed)
     if task.batch_size is None:  # graphs: the whole graph is the batch
         x, y = task.x_train, task.y_train
@@ -150,14 +120,7 @@ def _jobs(net, params, x, y):
     sizes = [sum(a.size for a in params[k].values()) for k in ev.blocks]
     smallest = int(np.argmin(sizes))
 
-    def plain_step(opt, state):
-        def step():
-            e = net.evaluate(params, x, y)
-            updates, _ = opt.update(e.grads, state, params)
-            return apply_updates(params, updates)
-        return step
-
-    def ls_step(opt, state):
+    def whole_step(opt, state):
         def step():
             e = net.evaluate(params, x, y)
             oracles = supply_oracles(opt, e, loss=lambda p: net.loss_value(p, x, y))
@@ -169,27 +132,11 @@ def _jobs(net, params, x, y):
     for kind in KINDS:
         jobs[f"curvature[{kind}]"] = (lambda kind=kind: ev.layer_curvature(d, kind, seed=0))
     jobs["block_hessian"] = lambda: ev.block_hessian(smallest, max_size=None)
-    for name, opt in (("sgd-m", SGD(lr=0.01, momentum=0.9)), ("adamw", AdamW(lr=1e-3)),
-                      ("sgd", SGD(lr=0.01))):
-        jobs[f"step[{name}]"] = plain_step(opt, opt.init(params))
-    for name in LS_METHODS:
-        opt = _ls_optimizer(name)
-        jobs[f"step[{name}]"] = ls_step(opt, opt.init(params))
+    for method in METHODS.values():
+        opt = build_optimizer(method.name, _placeholder_lr(method))
+        jobs[f"step[{method.name}]"] = whole_step(opt, opt.init(params))
     return jobs, {"num_params": int(sum(sizes)), "block_sizes": [int(s) for s in sizes],
                   "smallest_block": smallest}
-
-
-def _time_interleaved(jobs: Dict[str, Callable], repeat: int) -> Dict[str, List[float]]:
-    """Seconds per job and round: one warm-up each, then ``repeat`` interleaved rounds."""
-    for fn in jobs.values():
-        fn()
-    samples: Dict[str, List[float]] = {name: [] for name in jobs}
-    for _ in range(repeat):
-        for name, fn in jobs.items():
-            start = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - start)
-    return samples
 
 
 def _peak_bytes(fn: Callable) -> int:
@@ -204,7 +151,7 @@ def _peak_bytes(fn: Callable) -> int:
 
 
 def _ratios(seconds: Dict[str, float], memory: Dict[str, float]) -> dict:
-    """Every time as a ratio to one evaluate, the LS/base step pairs and the §7 targets."""
+    """Every time as a ratio to one evaluate, the LS/base step pairs and the targets."""
     unit = seconds["evaluate"]
     ratios = {name: s / unit for name, s in seconds.items() if name != "evaluate"}
     steps = {m: seconds[f"step[{m}]"] / seconds[f"step[{BASE_OF[m]}]"] for m in LS_METHODS}
@@ -221,7 +168,7 @@ def _ratios(seconds: Dict[str, float], memory: Dict[str, float]) -> dict:
 
 def bench_task(task_name: str, batch_size: Optional[int] = None, repeat: int = 5,
                seed: int = 0) -> dict:
-    """Times, ratios to one ``evaluate``, peak memories and §7 targets for one model.
+    """Times, ratios to one ``evaluate``, peak memories and targets for one model.
 
     The top-level ratios use the median time of each quantity; ``of_min``
     holds the same computed from the fastest run of each, the least disturbed
@@ -230,7 +177,7 @@ def bench_task(task_name: str, batch_size: Optional[int] = None, repeat: int = 5
     """
     net, params, x, y = _setting(task_name, batch_size, seed)
     jobs, info = _jobs(net, params, x, y)
-    samples = _time_interleaved(jobs, repeat)
+    samples = time_interleaved(jobs, repeat)
     peak = {name: _peak_bytes(jobs[name]) for name in jobs if name.startswith("step[")}
     memory = {m: peak[f"step[{m}]"] / peak[f"step[{BASE_OF[m]}]"] for m in LS_METHODS}
     seconds = {name: statistics.median(s) for name, s in samples.items()}
@@ -274,8 +221,7 @@ def format_table(result: dict) -> str:
     rows += [(f"curvature {kind}", lambda r, kind=kind: f"{r['ratios'][f'curvature[{kind}]']:.2f}")
              for kind in KINDS]
     rows += [("block_hessian (smallest)", lambda r: f"{r['ratios']['block_hessian']:.0f}")]
-    rows += [(f"step {m}", lambda r, m=m: f"{r['ratios'][f'step[{m}]']:.2f}")
-             for m in list(BASE_OF.values()) + list(LS_METHODS)]
+    rows += [(f"step {m}", lambda r, m=m: f"{r['ratios'][f'step[{m}]']:.2f}") for m in METHODS]
     rows += [(f"step {m} / {BASE_OF[m]} step", lambda r, m=m: f"{r['ls_step_vs_base_step'][m]:.2f}")
              for m in LS_METHODS]
     width = max(len(name) for name, _ in rows) + 2
@@ -293,7 +239,7 @@ def format_table(result: dict) -> str:
               + "".join(f"{result['tasks'][t]['peak_memory_vs_base'][m]:>16.2f}" for t in tasks)
               for m in LS_METHODS]
     lines.append("")
-    lines.append("DESIGN §7 targets (curvature = the extra cost: an LS step reuses its evaluation)")
+    lines.append("targets of docs/cost.md (curvature = the extra cost: an LS step reuses its evaluation)")
     for q, target in result["targets"].items():
         cells = ""
         for t in tasks:
@@ -322,17 +268,43 @@ def _positive(text: str) -> int:
     return value
 
 
+#: bytes per example of the mlp6 setting (6 layers of 256 float64 activations and their
+#: gradients, tangents and copies: an upper bound, our choice)
+_MLP6_BYTES_PER_EXAMPLE = 8 * 256 * 40
+
+
+def _check_batch_size(tasks, batch_size: Optional[int], seed: int) -> None:
+    """Refuse, before any timing, a batch larger than a task's training set or than memory."""
+    from .memory import check_batch
+    from .tasks import build_task
+    if batch_size is None:
+        return
+    for name in tasks:
+        if name == "mlp6":
+            check_batch("--batch-size", batch_size, _MLP6_BYTES_PER_EXAMPLE, "mlp6")
+            continue
+        task = build_task(name, seed=seed)
+        if task.batch_size is not None and batch_size > len(task.x_train):
+            raise UserError(f"--batch-size: at most {len(task.x_train)} for task {name} (its "
+                            f"training examples), got {batch_size}")
+
+
 def _run(args) -> int:
     tasks = TASKS if args.task == "all" else (args.task,)
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        raise ValueError(f"--json: the folder of {args.json} does not exist")
+    if args.json:
+        check_output_file("--json", args.json)
     if args.seed < 0:
-        raise ValueError(f"--seed: expected an integer >= 0, got {args.seed}")
-    result = run_bench(tasks, args.batch_size, args.repeat, args.seed, args.default_malloc)
+        raise UserError(f"--seed: expected an integer >= 0, got {args.seed}")
+    _check_batch_size(tasks, args.batch_size, args.seed)
+    try:
+        result = run_bench(tasks, args.batch_size, args.repeat, args.seed, args.default_malloc)
+    except KeyboardInterrupt:
+        print("minilayerlr bench: interrupted; nothing written", file=sys.stderr)
+        return 130
     print(format_table(result))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        from .runs import write_json
+        write_json(Path(args.json), result)
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
 

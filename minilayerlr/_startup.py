@@ -1,0 +1,34 @@
+"""Ctrl-C while the package is still importing: one line on stderr, not an import traceback.
+
+``minilayerlr/__init__.py`` calls :func:`begin` first and :func:`end` last. In
+between, a KeyboardInterrupt that reaches the top level (the user pressed
+Ctrl-C while ``minilayerlr`` or ``python -m minilayerlr`` was starting) is
+reported by the hook below as one line; the interpreter still exits as
+interrupted by SIGINT (status 130 in a shell). Any other exception goes to the
+previous hook unchanged, and ``end`` restores that hook, so nothing changes
+once the package is imported. This module imports only ``sys``.
+"""
+import sys
+
+_previous = None
+
+
+def _hook(kind, value, traceback):
+    if issubclass(kind, KeyboardInterrupt):
+        print("minilayerlr: interrupted while starting", file=sys.stderr)
+        return
+    (_previous or sys.__excepthook__)(kind, value, traceback)
+
+
+def begin() -> None:
+    """Install the one-line hook for the duration of the package import."""
+    global _previous
+    if sys.excepthook is not _hook:
+        _previous = sys.excepthook
+        sys.excepthook = _hook
+
+
+def end() -> None:
+    """Restore the previous hook."""
+    if sys.excepthook is _hook:
+        sys.excepthook = _previous or sys.__excepthook__

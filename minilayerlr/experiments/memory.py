@@ -1,0 +1,69 @@
+"""Memory estimated before any work: a huge ``--size`` or ``--batch-size`` is refused in one line.
+
+The estimates are upper-bound orders of magnitude (our choice of constants:
+the data in float64 plus the copies generation and training make), enough
+to tell "fits easily" from "cannot fit": a request above the memory this
+machine has available is refused before anything is allocated.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from ..errors import UserError
+
+#: bytes per pixel per image while generating and training (float64, ~4 live copies)
+_IMAGE_BYTES_PER_PIXEL = 8 * 4
+#: contextual SBM defaults: expected edges ≈ N² · (p_in/C + p_out·(C−1)/C) / 2
+_SBM_EDGE_FRACTION = (0.02 / 4 + 0.002 * 3 / 4) / 2
+#: bytes per edge: int64 pairs, the sort, and both directions of the sparse adjacency
+_BYTES_PER_EDGE = 64
+#: bytes per node: 32 features, 16 hidden units, their gradients and tangents, float64
+_BYTES_PER_NODE = 8 * 200
+
+
+def available_bytes() -> Optional[int]:
+    """Memory available to a new allocation (Linux: MemAvailable; else physical memory; None if unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3g} GB"
+
+
+def check_fits(flag: str, what: str, needed: float) -> None:
+    """UserError naming ``flag`` when ``needed`` bytes exceed the memory available."""
+    have = available_bytes()
+    if have is not None and needed > have:
+        raise UserError(f"{flag}: {what} needs about {_gb(needed)} of memory, more than the "
+                        f"{_gb(have)} available; choose a smaller value")
+
+
+def task_bytes(task: str, data: str, size: int) -> float:
+    """Estimated peak bytes of building and training ``task`` on ``size`` examples / nodes."""
+    if task == "gcn":
+        return _SBM_EDGE_FRACTION * float(size) ** 2 * _BYTES_PER_EDGE + size * _BYTES_PER_NODE
+    side = 16 if data == "synthetic" else 28
+    return 1.2 * float(size) * side * side * _IMAGE_BYTES_PER_PIXEL
+
+
+def check_task_size(task: str, data: str, size: Optional[int]) -> None:
+    """Refuse ``--size`` when the task cannot fit in memory (no-op for None)."""
+    if size is not None:
+        unit = "nodes" if task == "gcn" else "training images"
+        check_fits("--size", f"{task} with {size} {unit}", task_bytes(task, data, size))
+
+
+def check_batch(flag: str, batch: int, bytes_per_example: float, what: str) -> None:
+    """Refuse a batch whose activations cannot fit."""
+    check_fits(flag, f"{what} with a batch of {batch}", float(batch) * bytes_per_example)

@@ -1,0 +1,207 @@
+"""The method registry: every optimizer ``compare``, ``bench`` and ``train`` know, one entry each.
+
+A :class:`Method` says how to build the optimizer (with a learning rate for
+tuned methods), whether it is tuned over a grid or tuning-free, its grid per
+task, and whether it needs full batches or takes the layer-wise options. What
+each step hands the optimizer is decided by the optimizer itself, through its
+``oracles`` attribute (``minilayerlr.optim.oracles``); the cost of each oracle
+in gradient equivalents is counted in ``experiments.cost``.
+
+Adding a method is one call, e.g. for a tuning-free peer::
+
+    register(Method("dog", "DoG", lambda lr, options, steps: DoG(), tuned=False,
+                    description="DoG (Ivgi et al. 2023), defaults of dog-optimizer"))
+
+and for a tuned one (a grid per task, half-decade steps, bracketing the best rate)::
+
+    register(Method("kfac", "K-FAC", lambda lr, options, steps: KFAC(lr=lr), tuned=True,
+                    lr_grid={"autoencoder": (0.01, 0.03, 0.1, 0.3), "cnn": (...),
+                             "gcn": (...)}, description="K-FAC (Martens & Grosse 2015)"))
+
+and the global-step ablation, which takes the layer-wise options but is not one of the
+paper's layer-wise methods (then also add its row to ``ablation.VARIANTS``)::
+
+    register(Method("sgd-global", "SGD-m-GS",
+                    lambda lr, options, steps: GlobalStepSize(SGD(momentum=0.9), **options),
+                    tuned=False, step_options=True, description="..."))
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from ..optim import GDLS, LDoG, SGD, SLS, AdamW, DoG, GlobalStepSize, LayerwiseStepSize, Prodigy
+from ..optim.oracles import required_oracles
+
+#: options the layer-wise methods accept from the command line / ablations
+LS_OPTION_NAMES = ("scale", "ema", "curvature_kind")
+
+
+@dataclass(frozen=True)
+class Method:
+    """One optimizer of the line-up.
+
+    Attributes:
+        name: the command-line key (``--optimizer NAME``, ``--optimizers a,b``).
+        label: the name in tables and plots.
+        build: ``(lr, options, steps) -> optimizer``; ``lr`` is None for
+            tuning-free methods, ``options`` a dict of layer-wise options ({}
+            otherwise), ``steps`` the mini-batches per epoch of the task (None
+            when unknown; e.g. SLS's reset uses it).
+        tuned: True if the method needs a learning rate chosen over ``lr_grid``.
+        lr_grid: task name -> learning rates tried (tuned methods only).
+        full_batch: trains on the whole training set per step (then it runs
+            only on tasks that are full batch anyway, e.g. gcn).
+        layerwise: one of the paper's layer-wise methods: it gets a verdict
+            column in results.md, the step-size plot and the stability picture.
+        step_options: takes the ``LS_OPTION_NAMES`` options (--ls-scale,
+            --ls-ema, the ablations); e.g. the global-step ablation does too.
+        base: label of the method whose tuned learning rate its step sizes are
+            compared with in plots (e.g. "SGD-m" for "SGD-m-LS").
+        description: one line for ``--help``.
+    """
+
+    name: str
+    label: str
+    build: Callable[[Optional[float], dict, Optional[int]], Any]
+    tuned: bool
+    lr_grid: Dict[str, Tuple[float, ...]] = field(default_factory=dict)
+    full_batch: bool = False
+    layerwise: bool = False
+    step_options: bool = False
+    base: Optional[str] = None
+    description: str = ""
+
+    def grid(self, task: str, quick: bool = False) -> Tuple[Optional[float], ...]:
+        """The learning rates to run on ``task``: (None,) for tuning-free methods.
+
+        ``quick`` runs every method once: the middle rate of the grid (our choice).
+        """
+        if not self.tuned:
+            return (None,)
+        if task not in self.lr_grid:
+            raise ValueError(f"optimizer: {self.label} has no learning-rate grid for task {task}")
+        grid = tuple(self.lr_grid[task])
+        return (grid[len(grid) // 2],) if quick else grid
+
+    def runs_on(self, task_full_batch: bool) -> bool:
+        """Full-batch methods run only where the task itself is full batch (affordable)."""
+        return task_full_batch or not self.full_batch
+
+
+METHODS: Dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add ``method`` to the registry (its name must be new)."""
+    if method.name in METHODS:
+        raise ValueError(f"method: {method.name!r} is already registered")
+    if method.tuned and not method.lr_grid:
+        raise ValueError(f"method: the tuned method {method.name!r} needs an lr_grid")
+    METHODS[method.name] = method
+    return method
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name`` (ValueError listing the names otherwise)."""
+    if name not in METHODS:
+        raise ValueError(f"optimizer: expected one of {', '.join(METHODS)}, got {name!r}")
+    return METHODS[name]
+
+
+def parse_methods(text: Optional[str]):
+    """``"sgd,adamw-ls"`` -> the Method objects, in registry order; None -> all."""
+    if text is None:
+        return list(METHODS.values())
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ValueError("--optimizers: give at least one name, e.g. --optimizers sgd,sgd-ls")
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise ValueError(f"--optimizers: unknown {', '.join(unknown)}; known: {', '.join(METHODS)}")
+    return [m for m in METHODS.values() if m.name in names]
+
+
+def build_optimizer(name: str, lr: Optional[float] = None, options: Optional[dict] = None,
+                    steps_per_epoch: Optional[int] = None):
+    """The optimizer of method ``name`` with learning rate ``lr`` and layer-wise ``options``.
+
+    ``steps_per_epoch`` (the task's mini-batches per epoch) is handed to methods that use it.
+
+    Raises:
+        ValueError: unknown name, a missing or non-positive lr for a tuned
+            method, an lr for a tuning-free one, options for a method that
+            takes none.
+    """
+    method = get_method(name)
+    if method.tuned and lr is None:
+        raise ValueError(f"lr: {method.label} needs a learning rate")
+    if method.tuned and not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr: expected a finite number > 0, got {lr!r}")
+    if not method.tuned and lr is not None:
+        raise ValueError(f"lr: {method.label} chooses its own step sizes; do not pass a learning rate")
+    options = dict(options or {})
+    if options and not method.step_options:
+        raise ValueError(f"options: {method.label} takes no layer-wise options, got {sorted(options)}")
+    unknown = sorted(set(options) - set(LS_OPTION_NAMES))
+    if unknown:
+        raise ValueError(f"options: expected names from {LS_OPTION_NAMES}, got {unknown}")
+    return method.build(lr, options, steps_per_epoch)
+
+
+def oracles_of(name: str) -> Tuple[str, ...]:
+    """The oracles the optimizer of method ``name`` declares (built with a placeholder lr)."""
+    method = get_method(name)
+    lr = method.grid(next(iter(method.lr_grid)))[0] if method.tuned else None
+    return required_oracles(build_optimizer(name, lr))
+
+
+def _gdls(lr, options, steps):
+    if "ema" in options:
+        raise ValueError("ema: gd-ls is the idealized method without averaging")
+    return GDLS(**options)
+
+
+# -- the existing methods -------------------------------------------------------------------
+# Grids (our choice): half-decade steps around the rate that was best in our runs of the
+# default comparison, so that the best rate is not at an edge (results.md says whether it is).
+register(Method(
+    "sgd", "SGD-m", lambda lr, o, n: SGD(lr=lr, momentum=0.9), tuned=True,
+    lr_grid={"autoencoder": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2), "cnn": (0.01, 0.03, 0.1, 0.3),
+             "gcn": (0.3, 1.0, 3.0, 10.0)},
+    description="SGD with heavy-ball momentum 0.9 (needs --lr)"))
+register(Method(
+    "adamw", "AdamW", lambda lr, o, n: AdamW(lr=lr), tuned=True,
+    lr_grid={"autoencoder": (3e-4, 1e-3, 3e-3, 1e-2), "cnn": (1e-3, 3e-3, 1e-2, 3e-2),
+             "gcn": (1e-2, 3e-2, 1e-1, 3e-1)},
+    description="AdamW, PyTorch defaults (needs --lr)"))
+register(Method(
+    "sgd-ls", "SGD-m-LS", lambda lr, o, n: LayerwiseStepSize(SGD(momentum=0.9), **o), tuned=False,
+    layerwise=True, step_options=True, base="SGD-m",
+    description="SGD-m directions with layer-wise step sizes (no --lr)"))
+register(Method(
+    "adamw-ls", "AdamW-LS", lambda lr, o, n: LayerwiseStepSize(AdamW(), **o), tuned=False,
+    layerwise=True, step_options=True, base="AdamW",
+    description="AdamW directions with layer-wise step sizes (no --lr)"))
+register(Method(
+    "gd-ls", "GD-LS", _gdls, tuned=False, full_batch=True, layerwise=True, step_options=True,
+    base="SGD-m",
+    description="the idealized full-batch gradient descent with layer-wise step sizes "
+                "(full-batch tasks only)"))
+
+# -- the peers (issue 11): tuning-free methods at their official defaults -------------------
+register(Method(
+    "sgd-global", "SGD-m-GS", lambda lr, o, n: GlobalStepSize(SGD(momentum=0.9), **o),
+    tuned=False, step_options=True, base="SGD-m",
+    description="the global-step ablation: the same rule with one block for the whole network "
+                "(one exact HVP), on SGD-m directions (no --lr)"))
+register(Method("dog", "DoG", lambda lr, o, n: DoG(), tuned=False,
+                description="DoG, Ivgi, Hinder & Carmon 2023, dog-optimizer defaults (no --lr)"))
+register(Method("ldog", "LDoG", lambda lr, o, n: LDoG(), tuned=False,
+                description="layer-wise DoG, same paper and defaults (no --lr)"))
+register(Method("prodigy", "Prodigy", lambda lr, o, n: Prodigy(), tuned=False,
+                description="Prodigy, Mishchenko & Defazio 2023, prodigyopt 1.1 defaults (no --lr)"))
+register(Method("sls", "SLS", lambda lr, o, n: SLS(batches_per_epoch=n or 500), tuned=False,
+                description="SGD with the stochastic Armijo line search, Vaswani et al. 2019, "
+                            "official defaults, reset per epoch (no --lr)"))

@@ -1,0 +1,147 @@
+"""results.md, results.csv and results.json of a comparison, generated from the run records."""
+from __future__ import annotations
+
+import csv
+import math
+import platform
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+from .runs import write_json
+from .verdict import RULE
+
+
+def versions() -> Dict[str, str]:
+    """Versions of Python, the dependencies and minilayerlr."""
+    import matplotlib
+    import scipy
+
+    from .. import __version__
+    return {"python": sys.version.split()[0], "numpy": np.__version__, "scipy": scipy.__version__,
+            "matplotlib": matplotlib.__version__, "minilayerlr": __version__,
+            "platform": platform.platform()}
+
+
+def _pm(mean_sd, accuracy: bool = False) -> str:
+    mean, sd = mean_sd
+    if not math.isfinite(mean):
+        return "diverged" if mean == math.inf else "n/a"
+    if accuracy:
+        return f"{mean:.3f} ± {sd:.3f}"
+    return f"{mean:.4g} ± {sd:.2g}"
+
+
+def _lr_cell(e: dict) -> str:
+    if not e["tuned"]:
+        return "none"
+    if len(e["grid"]) == 1:
+        return f"{e['lr']:g} (one rate, not tuned)"
+    edge = ", at the grid's edge" if e["at_edge"] else ""
+    return f"{e['lr']:g} (best of {len(e['grid'])}{edge})"
+
+
+def verdict_markdown(block: dict) -> str:
+    """The verdict table of one task: mean ± sd, rank, and each challenger against each method."""
+    entries, verdicts, k = block["entries"], block["verdicts"], len(block["seeds"])
+    accuracy = block["metric"].endswith("accuracy")
+    metric = block["metric"].replace("_", " ")
+    challengers = list(verdicts)
+    head = ["method", "lr", f"final train loss (mean ± sd, K={k})", metric, "rank"]
+    head += [f"{c} vs it" for c in challengers]
+    lines = [f"### {block['task']}: {block['description']}", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for e in sorted(entries, key=lambda e: e["rank"]):
+        cells = [e["label"] + (f" ({e['diverged']} of {k} diverged)" if e["diverged"] else ""),
+                 _lr_cell(e), _pm(e["loss"]), _pm(e["metric"], accuracy), str(e["rank"])]
+        cells += ["—" if c == e["label"] else verdicts[c].get(e["label"], "—") for c in challengers]
+        lines.append("| " + " | ".join(cells) + " |")
+    edges = [e["label"] for e in entries if e["at_edge"]]
+    lines.append("")
+    lines.append("Grid check: " + (
+        f"the best rate of {', '.join(edges)} is at an edge of its grid, so the grid does not "
+        "bracket it (the tuned result may be better still)." if edges else
+        "every tuned method's best rate lies inside its grid (bracketed)."
+        if any(e["tuned"] and len(e["grid"]) > 1 for e in entries) else "no grid was searched."))
+    return "\n".join(lines)
+
+
+def cost_markdown(block: dict) -> str:
+    """Per method: runs needed, time with tuning, per-epoch cost, and time to reach SGD-m's loss."""
+    ref = block.get("reference", "SGD-m")
+    lines = [f"Cost on {block['task']} (mean over seeds; times count optimizer steps only, not "
+             f"the per-epoch evaluation; gradient equivalents: forward+backward passes over the "
+             f"whole training set, see docs/cost.md):", "",
+             "| method | runs needed | total time incl. tuning (s) | time per run (s) | "
+             f"grad. equivalents per run | time to reach tuned {ref}'s loss (s) | "
+             "grad. equivalents to reach it |", "|---|---|---|---|---|---|---|"]
+
+    def cell(value, fmt):
+        return "not reached" if value is None else format(value, fmt)
+    for e in sorted(block["entries"], key=lambda e: e["rank"]):
+        lines.append(f"| {e['label']} | {e['runs_needed']} | {e['total_time']:.1f} | "
+                     f"{e['time']:.1f} | {'n/a' if e['grad_eq'] is None else format(e['grad_eq'], '.1f')} | "
+                     f"{cell(e['reach_time'], '.1f')} | {cell(e['reach_grad_eq'], '.1f')} |")
+    return "\n".join(lines)
+
+
+def stability_markdown(block: dict) -> str:
+    """Largest α_l·λ_max(H_ll) per layer-wise method at its last measurement (stable below 2)."""
+    rows = []
+    for e in block["entries"]:
+        runs = [r for r in e["_runs"] if r.get("stability")]
+        if not runs:
+            continue
+        last = np.array([r["stability"][-1]["product"] for r in runs], dtype=float)
+        rows.append(f"| {e['label']} | {runs[0]['stability'][-1]['epoch']} | "
+                    + ", ".join(f"{v:.2g}" for v in np.nanmean(last, axis=0)) + " |")
+    if not rows:
+        return ""
+    return "\n".join([f"Per-layer stability on {block['task']}: α_l·λ_max(H_ll) per block at the "
+                      "last measured epoch (mean over seeds; a step is stable on the block's "
+                      "quadratic model below 2):", "", "| method | epoch | α_l·λ_max, blocks in "
+                      "order |", "|---|---|---|", *rows])
+
+
+def results_markdown(config: dict, blocks: List[dict]) -> str:
+    """The whole results.md: the command, the rule, then per task its tables."""
+    parts = ["# Comparison results", "",
+             f"Command: `{config.get('command', '')}`", "",
+             f"Seeds: {config['seeds']}. Verdict rule: {RULE}", ""]
+    for block in blocks:
+        parts += [verdict_markdown(block), "", cost_markdown(block), ""]
+        stab = stability_markdown(block)
+        if stab:
+            parts += [stab, ""]
+    return "\n".join(parts)
+
+
+CSV_FIELDS = ["task", "label", "method", "lr", "seed", "final_train_loss", "metric",
+              "final_metric", "wall_time", "steps", "grad_equivalents", "diverged", "stop_reason"]
+
+
+def write_reports(out: Path, config: dict, blocks: List[dict], records: List[dict]) -> Dict[str, Path]:
+    """Write results.json (config, versions, summaries, every record), results.csv, results.md."""
+    out = Path(out)
+    paths = {"json": out / "results.json", "csv": out / "results.csv", "md": out / "results.md"}
+    summaries = [{k: v for k, v in b.items() if k != "entries"}
+                 | {"entries": [{k: v for k, v in e.items() if k != "_runs"} for e in b["entries"]]}
+                 for b in blocks]
+    write_json(paths["json"], {"config": config, "versions": versions(), "tasks": summaries,
+                               "runs": records})
+    tmp = paths["csv"].with_name(".results.csv.tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for r in records:
+            row = {k: r.get(k) for k in CSV_FIELDS}
+            row["grad_equivalents"] = (r["grad_equivalents"] or [None])[-1] if r.get("grad_equivalents") else None
+            row["diverged"] = r["stop_reason"] is not None
+            writer.writerow(row)
+    tmp.replace(paths["csv"])
+    tmp = paths["md"].with_name(".results.md.tmp")
+    tmp.write_text(results_markdown(config, blocks) + "\n")
+    tmp.replace(paths["md"])
+    return paths

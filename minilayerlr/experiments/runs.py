@@ -1,0 +1,151 @@
+"""One training run of one method on one task, and the record every command writes for it.
+
+:func:`run_one` trains (through ``minilayerlr.training.train``), counting the
+oracle calls of every step and, for layer-wise methods, measuring each
+block's λ_max(H_ll) at a few epochs; :func:`run_record` turns what ``train``
+returned into the plain-data record that ``compare`` writes to
+``runs/<key>.json`` and ``train --out`` to ``run.json``. Both commands build
+their record with this one function.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ..training import train
+from .cost import CountingOptimizer, gradient_equivalents
+from .methods import build_optimizer, get_method
+from .stability import block_lambda_max, stability_epochs, stability_products
+from .tasks import Task
+
+#: version of the record layout; a stored run with another one is run again
+RECORD_VERSION = 1
+
+
+def run_spec(task: Task, method: str, lr: Optional[float], seed: int, epochs: int,
+             options: Optional[dict] = None, data_key: Optional[dict] = None) -> dict:
+    """Everything that decides a run's numbers: two runs with equal specs give equal results."""
+    m = get_method(method)
+    batch = None if m.full_batch else task.batch_size
+    return {"record_version": RECORD_VERSION, "task": task.name, "data": data_key or {},
+            "method": method, "lr": lr, "seed": int(seed), "epochs": int(epochs),
+            "batch_size": batch, "options": dict(sorted((options or {}).items())),
+            "optimizer": repr(build_optimizer(method, lr, options, steps_per_epoch(task, batch)))}
+
+
+def steps_per_epoch(task: Task, batch_size: Optional[int]) -> int:
+    """Mini-batches per epoch (1 for full batch)."""
+    return 1 if batch_size is None else -(-len(task.x_train) // batch_size)
+
+
+def spec_key(spec: dict) -> str:
+    """A file name for ``spec``: readable prefix + hash of the whole spec."""
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+    lr = "" if spec["lr"] is None else f"-lr{spec['lr']:g}"
+    return f"{spec['task']}-{spec['method']}{lr}-s{spec['seed']}-{digest}"
+
+
+def _finite_or_none(obj):
+    """NaN/inf -> None recursively, keys starting with "_" dropped: strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def write_json(path: Path, payload) -> Path:
+    """Write strict JSON atomically (unique temporary file in the same folder, then replace)."""
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as f:
+            json.dump(_finite_or_none(payload), f, indent=1, allow_nan=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+class _EpochHook:
+    """The task's eval_fn, plus what the harness records at each evaluation (untimed by train)."""
+
+    def __init__(self, task: Task, counting: CountingOptimizer, stability_at: List[int],
+                 probe, seed: int):
+        self.task, self.counting, self.stability_at = task, counting, set(stability_at)
+        self.probe, self.seed, self.epoch, self.stability = probe, seed, 0, []
+
+    def __call__(self, params):
+        metrics = self.task.eval_fn(params)
+        self.counting.snapshot()
+        if self.epoch in self.stability_at:
+            ev = self.task.net.evaluate(params, *self.probe)
+            lam = block_lambda_max(ev, params, seed=self.seed)
+            self.stability.append({"epoch": self.epoch, "lambda_max": lam.tolist()})
+        self.epoch += 1
+        return metrics
+
+
+def run_record(task: Task, spec: dict, result, counting: Optional[CountingOptimizer] = None,
+               prices: Optional[Dict[str, float]] = None, stability: Optional[list] = None) -> dict:
+    """The plain-data record of one finished (or stopped) run.
+
+    Args:
+        task: the task trained.
+        spec: its :func:`run_spec`.
+        result: the ``TrainResult``.
+        counting: the CountingOptimizer used (None: no oracle counts, e.g. a resumed train).
+        prices: oracle call key -> cost ratio (see ``cost``); None: no gradient equivalents.
+        stability: the λ_max measurements of :class:`_EpochHook`.
+    """
+    m = get_method(spec["method"])
+    h = result.history
+    calls = counting.snapshots if counting is not None else None
+    complete = calls is not None and len(calls) == len(h.epoch)
+    grad_eq = gradient_equivalents(calls, prices) if complete and prices is not None else None
+    return {
+        "key": spec_key(spec), "spec": spec, "task": task.name, "method": m.name, "label": m.label,
+        "tuned": m.tuned, "lr": spec["lr"], "seed": spec["seed"], "optimizer_repr": spec["optimizer"],
+        "batch_size": spec["batch_size"], "epochs": spec["epochs"],
+        "final_train_loss": h.final_train_loss, "metric": task.metric,
+        "final_metric": h.final_metric(task.metric), "wall_time": h.time[-1],
+        "steps": h.steps[-1], "stop_reason": h.stop_reason,
+        "oracle_calls": calls if complete else None, "grad_equivalents": grad_eq,
+        "stability": stability_products(h.step_sizes, h.steps, stability) if stability else [],
+        "history": h.to_dict(),
+    }
+
+
+def run_one(task: Task, method: str, lr: Optional[float], *, seed: int, epochs: int,
+            options: Optional[dict] = None, prices: Optional[Dict[str, float]] = None,
+            data_key: Optional[dict] = None, stability: bool = True,
+            progress: Optional[bool] = None, **train_kwargs) -> dict:
+    """Train ``task`` with ``method`` from ``task.net.init(seed)``, batches shuffled by ``seed``.
+
+    Returns:
+        the :func:`run_record` (plus "_result", the TrainResult, not written to JSON).
+    """
+    spec = run_spec(task, method, lr, seed, epochs, options, data_key)
+    m = get_method(method)
+    counting = CountingOptimizer(build_optimizer(method, lr, options,
+                                                 steps_per_epoch(task, spec["batch_size"])))
+    n = task.batch_size or len(task.x_train)
+    probe = (task.x_train[:n], task.y_train[:n])
+    at = stability_epochs(epochs) if (stability and m.layerwise) else []
+    hook = _EpochHook(task, counting, at, probe, seed)
+    result = train(task.net, task.net.init(seed), counting, task.x_train, task.y_train,
+                   epochs=epochs, batch_size=spec["batch_size"], seed=seed, eval_fn=hook,
+                   progress=progress, label=f"{task.name} {m.label}"
+                   + ("" if lr is None else f" lr={lr:g}") + f" seed {seed}", **train_kwargs)
+    record = run_record(task, spec, result, counting, prices, hook.stability)
+    record["_result"] = result
+    return record
