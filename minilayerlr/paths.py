@@ -57,3 +57,25 @@ def check_output_dir(name: str, path) -> Path:
         raise UserError(f"{name}: cannot create the folder {path}: {error.strerror or error}") from None
     _probe_writable(name, path)
     return path
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half.
+
+    A temporary file of its own in the same folder (two writers never share one,
+    and ``os.replace`` stays a rename on one file system), flushed to disk, then
+    renamed over ``path``; on any failure the temporary file is removed.
+    """
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path

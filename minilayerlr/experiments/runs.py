@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..paths import atomic_write_bytes
 from ..training import train
 from .cost import CountingOptimizer, gradient_equivalents
 from .methods import build_optimizer, get_method
@@ -63,17 +62,8 @@ def _finite_or_none(obj):
 
 def write_json(path: Path, payload) -> Path:
     """Write strict JSON atomically (unique temporary file in the same folder, then replace)."""
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(_finite_or_none(payload), f, indent=1, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    text = json.dumps(_finite_or_none(payload), indent=1, allow_nan=False)
+    return atomic_write_bytes(path, text.encode())
 
 
 class _EpochHook:

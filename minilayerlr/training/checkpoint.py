@@ -21,7 +21,6 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -29,7 +28,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from ..errors import UserError
-from ..paths import check_output_file
+from ..paths import atomic_write_bytes, check_output_file
 from .fingerprint import first_difference, fingerprint
 from .safe_npz import check_members
 
@@ -165,21 +164,7 @@ def save_checkpoint(path, *, params, opt_state, rng_state: dict, history: dict,
     np.savez(buffer, __header__=np.array(json.dumps(header)), **arrays)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    # A temporary file of its own in the same folder (so two runs never share
-    # one, and os.replace stays a rename on one file system): a reader sees
-    # the old file or the new one, never half of either.
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(buffer.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return atomic_write_bytes(path, buffer.getvalue())  # a reader never sees half a file
 
 
 def load_checkpoint(path) -> dict:
