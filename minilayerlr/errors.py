@@ -9,6 +9,15 @@ class UserError(ValueError):
     """
 
 
+class MissingFileError(UserError, FileNotFoundError):
+    """A file the user named (a checkpoint, a data file) does not exist.
+
+    Both a UserError (callers that catch bad input catch it, and its message
+    names the argument) and a FileNotFoundError (what Python raises for a
+    missing file, so existing ``except FileNotFoundError`` code keeps working).
+    """
+
+
 class NonFiniteError(ValueError):
     """A NaN or Inf where a finite number is needed (inputs, gradients, an overflowing step).
 

@@ -88,6 +88,12 @@ class Evaluation:
         """
         if kind not in ("hessian", "ggn"):
             raise ValueError(f"kind: expected 'hessian' or 'ggn', got {kind!r}")
+        if not isinstance(vs, (list, tuple)) or not all(isinstance(v, dict) for v in vs):
+            raise ValueError(f"vs: expected a list of per-layer dicts of stacked directions, "
+                             f"got {type(vs).__name__}")
+        if isinstance(down_to, bool) or not isinstance(down_to, (int, np.integer)) \
+                or not 0 <= down_to < len(self.layers):
+            raise ValueError(f"down_to: expected a layer index in [0, {len(self.layers)}), got {down_to!r}")
         x_dots, t = [], None
         for layer, p, cache, v in zip(self.layers, self.params, self.caches, vs):
             x_dots.append(t)

@@ -9,7 +9,7 @@ from .evaluation import Evaluation
 from .layers.base import Layer
 from .losses import Loss
 from .tree import check_same_structure
-from .validation import as_generator
+from .validation import as_generator, check_memory
 
 
 class Sequential:
@@ -64,6 +64,9 @@ class Sequential:
         if dtype not in (np.float64, np.float32):
             raise ValueError(f"dtype: expected float64 or float32, got {dtype}")
         rng = as_generator("seed", seed)
+        size = sum(float(np.prod(a.shape, dtype=float)) for e in self._template for a in e.values())
+        # every parameter drawn in float64, then cast to dtype: two copies at most
+        check_memory("layers", f"parameters of {size:.3g} entries", 2 * 8 * size)
         return [layer.init(rng, dtype) for layer in self.layers]
 
     def output_shape(self, input_shape):
@@ -82,6 +85,10 @@ class Sequential:
                     raise TypeError(f"params[{k}][{name!r}]: expected a float32/float64 numpy array")
                 if not np.all(np.isfinite(value)):
                     raise ValueError(f"params[{k}][{name!r}]: contains NaN or Inf")
+        dtypes = {str(v.dtype) for e in params for v in e.values()}
+        if len(dtypes) > 1:  # the parameters' dtype is the run's: a mixture has none
+            raise TypeError(f"params: mixes {' and '.join(sorted(dtypes))} arrays; give every "
+                            "parameter one dtype, e.g. net.init(seed, dtype=np.float32)")
         if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
             raise TypeError(f"x: expected a floating-point numpy array, got {type(x).__name__}"
                             + (f" of dtype {x.dtype}" if isinstance(x, np.ndarray) else ""))

@@ -21,12 +21,38 @@ from .errors import NonFiniteError
 Params = List[Dict[str, np.ndarray]]
 
 
+def _layout(tree):
+    """The keys of each entry of ``tree``, or None if it is not a list of dicts."""
+    if not isinstance(tree, (list, tuple)) or not all(isinstance(e, dict) for e in tree):
+        return None
+    return [list(e) for e in tree]
+
+
+def _check_alike(trees, names) -> None:
+    """ValueError naming the first of ``trees`` that is not a list of dicts laid out like the first."""
+    first = _layout(trees[0])
+    for tree, name in zip(trees, names):
+        layout = _layout(tree)
+        if layout is None or layout != first:
+            what = ("a list of per-layer dicts" if layout is None or first is None
+                    else f"{len(first)} entries with the keys {first}")
+            raise ValueError(f"{name}: expected {what}, got "
+                             f"{type(tree).__name__ if layout is None else layout}")
+
+
 def tree_map(fn: Callable[..., np.ndarray], tree: Params, *rest: Params) -> Params:
     """Apply ``fn`` leaf-wise to one or more trees of the same structure."""
-    return [
-        {name: fn(entry[name], *(other[k][name] for other in rest)) for name in entry}
-        for k, entry in enumerate(tree)
-    ]
+    if not callable(fn):
+        raise TypeError(f"fn: expected a callable, got {type(fn).__name__}")
+    try:
+        return [
+            {name: fn(entry[name], *(other[k][name] for other in rest)) for name in entry}
+            for k, entry in enumerate(tree)
+        ]
+    except (IndexError, KeyError, TypeError, AttributeError):
+        # a structure mismatch shows up as one of these; if the trees agree, fn raised it
+        _check_alike((tree,) + rest, ["tree"] + [f"rest[{i}]" for i in range(len(rest))])
+        raise
 
 
 def as_stack(entry: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
@@ -46,6 +72,7 @@ def num_blocks(tree: Params) -> int:
 
 def block_dot(a: Params, b: Params) -> np.ndarray:
     """Per-block inner products ⟨a_l, b_l⟩, shape (L,)."""
+    _check_alike((a, b), ("a", "b"))
     return np.array(
         [sum(float(np.vdot(a[k][n], b[k][n])) for n in a[k]) for k in block_indices(a)]
     )
@@ -63,6 +90,7 @@ def tree_size(tree: Params) -> int:
 
 def flatten(tree: Params) -> np.ndarray:
     """Concatenate every array of ``tree`` into one vector, shape (P,)."""
+    _check_alike((tree,), ("tree",))
     pieces = [v.ravel() for entry in tree for v in entry.values()]
     if not pieces:
         return np.zeros(0)
@@ -146,7 +174,15 @@ def scale_blocks(tree: Params, factors: np.ndarray) -> Params:
         New tree with entry ``k = block_indices(tree)[l]`` equal to
         ``factors[l] * tree[k]``; empty entries stay ``{}``.
     """
-    factors = np.asarray(factors, dtype=np.float64)
+    _check_alike((tree,), ("tree",))
+    factors = np.asarray(factors)
+    blocks = block_indices(tree)
+    if factors.shape != (len(blocks),) or factors.dtype.kind not in "iuf":
+        raise ValueError(f"factors: expected {len(blocks)} real numbers (one per block), got "
+                         f"{factors.dtype} {factors.shape}")
+    if not np.all(np.isfinite(factors)):
+        raise NonFiniteError(f"factors: contains NaN or Inf {factors}")
+    factors = factors.astype(np.float64)
     out: Params = [{} for _ in tree]
     for l, k in enumerate(block_indices(tree)):
         out[k] = {name: factors[l] * value for name, value in tree[k].items()}

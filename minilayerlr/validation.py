@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -92,3 +93,31 @@ def as_real_array(value, name: str) -> np.ndarray:
     if array.dtype.kind not in "iuf":
         raise ValueError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
     return array.astype(np.float64)
+
+
+def available_bytes():
+    """Memory available to a new allocation (Linux: MemAvailable; else physical memory; None if unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(name: str, what: str, needed_bytes: float) -> None:
+    """Raise ValueError naming ``name`` when ``needed_bytes`` exceed the memory available.
+
+    Called before a size-driven allocation, so a huge size is one line, not a
+    MemoryError traceback (or numpy's "array is too big" wording). ``needed_bytes``
+    is a float: a product of sizes never overflows.
+    """
+    have = available_bytes()
+    if have is not None and needed_bytes > have:
+        raise ValueError(f"{name}: {what} needs about {needed_bytes / 1e9:.3g} GB of memory, more "
+                         f"than the {have / 1e9:.3g} GB available; choose a smaller value")

@@ -27,6 +27,8 @@ def _cases(tmp):
     truncated = tmp / "truncated.npz"
     truncated.write_bytes(b"PK\x03\x04" + b"\0" * 20)
     quick_cnn = ["train", "--task", "cnn", "--optimizer", "sgd-ls", "--quick", "--no-progress"]
+    notes = tmp / "notes.npz"
+    notes.write_text("my notes")
     return {
         # command line -> a word the one line must contain
         "top-level nothing": ([], "COMMAND"),
@@ -58,6 +60,8 @@ def _cases(tmp):
         "train truncated resume": (quick_cnn + ["--resume", str(truncated)], "not a readable"),
         "train checkpoint is a folder": (quick_cnn + ["--checkpoint", str(empty)], "--checkpoint"),
         "train unwritable out": (quick_cnn + ["--out", "/proc/no/such"], "--out"),
+        "train checkpoint over a file": (quick_cnn + ["--checkpoint", str(notes)], "--overwrite"),
+        "train overwrite alone": (quick_cnn + ["--overwrite"], "--overwrite"),
         "bench unknown task": (["bench", "--task", "nope"], "--task"),
         "bench zero repeat": (["bench", "--repeat", "0"], "--repeat"),
         "bench bad batch": (["bench", "--batch-size", "x"], "--batch-size"),
@@ -108,3 +112,18 @@ def test_bad_command_lines_in_a_real_process(outcomes):
     failures = [_failure(name, word, code, err)
                 for name, ((args, word), code, err) in sorted(outcomes.items())]
     assert not any(failures), "\n".join(f for f in failures if f)
+
+
+def test_train_overwrite_replaces_only_when_asked(tmp_path, capsys):
+    """--checkpoint refuses an unrelated file (untouched) and --overwrite lets it be replaced."""
+    from minilayerlr.training.checkpoint import load_checkpoint
+    notes = tmp_path / "notes.npz"
+    notes.write_text("my notes")
+    args = ["train", "--task", "gcn", "--optimizer", "sgd-ls", "--quick", "--epochs", "1",
+            "--no-progress", "--checkpoint", str(notes)]
+    assert cli.main(args) == 2 and notes.read_text() == "my notes"
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert cli.main(args + ["--overwrite"]) == 0
+    assert load_checkpoint(notes)["epoch"] == 1
+    assert cli.main(args) == 2  # now this run's own checkpoint: refused again when starting afresh
+    assert "resume from it" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from typing import List, Tuple
 import numpy as np
 from scipy import ndimage
 
-from ..validation import check_int
+from ..validation import check_int, check_memory
 from .containers import ImageDataset, balanced_labels, check_float
 
 
@@ -180,6 +180,10 @@ def synthetic_digits(num_train: int = 6000, num_test: int = 1000, size: int = 16
     seed = check_int("seed", seed, minimum=0)
     noise = check_float("noise", noise)
     blur = check_float("blur", blur)
+    # float64 images and about three working copies while drawing and blurring them
+    pixels = float(num_train + num_test) * size * size
+    biggest = max((size * size, "size"), (num_train, "num_train"), (num_test, "num_test"))[1]
+    check_memory(biggest, f"{num_train + num_test} images of {size}x{size}", 4 * 8 * pixels)
     train_ss, test_ss = np.random.SeedSequence(seed).spawn(2)
     splits = []
     for num, ss in ((num_train, train_ss), (num_test, test_ss)):

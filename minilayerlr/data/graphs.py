@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ..validation import check_int
+from ..validation import check_int, check_memory
 from .containers import GraphDataset, balanced_labels, check_float
 
 
@@ -55,6 +55,18 @@ def _sample_block(rng: np.random.Generator, num_pairs: int, p: float) -> np.ndar
     # Generator.choice without replacement samples ``count`` ranks in
     # O(count) memory, so no dense N x N matrix is ever built.
     return np.sort(rng.choice(num_pairs, size=count, replace=False)).astype(np.int64)
+
+
+def _sbm_bytes(n: int, c: int, f: int, p_in: float, p_out: float) -> float:
+    """Peak bytes of :func:`contextual_sbm`, an upper-bound order of magnitude.
+
+    Expected edges E ≈ n²/2 · (p_in/c + p_out(c−1)/c) for balanced classes; each costs
+    its int64 pair, the sort's index and the pair ranks drawn for it (~64 bytes, our
+    constant). Features are float64 (n, f) plus the noise drawn for them.
+    """
+    n = float(n)
+    edges = n * n / 2 * (p_in / c + p_out * (c - 1) / c)
+    return 64 * edges + 2 * 8 * n * f + 8 * 8 * n
 
 
 def sample_sbm_edges(labels: np.ndarray, p_in: float, p_out: float,
@@ -172,6 +184,8 @@ def contextual_sbm(num_nodes: int = 1200, num_classes: int = 4, num_features: in
     if num_test is not None:
         num_test = check_int("num_test", num_test, minimum=0)
     seed = check_int("seed", seed, minimum=0)
+    check_memory("num_nodes", f"a graph of {num_nodes} nodes",
+                 _sbm_bytes(num_nodes, num_classes, num_features, p_in, p_out))
 
     rng = np.random.default_rng(seed)
     labels = balanced_labels(num_nodes, num_classes, rng)

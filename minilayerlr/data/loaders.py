@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..errors import MissingFileError
 from ..validation import check_int
 from .containers import GraphDataset, ImageDataset
 from .graphs import split_nodes
@@ -32,11 +33,14 @@ _CIFAR_RECORD = 1 + 3 * 32 * 32
 def _find(data_dir, names: Sequence[str]) -> Path:
     """Return the first existing ``data_dir/name``; else FileNotFoundError naming names[0]."""
     root = Path(data_dir)
+    if not root.is_dir():
+        raise MissingFileError(f"data_dir: {root} is not a folder" if root.exists()
+                               else f"data_dir: missing data folder {root}")
     for name in names:
         if (root / name).is_file():
             return root / name
     tried = ", ".join(str(root / name) for name in names[1:])
-    raise FileNotFoundError(f"missing data file {root / names[0]}"
+    raise MissingFileError(f"data_dir: missing data file {root / names[0]}"
                             + (f" (also tried: {tried})" if tried else ""))
 
 
@@ -69,7 +73,7 @@ def read_idx(path) -> np.ndarray:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"missing data file {path}")
+        raise MissingFileError(f"path: missing data file {path}")
     raw = _read_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"{path}: bad IDX magic number {raw[:4].hex() or '(empty)'}")

@@ -244,6 +244,10 @@ def register_train(subparsers) -> None:
     p.add_argument("--out", metavar="DIR", help="write run.json and PNG plots into DIR")
     p.add_argument("--checkpoint", metavar="FILE.npz", help="save a checkpoint after each epoch")
     p.add_argument("--resume", metavar="FILE.npz", help="continue from a checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --checkpoint replace an existing file that is not the checkpoint "
+                        "being resumed (an unrelated file, another run's checkpoint, or this "
+                        "run's own when starting afresh); without it such a file is refused")
     _add_data_arguments(p)
     p.set_defaults(func=_run_train)
 
@@ -265,6 +269,8 @@ def _check_train(args, method):
         check_output_dir("--out", args.out)
     if args.checkpoint:
         check_output_file("--checkpoint", args.checkpoint)
+    if args.overwrite and not args.checkpoint:
+        raise UserError("--overwrite: applies to --checkpoint; give --checkpoint FILE.npz")
     if args.resume and not Path(args.resume).is_file():
         raise UserError(f"--resume: no checkpoint file at {args.resume}")
     try:
@@ -297,7 +303,12 @@ def _run_train(args) -> int:
         record = run_one(task, args.optimizer, args.lr, seed=args.seed,
                          epochs=args.epochs or task.epochs, options=options, prices=None,
                          stability=args.resume is None, progress=False if args.no_progress else None,
-                         checkpoint=args.checkpoint, resume=args.resume)
+                         checkpoint=args.checkpoint, resume=args.resume, overwrite=args.overwrite)
+    except UserError as error:  # the library names its keywords; the command line has flags
+        message = str(error)
+        if message.startswith("checkpoint: "):
+            message = "--" + message.replace("pass overwrite=True", "pass --overwrite")
+        raise UserError(message) from None
     except KeyboardInterrupt:
         _log("minilayerlr train: interrupted"
              + (f"; the last finished epoch is in {args.checkpoint}" if args.checkpoint else ""))

@@ -7,10 +7,10 @@ machine has available is refused before anything is allocated.
 """
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 from ..errors import UserError
+from ..validation import available_bytes  # noqa: F401  (re-exported: callers read it here)
 
 #: bytes per pixel per image while generating and training (float64, ~4 live copies)
 _IMAGE_BYTES_PER_PIXEL = 8 * 4
@@ -20,21 +20,6 @@ _SBM_EDGE_FRACTION = (0.02 / 4 + 0.002 * 3 / 4) / 2
 _BYTES_PER_EDGE = 64
 #: bytes per node: 32 features, 16 hidden units, their gradients and tangents, float64
 _BYTES_PER_NODE = 8 * 200
-
-
-def available_bytes() -> Optional[int]:
-    """Memory available to a new allocation (Linux: MemAvailable; else physical memory; None if unknown)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _gb(n: float) -> str:

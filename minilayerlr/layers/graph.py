@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..validation import check_int
+from ..validation import check_int, check_memory
 from .base import add
 from .dense import Dense
 
@@ -30,6 +30,8 @@ def normalized_adjacency(edges, num_nodes: int) -> sp.csr_matrix:
         Â as an (N, N) CSR matrix, symmetric, with ‖Â‖₂ ≤ 1.
     """
     num_nodes = check_int("num_nodes", num_nodes)
+    # the self-loops alone: rows, columns and values of N entries, and the CSR copy
+    check_memory("num_nodes", f"an adjacency of {num_nodes} nodes", 6 * 8 * float(num_nodes))
     edges = np.asarray(edges)
     if edges.size == 0 and edges.ndim <= 2 and (edges.ndim < 2 or edges.shape[1] in (0, 2)):
         # no edges at all ([] is a float array to NumPy): N isolated nodes, Â = I

@@ -32,9 +32,10 @@ from typing import ClassVar, Optional, Tuple
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
-from minilayerlr.optim.base import check_state
+from minilayerlr.optim.base import check_params, check_state
 from minilayerlr.optim.checks import require_params
 from minilayerlr.optim.oracles import check_oracle
+from minilayerlr.optim.state_checks import check_scalar, check_state_tree
 from minilayerlr.tree import (Params, block_indices, check_same_structure, check_tree, tree_map,
                               zeros_like)
 from minilayerlr.validation import check_int, check_nonnegative, check_positive, check_unit_interval
@@ -75,6 +76,13 @@ class AdaHessianState:
     mu: Params
     nu: Params
     hessian_seed: Optional[int] = None
+
+    def check_values(self, where: str = "state") -> None:
+        """Raise naming ``where.<field>`` unless m is finite and v finite and ≥ 0 (it averages D²)."""
+        check_state_tree(self.mu, f"{where}.mu")
+        check_state_tree(self.nu, f"{where}.nu", nonnegative=True)
+        if self.hessian_seed is not None:
+            check_scalar(self.hessian_seed, f"{where}.hessian_seed", minimum=0, integer=True)
 
 
 @dataclass(frozen=True)
@@ -141,11 +149,17 @@ class AdaHessian:
         check_same_structure(grads, state.mu, "grads")
         if self.weight_decay > 0:
             params = require_params(params, grads, "AdaHessian", "weight decay")
+        else:
+            check_params(params, grads, False, "AdaHessian")
         t = state.count + 1
         seed = int(np.random.SeedSequence([int(self.seed), t]).generate_state(1)[0])
         z = rademacher(grads, np.random.default_rng(seed))
         hz = hvp(z)
         check_same_structure(hz, grads, "hvp")
+        kinds = {np.asarray(a).dtype.kind for e in hz for a in e.values()}
+        if not kinds <= set("iuf"):  # a complex H z must not be cast (its imaginary part dropped)
+            raise TypeError(f"hvp: the oracle must return real floating-point arrays, got dtype "
+                            f"kinds {sorted(kinds)}")
         if not all(np.all(np.isfinite(a)) for e in hz for a in e.values()):
             raise NonFiniteError("hvp: the oracle returned non-finite values")
         d = tree_map(spatial_average, hutchinson_diagonal(z, hz))

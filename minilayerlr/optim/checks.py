@@ -21,7 +21,10 @@ def require_params(params: Optional[Params], grads: Params, who: str, why: str,
         raise ValueError(f"params: {who} needs the current parameters ({why}); "
                          "call update(grads, state, params)")
     check_tree(params, "params")
-    check_same_structure(grads, params, "grads")
+    if len(params) != len(grads):  # a list of another length is the parameters' fault ...
+        raise ValueError(f"params: expected a list of {len(grads)} per-layer dicts like grads, "
+                         f"got one of length {len(params)}")
+    check_same_structure(grads, params, "grads")  # ... a key or shape names grads, as check_params does
     if start is not None:
         check_same_structure(params, start, "params")
     return params

@@ -46,8 +46,9 @@ from typing import ClassVar, List, Optional, Tuple
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
-from minilayerlr.optim.base import check_state
+from minilayerlr.optim.base import check_params, check_state
 from minilayerlr.optim.oracles import check_oracle
+from minilayerlr.optim.state_checks import check_block_arrays, check_scalar, check_state_tree
 from minilayerlr.tree import Params, block_indices, check_same_structure, check_tree, zeros_like
 from minilayerlr.validation import check_int, check_nonnegative, check_positive, check_unit_interval
 
@@ -132,6 +133,26 @@ class KFACState:
     velocity: Params
     factor_seed: Optional[int] = None
 
+    def check_values(self, where: str = "state") -> None:
+        """Raise naming ``where.<field>`` unless every factor, inverse, π and v is finite (π > 0)."""
+        n = check_block_arrays(self, ("step_sizes",), None, where)
+        for name in ("factors_a", "factors_g", "inverse_a", "inverse_g"):
+            arrays = getattr(self, name)
+            if not isinstance(arrays, (list, tuple)) or len(arrays) != n:
+                raise ValueError(f"{where}.{name}: expected one matrix per block ({n}), "
+                                 f"got {type(arrays).__name__}")
+            for i, a in enumerate(arrays):
+                if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.ndim != 2:
+                    raise TypeError(f"{where}.{name}[{i}]: expected a floating-point matrix")
+                if not np.all(np.isfinite(a)):
+                    raise NonFiniteError(f"{where}.{name}[{i}]: contains NaN or Inf")
+        check_block_arrays(self, ("pis",), n, where)
+        if len(self.pis) and self.pis.min() <= 0:
+            raise ValueError(f"{where}.pis: expected values > 0 (π splits the damping), got {self.pis}")
+        check_state_tree(self.velocity, f"{where}.velocity")
+        if self.factor_seed is not None:
+            check_scalar(self.factor_seed, f"{where}.factor_seed", minimum=0, integer=True)
+
 
 @dataclass(frozen=True)
 class KFAC:
@@ -200,6 +221,7 @@ class KFAC:
         oracle = check_oracle("kronecker_factors", kronecker_factors, "KFAC")
         check_state(state, KFACState, "KFAC", grads)
         check_same_structure(grads, state.velocity, "grads")
+        check_params(params, grads, False, "KFAC")
         t = state.count + 1
         seed = int(np.random.SeedSequence([int(self.seed), t]).generate_state(1)[0])
         fresh = self._checked(oracle(seed=seed), state)

@@ -47,7 +47,8 @@ from typing import ClassVar, Optional, Tuple
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
-from minilayerlr.optim.base import check_state
+from minilayerlr.optim.base import check_params, check_state
+from minilayerlr.optim.state_checks import check_state_tree
 from minilayerlr.tree import Params, block_indices, check_tree, num_blocks
 from minilayerlr.validation import check_int, check_positive
 
@@ -108,6 +109,11 @@ class ShampooState:
     right: Params
     left_roots: Params
     right_roots: Params
+
+    def check_values(self, where: str = "state") -> None:
+        """Raise naming ``where.<field>`` unless the sums and their roots are finite."""
+        for name in ("left", "right", "left_roots", "right_roots"):
+            check_state_tree(getattr(self, name), f"{where}.{name}")
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,7 @@ class Shampoo:
         """
         check_state(state, ShampooState, "Shampoo", grads)
         self._check_fits(grads, state)
+        check_params(params, grads, False, "Shampoo")
         t = state.count + 1
         refresh = (t - 1) % self.update_every == 0
         left, right, left_roots, right_roots, updates = ([{} for _ in grads] for _ in range(5))

@@ -161,7 +161,7 @@ class SLS:
         while trials < self.max_trials:
             trials += 1
             updates = tree_map(lambda g: -eta * g, grads)
-            f1 = float(loss(tree_map(lambda x, u: x + u, params, updates)))
+            f1 = _real(loss(tree_map(lambda x, u: x + u, params, updates)), "loss")
             if f1 <= f0 - self.c * eta * grad_sq:  # NaN/inf compares False: backtrack
                 found = True
                 break
@@ -183,9 +183,18 @@ class SLS:
                         armijo_satisfied=bool(found))
 
 
+def _real(value, name: str) -> float:
+    """``value`` as a float, or TypeError naming ``name`` unless it is one real number (NaN allowed)."""
+    array = np.asarray(value) if not isinstance(value, (str, bytes)) else np.asarray(None)
+    if array.ndim != 0 or array.dtype.kind not in "iuf":
+        what = f"an array of shape {array.shape}" if array.ndim else repr(value)[:60]
+        raise TypeError(f"{name}: the oracle must return one real number f(θ), got {what}")
+    return float(array)
+
+
 def _value(value, name: str) -> float:
-    """``value`` as a finite float, or NonFiniteError naming ``name``."""
-    value = float(value)
+    """``value`` as a finite float, or TypeError / NonFiniteError naming ``name``."""
+    value = _real(value, name)
     if not math.isfinite(value):
         raise NonFiniteError(f"{name}: the oracle returned {value} at the current parameters")
     return value

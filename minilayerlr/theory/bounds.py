@@ -14,7 +14,7 @@ from typing import Sequence, Tuple
 import numpy as np
 import scipy.linalg
 
-from minilayerlr.validation import as_real_array, check_real  # noqa: F401 (re-exported)
+from minilayerlr.validation import as_real_array, check_memory, check_real  # noqa: F401 (re-exported)
 
 
 def check_spd(A, name: str = "A") -> np.ndarray:
@@ -150,4 +150,5 @@ def jacobi_matrix(n: int, a: float) -> np.ndarray:
         raise ValueError(f"n: expected an int >= 2, got {n!r}")
     if not (-1 / (n - 1) < check_real(a, "a") < 1):
         raise ValueError(f"a: expected -1/(n-1) < a < 1 for a positive definite matrix, got {a!r}")
+    check_memory("n", f"a dense {n}x{n} matrix", 3 * 8 * float(n) ** 2)  # I, 11ᵀ and the sum
     return (1 - a) * np.eye(n) + a * np.ones((n, n))

@@ -22,6 +22,7 @@ import scipy.linalg
 from minilayerlr.theory.bounds import (as_real_array, block_diagonal, block_slices, check_block_sizes,
                                        check_spd, coupling_constant)
 from minilayerlr.theory.sharp import check_scalar_blocks, check_scale, rescaled_strong_convexity
+from minilayerlr.validation import check_int
 
 
 def _check_cov(noise_cov, n: int) -> np.ndarray:
@@ -68,6 +69,7 @@ def block_jacobi_floor_standard_error(A, block_sizes: Sequence[int], scale: floa
     of them has variance (n γ_0 + 2 Σ_{k≥1} (n − k) γ_k)/n² (a tolerance from the problem).
     """
     A = check_scalar_blocks(A, block_sizes)
+    steps = check_int("steps", steps, 1)
     P = block_jacobi_noise_covariance(A, block_sizes, scale, noise_cov)
     T = np.eye(len(A)) - scale * np.linalg.inv(block_diagonal(A, block_sizes)) @ A
     gammas, C = [], P

@@ -25,6 +25,7 @@ from minilayerlr.theory.bounds import (block_diagonal, block_slices, block_smoot
                                        check_spd, contraction_bound, coupling_constant,
                                        jacobi_matrix, strong_convexity)
 from minilayerlr.theory.sharp import invariant_contraction_bound
+from minilayerlr.validation import as_generator, check_int
 
 
 def gdls_error_step(A: np.ndarray, slices, scale: float, e: np.ndarray) -> np.ndarray:
@@ -75,7 +76,8 @@ def worst_one_step_ratio(A, block_sizes: Sequence[int], scale: float, restarts: 
     """
     A = check_spd(A)
     slices = block_slices(check_block_sizes(block_sizes, A.shape[0]))
-    rng = np.random.default_rng(seed)
+    restarts, max_iter = check_int("restarts", restarts, 0), check_int("max_iter", max_iter, 0)
+    rng = as_generator("seed", seed)
     starts = _structured_starts(A, slices) + list(rng.standard_normal((restarts, len(A))))
     best, best_e = -np.inf, None
     for e0 in starts:

@@ -27,7 +27,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import MissingFileError, UserError
 from ..paths import atomic_write_bytes, check_output_file
 from .fingerprint import first_difference, fingerprint
 from .safe_npz import check_members
@@ -181,7 +181,8 @@ def load_checkpoint(path) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"resume: no checkpoint file at {path}")
+        raise MissingFileError(f"resume: {path} is a folder, not a checkpoint file" if path.is_dir()
+                               else f"resume: no checkpoint file at {path}")
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":  # np.load would try to read anything else as a pickle
             raise ValueError(f"resume: {path} is not a readable minilayerlr checkpoint "

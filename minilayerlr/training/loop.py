@@ -17,8 +17,10 @@ step the loop records ``step_diagnostics(state)`` (step sizes, fallback codes).
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
@@ -167,6 +169,8 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
     """
     epochs, seed, checkpoint_every, batch_size = _check_arguments(
         net, optimizer, x, y, epochs, batch_size, seed, eval_fn, checkpoint, checkpoint_every)
+    _check_options(checkpoint=checkpoint, resume=resume, progress=progress, label=label,
+                   overwrite=overwrite)
     if resume is None:
         net.check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
     n = len(x)
@@ -174,10 +178,7 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
     checkpoint = check_checkpoint_target(checkpoint, resume, overwrite, meta)
     rng = np.random.default_rng(seed)
 
-    def evaluate(p):  # (training loss, metrics); overflow shows as a non-finite loss, not a warning
-        with np.errstate(**QUIET_OVERFLOW):
-            return dataset_loss(net, p, x, y), as_metrics(eval_fn(p)) if eval_fn is not None else {}
-
+    evaluate = partial(_evaluate, net, x, y, eval_fn)
     if resume is not None:
         params, state, history, start_epoch = _resume(resume, net, optimizer, meta, epochs, rng)
         check_metric_names(eval_fn, params, history)
@@ -221,6 +222,12 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
     finally:
         display.close()
     return TrainResult(params=params, state=state, history=history)
+
+
+def _evaluate(net, x, y, eval_fn, p):
+    """(training loss, metrics) at ``p``; overflow shows as a non-finite loss, not a warning."""
+    with np.errstate(**QUIET_OVERFLOW):
+        return dataset_loss(net, p, x, y), as_metrics(eval_fn(p)) if eval_fn is not None else {}
 
 
 def _run_meta(optimizer, seed: int, batch_size: Optional[int], n: int) -> dict:
@@ -268,6 +275,19 @@ def _check_arguments(net, optimizer, x, y, epochs, batch_size, seed, eval_fn, ch
     if eval_fn is not None and not callable(eval_fn):
         raise ValueError("eval_fn: expected a callable params -> {name: value}")
     return epochs, seed, checkpoint_every, batch_size
+
+
+def _check_options(*, checkpoint, resume, progress, label, overwrite) -> None:
+    """TypeError naming the argument unless the paths are paths and the flags are flags."""
+    for name, value in (("checkpoint", checkpoint), ("resume", resume)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"{name}: expected a file path (str or Path), got {type(value).__name__}")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress: expected True, False or None, got {progress!r}")
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise TypeError(f"overwrite: expected True or False, got {overwrite!r}")
+    if not isinstance(label, str):
+        raise TypeError(f"label: expected a string, got {type(label).__name__}")
 
 
 def _resume(resume, net, optimizer, meta: dict, epochs: int, rng: np.random.Generator):
