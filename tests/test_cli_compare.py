@@ -3,6 +3,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,6 +96,24 @@ def test_ctrl_c_while_importing_the_package_is_one_line():
     assert proc.returncode in (130, -2)  # exits as interrupted by SIGINT
 
 
+def test_ctrl_c_inside_an_extensions_initialisation_is_one_line():
+    # Ctrl-C while a compiled module initialises (seen with scipy.optimize's HiGHS wrapper)
+    # reaches the top as "ImportError: initialization failed" caused by the KeyboardInterrupt
+    code = ("import sys\n"
+            "class Stop:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'minilayerlr.model':\n"
+            "            try:\n"
+            "                raise KeyboardInterrupt\n"
+            "            except KeyboardInterrupt as e:\n"
+            "                raise ImportError('initialization failed') from e\n"
+            "sys.meta_path.insert(0, Stop())\n"
+            "import minilayerlr\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stderr == "minilayerlr: interrupted while starting\n"
+    assert proc.returncode == 130
+
+
 def test_train_interrupted_is_one_line(tmp_path, monkeypatch, capsys):
     from minilayerlr.experiments import runs
 
@@ -105,6 +124,25 @@ def test_train_interrupted_is_one_line(tmp_path, monkeypatch, capsys):
                      "--epochs", "1", "--out", str(tmp_path / "o")])
     assert code == 130
     assert capsys.readouterr().err.strip() == "minilayerlr train: interrupted"
+
+
+@pytest.mark.parametrize("writes", [False, True], ids=["before-epoch-1", "after-an-epoch"])
+def test_train_interrupted_says_whether_the_checkpoint_holds_this_run(tmp_path, monkeypatch, capsys, writes):
+    from minilayerlr.experiments import runs
+    ck = tmp_path / "ck.npz"
+
+    def interrupted(*args, checkpoint=None, **kwargs):
+        if writes:
+            Path(checkpoint).write_bytes(b"an epoch")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(runs, "train", interrupted)
+    code = cli.main(["train", "--task", "gcn", "--optimizer", "sgd-ls", "--size", "60",
+                     "--epochs", "1", "--checkpoint", str(ck)])
+    assert code == 130
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert ("the last finished epoch is in" in err) == writes
+    assert ("nothing was saved" in err) == (not writes)
 
 
 @pytest.mark.parametrize("args, word", [

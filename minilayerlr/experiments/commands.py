@@ -299,6 +299,7 @@ def _run_train(args) -> int:
         task.batch_size = args.batch_size
     if method.full_batch and task.batch_size is not None:
         task.batch_size = None
+    started = time.time()
     try:
         record = run_one(task, args.optimizer, args.lr, seed=args.seed,
                          epochs=args.epochs or task.epochs, options=options, prices=None,
@@ -310,8 +311,7 @@ def _run_train(args) -> int:
             message = "--" + message.replace("pass overwrite=True", "pass --overwrite")
         raise UserError(message) from None
     except KeyboardInterrupt:
-        _log("minilayerlr train: interrupted"
-             + (f"; the last finished epoch is in {args.checkpoint}" if args.checkpoint else ""))
+        _log("minilayerlr train: interrupted" + _saved_note(args.checkpoint, started))
         return 130
     record.pop("_result")
     _print_train(record, task)
@@ -321,6 +321,16 @@ def _run_train(args) -> int:
         _log(f"minilayerlr train: {record['stop_reason']}")
         return 1
     return 0
+
+
+def _saved_note(checkpoint, started: float) -> str:
+    """What an interrupted train kept: the checkpoint only if this run wrote it (after ``started``)."""
+    if not checkpoint:
+        return ""
+    path = Path(checkpoint)
+    if path.is_file() and path.stat().st_mtime >= started:
+        return f"; the last finished epoch is in {checkpoint}"
+    return f"; no epoch had finished, so nothing was saved to {checkpoint}"
 
 
 def _print_train(record: dict, task) -> None:
