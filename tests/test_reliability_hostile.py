@@ -143,3 +143,11 @@ def test_tree_map_still_propagates_the_functions_own_error():
 ], ids=["down_to", "vs", "max_iter", "steps"])
 def test_counts_and_indices_are_checked(fn, word):
     _raises(fn, ValueError, word)
+
+
+def test_a_bool_block_size_is_refused_naming_the_entry():
+    # True == 1, so [True, 4] sums to 5: the old message ("got (1, 4)") hid why it was refused
+    message = _raises(lambda: theory.BlockQuadratic(np.eye(5), np.ones(5), [True, 4]), ValueError,
+                      "block_sizes[0]")
+    assert "bool" in message
+    assert theory.BlockQuadratic(np.eye(5), np.ones(5), [2.0, np.int64(3)]).block_sizes == (2, 3)

@@ -14,7 +14,7 @@ from typing import Sequence, Tuple
 import numpy as np
 import scipy.linalg
 
-from minilayerlr.validation import as_real_array, check_memory, check_real  # noqa: F401 (re-exported)
+from minilayerlr.validation import as_real_array, check_memory, check_real, is_real_number  # noqa: F401 (re-exported)
 
 
 def check_spd(A, name: str = "A") -> np.ndarray:
@@ -34,14 +34,21 @@ def check_spd(A, name: str = "A") -> np.ndarray:
 
 
 def check_block_sizes(block_sizes: Sequence[int], dim: int) -> Tuple[int, ...]:
-    """Return block sizes as a tuple, or raise unless they are positive ints summing to ``dim``."""
-    try:
-        sizes = tuple(int(s) for s in block_sizes)
-    except (TypeError, ValueError):
-        raise ValueError(f"block_sizes: expected a sequence of positive ints, "
-                         f"got {block_sizes!r}") from None
-    if not sizes or any(s <= 0 for s in sizes) or any(isinstance(s, (bool, np.bool_)) for s in block_sizes) or \
-            any(int(s) != s for s in block_sizes) or sum(sizes) != dim:
+    """Return block sizes as a tuple, or raise unless they are positive ints summing to ``dim``.
+
+    The message names the first bad entry: ``True`` is refused although it equals 1
+    (a bool is a flag, not a size), and so is 1.5; 2.0 is accepted as 2.
+    """
+    if isinstance(block_sizes, (str, bytes)) or not hasattr(block_sizes, "__iter__"):
+        raise ValueError(f"block_sizes: expected a sequence of positive ints, got {block_sizes!r}")
+    items = list(block_sizes)
+    for i, s in enumerate(items):
+        if isinstance(s, (bool, np.bool_)):
+            raise ValueError(f"block_sizes[{i}]: expected a positive int, got {s!r} (a bool is not a size)")
+        if not (is_real_number(s) and float(s).is_integer() and s > 0):
+            raise ValueError(f"block_sizes[{i}]: expected a positive int, got {s!r}")
+    sizes = tuple(int(s) for s in items)
+    if not sizes or sum(sizes) != dim:
         raise ValueError(f"block_sizes: expected positive ints summing to {dim}, got {sizes}")
     return sizes
 
