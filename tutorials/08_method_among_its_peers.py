@@ -9,7 +9,7 @@
 # |---|---|---|---|
 # | **SGD-m-LS**, **AdamW-LS** (ours) | one number per layer, $q_l = d_l^\top H_{ll} d_l$, exact | one forward-over-reverse sweep for all layers (Tutorial 3) | no ($\eta = 1/L$) |
 # | **K-FAC** (Martens & Grosse 2015; KFC for conv) | the Fisher block of each layer as $A_l \otimes G_l$ | layer inputs (A) and back-propagated gradients for targets *sampled* from the model (G): one extra backward pass | learning rate |
-# | **Shampoo** (Gupta, Koren & Singer 2018) | none: sums of gradient outer products $\sum G G^\top$, $\sum G^\top G$ per weight matrix | the gradients themselves (AdaGrad's statistics, one per dimension) | learning rate |
+# | **Shampoo** (Gupta, Koren & Singer 2018) | no second derivative: sums of gradient outer products $\sum G G^\top$, $\sum G^\top G$ per weight matrix (AdaGrad's statistics, one per dimension) | the gradients themselves | learning rate |
 # | **Prodigy** (Mishchenko & Defazio 2023) | none: one scalar $d$, an estimate of the distance to the solution, scales Adam | gradients and the distance travelled | no |
 # | **DoG** (Ivgi, Hinder & Carmon 2023) | none: $\eta_t = \bar r_t/\sqrt{\sum_i\|g_i\|^2}$ | gradients and the distance travelled | no |
 #
@@ -234,7 +234,10 @@ save(fig, "08_loss_against_work.png")
 # $e(1 + r_{\rm curv})$ and a K-FAC run's $e(1 + r_{\rm factors})$ with the
 # calibrated prices $r$. What the counts leave out shows only in wall time:
 # K-FAC's inverses of its damped factors (every 10 steps), Shampoo's inverse
-# fourth roots (every step), the update arithmetic.
+# fourth roots (every step), the update arithmetic. The wall-time column is each
+# run's own clock (seconds in optimizer steps per step, over DoG's), taken one run
+# after another: on a shared machine it moves from run to run, so it is printed,
+# not asserted (`minilayerlr bench` times the steps interleaved).
 
 # %%
 steps_per_epoch = -(-len(task.x_train) // task.batch_size)
@@ -365,7 +368,9 @@ for i in dense_blocks:
 # line is not divergence — the rule's step changes every iteration, and the
 # Cauchy step $g^\top g/g^\top Hg$ of a quadratic can exceed $2/\lambda_{\max}$ while
 # the loss still falls — it says that along the sharpest direction of that layer
-# the step overshoots.
+# the step overshoots. In the right panel, gaps in a line are steps the rule
+# skipped for that layer ($g_l^\top d_l \le 0$ or its moving average $\le 0$: the momentum
+# direction pointed uphill).
 
 # %%
 rec = runs["SGD-m-LS"]
@@ -381,6 +386,8 @@ for m in stab:
     assert np.all(np.asarray(m["lambda_max"]) > 0)  # PSD blocks, and the rule took steps
 products = np.array([m["product"] for m in stab])
 print("alpha_l * lambda_max(H_ll) per measured epoch:\n", np.array2string(products, precision=3))
+skipped = np.mean(np.asarray(rec["history"]["fallbacks"]) == 1, axis=0)
+print("fraction of steps skipped as uphill (n_l <= 0), per layer:", np.round(skipped, 3))
 for l, n in enumerate(names):
     print(f"In this run, {n}: {np.sum(products[:, l] < 2)} of {len(stab)} measurements below 2, "
           f"{np.sum(products[:, l] < 3.8)} below 3.8.")
