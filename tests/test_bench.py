@@ -15,8 +15,11 @@ from minilayerlr.curvature import KINDS
 from minilayerlr.experiments import METHODS, bench
 
 # every method of the registry gets its step timed: a new method joins with no change here
+STEPPED = list(METHODS) + list(bench.VARIANTS)
+#: methods with periodic work (K-FAC's inverses every 10 steps, the Shampoo variant's roots)
+PERIODIC = {"kfac": 10, "shampoo[update_every=10]": 10}
 TIMED = (["evaluate", "hvp", "block_hessian"] + [f"curvature[{kind}]" for kind in KINDS]
-         + [f"step[{m}]" for m in METHODS])
+         + [f"step[{m}]" for m in STEPPED] + [f"step_between[{m}]" for m in PERIODIC])
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +48,13 @@ def test_bench_json_has_every_quantity(bench_run, task):
     r = bench_run[1]["tasks"][task]
     assert set(r["seconds"]) == set(TIMED)
     assert all(math.isfinite(s) and s > 0 for s in r["seconds"].values())
-    assert set(r["ratios"]) == (set(TIMED) - {"evaluate"}) | {"sgd_ls_step_vs_sgd_m_step", "ls_peak_memory_vs_base"}
+    assert set(r["ratios"]) == ((set(TIMED) - {"evaluate"}) | {"sgd_ls_step_vs_sgd_m_step", "ls_peak_memory_vs_base"}
+                                | {f"step_amortised[{m}]" for m in PERIODIC})
     assert set(r["extra"]) == {f"curvature[{k}]" for k in KINDS} | {f"step[{m}]" for m in bench.LS_METHODS}
     assert set(r["ls_step_vs_base_step"]) == set(bench.LS_METHODS)
-    assert set(r["peak_memory_vs_base"]) == set(bench.LS_METHODS)
+    assert set(r["peak_memory_vs_base"]) == set(r["step_vs_base"]) == set(bench.STEP_BASE)
+    assert set(r["amortised_step_vs_base"]) == set(PERIODIC)
+    assert {m: t for m, t in r["periods"].items() if t > 1} == PERIODIC
     assert set(r["peak_bytes"]) == {name for name in TIMED if name.startswith("step[")}
     assert all(b > 0 for b in r["peak_bytes"].values())
     for summary in (r, r["of_min"]):  # from the medians and from the fastest runs
@@ -64,6 +70,29 @@ def test_bench_json_has_every_quantity(bench_run, task):
     assert r["batch_size"] == (4 if task != "gcn" else r["batch_size"]) and r["batch_size"] >= 4
 
 
+@pytest.mark.parametrize("task", bench.TASKS)
+def test_bench_amortises_periodic_work_over_its_period(bench_run, task):
+    # (first step + (T - 1) steps between) / T, from the reported seconds, medians and minima
+    r = bench_run[1]["tasks"][task]
+    for summary in (r, r["of_min"]):
+        sec = summary["seconds"]
+        for m, t in PERIODIC.items():
+            amortised = (sec[f"step[{m}]"] + (t - 1) * sec[f"step_between[{m}]"]) / t
+            assert summary["ratios"][f"step_amortised[{m}]"] == pytest.approx(
+                amortised / sec["evaluate"], rel=1e-12)
+            base = sec[f"step[{bench.STEP_BASE[m]}]"]
+            assert summary["amortised_step_vs_base"][m] == pytest.approx(amortised / base, rel=1e-12)
+        for m, b in bench.STEP_BASE.items():
+            assert summary["step_vs_base"][m] == pytest.approx(sec[f"step[{m}]"] / sec[f"step[{b}]"],
+                                                               rel=1e-12)
+
+
+def test_every_method_but_the_bases_is_priced_against_a_base():
+    # a new method must say which first-order step it is measured against (Method.cost_base)
+    assert set(bench.STEP_BASE) == set(STEPPED) - {"sgd", "adamw"}
+    assert set(bench.STEP_BASE.values()) == {"sgd", "adamw"}
+
+
 def test_bench_records_the_machine(bench_run):
     m = bench_run[1]["machine"]
     assert m["numpy"] and m["usable_cores"] >= 1 and "name" in m["blas"]
@@ -72,7 +101,9 @@ def test_bench_records_the_machine(bench_run):
 
 def test_bench_table_names_every_task_and_target(bench_run):
     table = bench.format_table(bench_run[1])
-    for name in list(bench.TASKS) + list(bench.TARGETS) + ["curvature mc_fisher", "step sgd-ls"]:
+    for name in (list(bench.TASKS) + list(bench.TARGETS)
+                 + ["curvature mc_fisher", "step sgd-ls", "step kfac amortised over 10",
+                    "step shampoo[update_every=10] amortised / sgd step", "peak mem kfac / sgd"]):
         assert name in table
 
 

@@ -59,14 +59,18 @@ def test_counting_wrapper_counts_every_call_and_keeps_the_method():
     assert gradient_equivalents([{}] + opt.snapshots, prices) == [0.0, pytest.approx(1 + 3 * 0.4 + 2.0)]
 
 
-@pytest.mark.parametrize("method, options, key", [
-    ("sgd", {}, None), ("sgd-ls", {}, "curvature[hessian]"),
-    ("sgd-ls", {"curvature_kind": "mc_fisher"}, "curvature[mc_fisher]"),
+@pytest.mark.parametrize("method, lr, options, key", [
+    ("sgd", 0.1, {}, None), ("sgd-ls", None, {}, "curvature[hessian]"),
+    ("sgd-ls", None, {"curvature_kind": "mc_fisher"}, "curvature[mc_fisher]"),
+    # the peers: one oracle call per step, or none (their extra work is not a pass over data)
+    ("sgd-global", None, {}, "hvp"), ("adahessian", 0.1, {}, "hvp"),
+    ("kfac", 0.1, {}, "kronecker_factors"), ("shampoo", 0.3, {}, None),
+    ("dog", None, {}, None), ("ldog", None, {}, None), ("prodigy", None, {}, None),
 ])
-def test_each_method_counts_its_oracle_calls_in_a_run(method, options, key):
+def test_each_method_counts_its_oracle_calls_in_a_run(method, lr, options, key):
     task = build_task("gcn", size=60)
     prices = fixed_prices(0.75)
-    record = run_one(task, method, 0.1 if method == "sgd" else None, seed=0, epochs=3,
+    record = run_one(task, method, lr, seed=0, epochs=3,
                      options=options, prices=prices, stability=False)
     steps = record["steps"]
     last = record["oracle_calls"][-1]

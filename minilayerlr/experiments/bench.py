@@ -5,14 +5,16 @@ For each default model of ``minilayerlr compare`` (the task registry,
 gradient (``evaluate``), one HVP, ``layer_curvature`` of every kind, the
 dense block of the smallest block, and a whole step of every method of the
 registry (``experiments.methods``), built as ``compare`` builds it and given
-the oracles it declares (``supply_oracles``); and the peak memory of each
-layer-wise step against its base method. What each quantity means, the
+the oracles it declares (``supply_oracles``), with K-FAC's and Shampoo's
+periodic work both unamortised and amortised; and the peak memory of every
+step against its base method's. What each quantity means, the
 targets, why the sweep costs what it costs, and how to measure on a shared
 machine: docs/cost.md.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -30,6 +32,7 @@ from ..errors import UserError
 from ..optim import apply_updates
 from ..optim.oracles import supply_oracles
 from ..paths import check_output_file
+from .bench_report import format_table
 from .cost import time_interleaved
 from .methods import METHODS, build_optimizer
 from .tasks import TASK_NAMES
@@ -48,6 +51,18 @@ def _ls_methods():
 #: each layer-wise method and the method whose learning rate it replaces (from the registry)
 BASE_OF = _ls_methods()
 LS_METHODS = tuple(BASE_OF)
+#: every method whose step is priced against a first-order base step: the layer-wise
+#: methods and the peers (``Method.cost_base``), plus the bench-only variants below
+STEP_BASE = {**BASE_OF, **{m.name: m.cost_base for m in METHODS.values() if m.cost_base}}
+#: bench-only variants (not in the comparison): name -> (method it varies, constructor options)
+VARIANTS = {"shampoo[update_every=10]": ("shampoo", {"update_every": 10})}
+STEP_BASE.update({name: STEP_BASE[of] for name, (of, _) in VARIANTS.items()})
+
+
+def period(optimizer) -> int:
+    """Steps between a method's periodic work (K-FAC's inverses, Shampoo's roots); 1 if none."""
+    return int(getattr(optimizer, "inverse_every", getattr(optimizer, "update_every", 1)))
+
 
 #: docs/cost.md: quantity (a key of ``ratios``) -> largest acceptable ratio.
 TARGETS = {
@@ -132,11 +147,25 @@ def _jobs(net, params, x, y):
     for kind in KINDS:
         jobs[f"curvature[{kind}]"] = (lambda kind=kind: ev.layer_curvature(d, kind, seed=0))
     jobs["block_hessian"] = lambda: ev.block_hessian(smallest, max_size=None)
-    for method in METHODS.values():
-        opt = build_optimizer(method.name, _placeholder_lr(method))
-        jobs[f"step[{method.name}]"] = whole_step(opt, opt.init(params))
+    periods = {}
+    for name, opt in _optimizers().items():
+        state = opt.init(params)
+        jobs[f"step[{name}]"] = whole_step(opt, state)  # step 1: periodic work included
+        periods[name] = period(opt)
+        if periods[name] > 1:  # step 2 reuses step 1's inverses / roots
+            _, state2 = opt.update(ev.grads, state, params, **supply_oracles(
+                opt, ev, loss=lambda p: net.loss_value(p, x, y)))
+            jobs[f"step_between[{name}]"] = whole_step(opt, state2)
     return jobs, {"num_params": int(sum(sizes)), "block_sizes": [int(s) for s in sizes],
-                  "smallest_block": smallest}
+                  "smallest_block": smallest, "periods": periods}
+
+
+def _optimizers() -> dict:
+    """name -> optimizer for every method of the registry and every bench-only variant."""
+    opts = {m.name: build_optimizer(m.name, _placeholder_lr(m)) for m in METHODS.values()}
+    for name, (of, options) in VARIANTS.items():
+        opts[name] = dataclasses.replace(opts[of], **options)
+    return opts
 
 
 def _peak_bytes(fn: Callable) -> int:
@@ -150,20 +179,34 @@ def _peak_bytes(fn: Callable) -> int:
         tracemalloc.stop()
 
 
-def _ratios(seconds: Dict[str, float], memory: Dict[str, float]) -> dict:
-    """Every time as a ratio to one evaluate, the LS/base step pairs and the targets."""
+def _ratios(seconds: Dict[str, float], memory: Dict[str, float], periods: Dict[str, int]) -> dict:
+    """Every time as a ratio to one evaluate, each step against its base step, the targets.
+
+    A method with periodic work every T steps (K-FAC, Shampoo) is shown at its
+    first step (the work included: unamortised), between two (``step_between``)
+    and amortised, (first + (T − 1)·between) / T.
+    """
     unit = seconds["evaluate"]
     ratios = {name: s / unit for name, s in seconds.items() if name != "evaluate"}
-    steps = {m: seconds[f"step[{m}]"] / seconds[f"step[{BASE_OF[m]}]"] for m in LS_METHODS}
+    amortised = {m: (seconds[f"step[{m}]"] + (t - 1) * seconds[f"step_between[{m}]"]) / t
+                 for m, t in periods.items() if t > 1}
+    ratios.update({f"step_amortised[{m}]": s / unit for m, s in amortised.items()})
+
+    def vs_base(m, s):
+        return s / seconds[f"step[{STEP_BASE[m]}]"]
+    steps = {m: vs_base(m, seconds[f"step[{m}]"]) for m in STEP_BASE}
     ratios["sgd_ls_step_vs_sgd_m_step"] = steps["sgd-ls"]
-    ratios["ls_peak_memory_vs_base"] = max(memory.values())
+    ratios["ls_peak_memory_vs_base"] = max(memory[m] for m in LS_METHODS)
     # extra = what an LS step adds on top of the evaluation it shares with a plain step
     extra = {f"curvature[{kind}]": ratios[f"curvature[{kind}]"] for kind in KINDS}
     extra.update({f"step[{m}]": (seconds[f"step[{m}]"] - seconds[f"step[{BASE_OF[m]}]"]) / unit
                   for m in LS_METHODS})
     targets = {q: {"value": ratios[q], "target": t, "holds": bool(ratios[q] <= t)}
                for q, t in TARGETS.items()}
-    return {"ratios": ratios, "ls_step_vs_base_step": steps, "extra": extra, "targets": targets}
+    return {"ratios": ratios, "ls_step_vs_base_step": {m: steps[m] for m in LS_METHODS},
+            "step_vs_base": steps,
+            "amortised_step_vs_base": {m: vs_base(m, s) for m, s in amortised.items()},
+            "extra": extra, "targets": targets}
 
 
 def bench_task(task_name: str, batch_size: Optional[int] = None, repeat: int = 5,
@@ -179,12 +222,13 @@ def bench_task(task_name: str, batch_size: Optional[int] = None, repeat: int = 5
     jobs, info = _jobs(net, params, x, y)
     samples = time_interleaved(jobs, repeat)
     peak = {name: _peak_bytes(jobs[name]) for name in jobs if name.startswith("step[")}
-    memory = {m: peak[f"step[{m}]"] / peak[f"step[{BASE_OF[m]}]"] for m in LS_METHODS}
+    memory = {m: peak[f"step[{m}]"] / peak[f"step[{STEP_BASE[m]}]"] for m in STEP_BASE}
     seconds = {name: statistics.median(s) for name, s in samples.items()}
     fastest = {name: min(s) for name, s in samples.items()}
-    return {"batch_size": int(x.shape[0]), **info, "seconds": seconds, **_ratios(seconds, memory),
-            "peak_bytes": peak, "peak_memory_vs_base": memory,
-            "of_min": {"seconds": fastest, **_ratios(fastest, memory)}, "samples": samples}
+    periods = info["periods"]
+    return {"batch_size": int(x.shape[0]), **info, "base_of": dict(STEP_BASE), "seconds": seconds,
+            **_ratios(seconds, memory, periods), "peak_bytes": peak, "peak_memory_vs_base": memory,
+            "of_min": {"seconds": fastest, **_ratios(fastest, memory, periods)}, "samples": samples}
 
 
 def machine_info() -> dict:
@@ -211,54 +255,6 @@ def run_bench(tasks=TASKS, batch_size: Optional[int] = None, repeat: int = 5, se
                          "allocator": allocator},
             "targets": TARGETS,
             "tasks": {name: bench_task(name, batch_size, repeat, seed) for name in tasks}}
-
-
-def format_table(result: dict) -> str:
-    """Rows = quantities; per task two columns: from the median and from the fastest run."""
-    tasks = list(result["tasks"])
-    rows = [("evaluate (ms)", lambda r: f"{1e3 * r['seconds']['evaluate']:.2f}"),
-            ("hvp", lambda r: f"{r['ratios']['hvp']:.2f}")]
-    rows += [(f"curvature {kind}", lambda r, kind=kind: f"{r['ratios'][f'curvature[{kind}]']:.2f}")
-             for kind in KINDS]
-    rows += [("block_hessian (smallest)", lambda r: f"{r['ratios']['block_hessian']:.0f}")]
-    rows += [(f"step {m}", lambda r, m=m: f"{r['ratios'][f'step[{m}]']:.2f}") for m in METHODS]
-    rows += [(f"step {m} / {BASE_OF[m]} step", lambda r, m=m: f"{r['ls_step_vs_base_step'][m]:.2f}")
-             for m in LS_METHODS]
-    width = max(len(name) for name, _ in rows) + 2
-
-    def both(cell, t):
-        r = result["tasks"][t]
-        return f"{cell(r):>8}{cell(r['of_min']):>8}"
-
-    lines = ["ratios to one evaluate (forward + backward) on the same batch",
-             f"{'':<{width}}" + "".join(f"{t:>16}" for t in tasks),
-             f"{'':<{width}}" + "  median     min" * len(tasks),
-             f"{'batch size':<{width}}" + "".join(f"{result['tasks'][t]['batch_size']:>16}" for t in tasks)]
-    lines += [f"{name:<{width}}" + "".join(both(cell, t) for t in tasks) for name, cell in rows]
-    lines += [f"{f'peak mem {m} / {BASE_OF[m]}':<{width}}"
-              + "".join(f"{result['tasks'][t]['peak_memory_vs_base'][m]:>16.2f}" for t in tasks)
-              for m in LS_METHODS]
-    lines.append("")
-    lines.append("targets of docs/cost.md (curvature = the extra cost: an LS step reuses its evaluation)")
-    for q, target in result["targets"].items():
-        cells = ""
-        for t in tasks:
-            for r in (result["tasks"][t], result["tasks"][t]["of_min"]):
-                entry = r["targets"][q]
-                cells += f"{entry['value']:>5.2f} {'ok' if entry['holds'] else 'NO'} "
-        lines.append(f"{f'{q} <= {target}':<{width + 4}}" + cells)
-    m = result["machine"]
-    lines.append("")
-    lines.append(f"numpy {m['numpy']}, BLAS {m['blas'].get('name')} {m['blas'].get('version', '')}, "
-                 f"{m['usable_cores']} usable cores; {result['settings']['repeat']} runs after a warm-up; "
-                 f"malloc: {result['settings']['allocator']}; "
-                 f"threads: {m['environment'].get('OPENBLAS_NUM_THREADS', 'BLAS default')}")
-    load = m["load_average_1min"]
-    if load is not None and load > m["usable_cores"]:
-        lines.append(f"warning: load average {load:.1f} > {m['usable_cores']} cores: timings are noisy"
-                     + ("" if "OPENBLAS_NUM_THREADS" in m["environment"]
-                        else "; a threaded BLAS may stall, try OPENBLAS_NUM_THREADS=1"))
-    return "\n".join(lines)
 
 
 def _positive(text: str) -> int:
