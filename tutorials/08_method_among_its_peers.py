@@ -182,7 +182,10 @@ for label, (name, lr) in lineup.items():
 # loss after the same epochs, and after the same *work* (the loss each method had
 # reached when it had spent as many gradient equivalents as the cheapest one spent
 # in all, read off its curve, linearly between epochs). The prices are timed on
-# this machine, so the second ranking can move from run to run when two methods are close. The sentence about LS is generated from those numbers.
+# this machine, so the second ranking can move from run to run when two methods
+# are close. The sentences about LS are generated from those numbers. Neither
+# counts tuning: a user who tunes K-FAC's or Shampoo's rate pays one such run per
+# rate of the grid.
 
 # %%
 def loss_at(r, axis, budget):
@@ -206,6 +209,9 @@ for ls in ("SGD-m-LS", "AdamW-LS"):
         behind = [m for m in PEERS if m not in ahead]
         print(f"In this run, {what}, {ls} is ahead of {', '.join(ahead) or 'none of the four peers'}"
               f" and behind {', '.join(behind) or 'none of them'}.")
+tuning = {m: len(get_method(lineup[m][0]).grid("cnn")) for m in runs}
+print("runs needed to choose the rate (registry grid; 1 = tuning-free):",
+      ", ".join(f"{m} {n}" for m, n in tuning.items()))
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
