@@ -128,6 +128,12 @@ def _setting(task_name: str, batch_size: Optional[int], seed: int):
     return task.net, params, x, y
 
 
+#: steps taken on the batch before a method's step is timed (rounded up to a multiple of
+#: its period): a method whose step changes with its state (SLS backtracks from η_max at
+#: first, then from the step it found) is timed in its running state, not at start-up
+WARM_STEPS = 10
+
+
 def _jobs(net, params, x, y):
     """({name: zero-argument callable} for everything timed, facts about the blocks)."""
     ev = net.evaluate(params, x, y)
@@ -135,13 +141,14 @@ def _jobs(net, params, x, y):
     sizes = [sum(a.size for a in params[k].values()) for k in ev.blocks]
     smallest = int(np.argmin(sizes))
 
-    def whole_step(opt, state):
-        def step():
-            e = net.evaluate(params, x, y)
-            oracles = supply_oracles(opt, e, loss=lambda p: net.loss_value(p, x, y))
-            updates, _ = opt.update(e.grads, state, params, **oracles)
-            return apply_updates(params, updates)
-        return step
+    def advance(opt, p, state):
+        e = net.evaluate(p, x, y)
+        oracles = supply_oracles(opt, e, loss=lambda q: net.loss_value(q, x, y))
+        updates, state = opt.update(e.grads, state, p, **oracles)
+        return apply_updates(p, updates), state
+
+    def whole_step(opt, p, state):
+        return lambda: advance(opt, p, state)  # pure: the same step every call
 
     jobs = {"evaluate": lambda: net.evaluate(params, x, y), "hvp": lambda: ev.hvp(d)}
     for kind in KINDS:
@@ -149,15 +156,16 @@ def _jobs(net, params, x, y):
     jobs["block_hessian"] = lambda: ev.block_hessian(smallest, max_size=None)
     periods = {}
     for name, opt in _optimizers().items():
-        state = opt.init(params)
-        jobs[f"step[{name}]"] = whole_step(opt, state)  # step 1: periodic work included
-        periods[name] = period(opt)
-        if periods[name] > 1:  # step 2 reuses step 1's inverses / roots
-            _, state2 = opt.update(ev.grads, state, params, **supply_oracles(
-                opt, ev, loss=lambda p: net.loss_value(p, x, y)))
-            jobs[f"step_between[{name}]"] = whole_step(opt, state2)
+        periods[name] = t = period(opt)
+        p, state = params, opt.init(params)
+        for _ in range(-(-WARM_STEPS // t) * t):
+            p, state = advance(opt, p, state)
+        # the next step does the periodic work (steps 1, 1 + t, ...); the one after reuses it
+        jobs[f"step[{name}]"] = whole_step(opt, p, state)
+        if t > 1:
+            jobs[f"step_between[{name}]"] = whole_step(opt, *advance(opt, p, state))
     return jobs, {"num_params": int(sum(sizes)), "block_sizes": [int(s) for s in sizes],
-                  "smallest_block": smallest, "periods": periods}
+                  "smallest_block": smallest, "periods": periods, "warm_steps": WARM_STEPS}
 
 
 def _optimizers() -> dict:
