@@ -133,6 +133,7 @@ def _refused_before_work(monkeypatch, capsys, args, word):
     (["--task", "autoencoder", "--batch-size", "1000000000000"], "at most 4000"),
     (["--task", "mlp6", "--batch-size", "1000000000000"], "memory"),
     (["--task", "mlp6", "--batch-size", "9223372036854775807"], "memory"),
+    (["--task", "gcn", "--batch-size", "10"], "whole graph"),
 ])
 def test_bench_refuses_outputs_and_sizes_before_any_work(monkeypatch, capsys, args, word):
     _refused_before_work(monkeypatch, capsys, args, word)

@@ -283,6 +283,8 @@ def _check_batch_size(tasks, batch_size: Optional[int], seed: int) -> None:
     from .tasks import build_task
     if batch_size is None:
         return
+    if tuple(tasks) == ("gcn",):
+        raise UserError("--batch-size: the gcn task always uses the whole graph; leave it out")
     for name in tasks:
         if name == "mlp6":
             check_batch("--batch-size", batch_size, _MLP6_BYTES_PER_EXAMPLE, "mlp6")
