@@ -82,36 +82,31 @@ def test_ctrl_c_while_starting_is_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == "minilayerlr: interrupted while starting\n"
 
 
-def test_ctrl_c_while_importing_the_package_is_one_line():
-    # a KeyboardInterrupt raised by the import system in the middle of ``import minilayerlr``
+#: what ``find_spec`` raises for ``minilayerlr.model`` in the middle of ``import minilayerlr``
+_INTERRUPTS = {
+    # a KeyboardInterrupt raised by the import system
+    "plain": "            raise KeyboardInterrupt\n",
+    # Ctrl-C while a compiled module initialises (seen with scipy.optimize's HiGHS wrapper)
+    # reaches the top as "ImportError: initialization failed" caused by the KeyboardInterrupt
+    "inside an extension": ("            try:\n"
+                            "                raise KeyboardInterrupt\n"
+                            "            except KeyboardInterrupt as e:\n"
+                            "                raise ImportError('initialization failed') from e\n"),
+}
+
+
+@pytest.mark.parametrize("how", list(_INTERRUPTS))
+def test_ctrl_c_while_importing_the_package_is_one_line(how):
     code = ("import sys\n"
             "class Stop:\n"
             "    def find_spec(self, name, path=None, target=None):\n"
             "        if name == 'minilayerlr.model':\n"
-            "            raise KeyboardInterrupt\n"
+            + _INTERRUPTS[how] +
             "sys.meta_path.insert(0, Stop())\n"
             "import minilayerlr\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stderr == "minilayerlr: interrupted while starting\n"
     assert proc.returncode in (130, -2)  # exits as interrupted by SIGINT
-
-
-def test_ctrl_c_inside_an_extensions_initialisation_is_one_line():
-    # Ctrl-C while a compiled module initialises (seen with scipy.optimize's HiGHS wrapper)
-    # reaches the top as "ImportError: initialization failed" caused by the KeyboardInterrupt
-    code = ("import sys\n"
-            "class Stop:\n"
-            "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name == 'minilayerlr.model':\n"
-            "            try:\n"
-            "                raise KeyboardInterrupt\n"
-            "            except KeyboardInterrupt as e:\n"
-            "                raise ImportError('initialization failed') from e\n"
-            "sys.meta_path.insert(0, Stop())\n"
-            "import minilayerlr\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.stderr == "minilayerlr: interrupted while starting\n"
-    assert proc.returncode == 130
 
 
 def test_train_interrupted_is_one_line(tmp_path, monkeypatch, capsys):
