@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from .errors import UserError
+
 
 def is_real_number(value) -> bool:
     """True for an int or float (numpy scalars included), False for bool and everything else."""
@@ -111,7 +113,7 @@ def available_bytes():
 
 
 def check_memory(name: str, what: str, needed_bytes: float) -> None:
-    """Raise ValueError naming ``name`` when ``needed_bytes`` exceed the memory available.
+    """Raise UserError (a ValueError) naming ``name`` when ``needed_bytes`` exceed the memory available.
 
     Called before a size-driven allocation, so a huge size is one line, not a
     MemoryError traceback (or numpy's "array is too big" wording). ``needed_bytes``
@@ -119,5 +121,5 @@ def check_memory(name: str, what: str, needed_bytes: float) -> None:
     """
     have = available_bytes()
     if have is not None and needed_bytes > have:
-        raise ValueError(f"{name}: {what} needs about {needed_bytes / 1e9:.3g} GB of memory, more "
+        raise UserError(f"{name}: {what} needs about {needed_bytes / 1e9:.3g} GB of memory, more "
                          f"than the {have / 1e9:.3g} GB available; choose a smaller value")

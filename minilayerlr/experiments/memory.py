@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..errors import UserError
-from ..validation import available_bytes  # noqa: F401  (re-exported: callers read it here)
+from ..validation import check_memory
 
 #: bytes per pixel per image while generating and training (float64, ~4 live copies)
 _IMAGE_BYTES_PER_PIXEL = 8 * 4
@@ -20,18 +19,6 @@ _SBM_EDGE_FRACTION = (0.02 / 4 + 0.002 * 3 / 4) / 2
 _BYTES_PER_EDGE = 64
 #: bytes per node: 32 features, 16 hidden units, their gradients and tangents, float64
 _BYTES_PER_NODE = 8 * 200
-
-
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.3g} GB"
-
-
-def check_fits(flag: str, what: str, needed: float) -> None:
-    """UserError naming ``flag`` when ``needed`` bytes exceed the memory available."""
-    have = available_bytes()
-    if have is not None and needed > have:
-        raise UserError(f"{flag}: {what} needs about {_gb(needed)} of memory, more than the "
-                        f"{_gb(have)} available; choose a smaller value")
 
 
 def task_bytes(task: str, data: str, size: int) -> float:
@@ -46,9 +33,9 @@ def check_task_size(task: str, data: str, size: Optional[int]) -> None:
     """Refuse ``--size`` when the task cannot fit in memory (no-op for None)."""
     if size is not None:
         unit = "nodes" if task == "gcn" else "training images"
-        check_fits("--size", f"{task} with {size} {unit}", task_bytes(task, data, size))
+        check_memory("--size", f"{task} with {size} {unit}", task_bytes(task, data, size))
 
 
 def check_batch(flag: str, batch: int, bytes_per_example: float, what: str) -> None:
     """Refuse a batch whose activations cannot fit."""
-    check_fits(flag, f"{what} with a batch of {batch}", float(batch) * bytes_per_example)
+    check_memory(flag, f"{what} with a batch of {batch}", float(batch) * bytes_per_example)
