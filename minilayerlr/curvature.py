@@ -47,8 +47,14 @@ ESTIMATOR_KINDS = ("sign_hvp", "naive_hvp", "mc_fisher")
 KINDS = EXACT_KINDS + ESTIMATOR_KINDS
 
 
-def exact_layer_curvature(ev, direction, gauss_newton: bool) -> np.ndarray:
-    """q_l = d_lᵀ H_ll d_l (or the Gauss-Newton form) for every block, shape (L,)."""
+def exact_layer_curvature(ev, direction, gauss_newton: bool, coupling: bool = False):
+    """q_l = d_lᵀ H_ll d_l (or the Gauss-Newton form) for every block, shape (L,).
+
+    With ``coupling``, also the Gauss-Newton Gram of the blocks' output tangents
+    t_l = J d_l, C_lk = t_lᵀ ∇²ℓ t_k, shape (L, L): the stack already holds every
+    t_l at the loss, so the pairs cost one (L, L) product and no extra pass.
+    Returns (q, C) then.
+    """
     q = np.zeros(len(ev.blocks))
     stack = None  # (K, N, ...) tangents of the blocks met so far, in block order
     for k, (layer, p, cache) in enumerate(zip(ev.layers, ev.params, ev.caches)):
@@ -58,6 +64,9 @@ def exact_layer_curvature(ev, direction, gauss_newton: bool) -> np.ndarray:
             stack = layer.extend_tangent_stack(p, cache, stack, direction[k])
         elif stack is not None:
             stack = layer.tangent(p, cache, stack, None)
+    if coupling:
+        gram = ev.loss_fn.quadratic_gram(ev.loss_cache, stack)
+        return q + np.diag(gram), gram
     q += ev.loss_fn.quadratic(ev.loss_cache, stack)
     return q
 

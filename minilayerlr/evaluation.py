@@ -122,7 +122,7 @@ class Evaluation:
         return [{n: a[0] for n, a in e.items()} for e in out]
 
     # -- layer-wise quadratic forms --------------------------------------------------
-    def layer_curvature(self, d, kind: str = "hessian", seed=None) -> np.ndarray:
+    def layer_curvature(self, d, kind: str = "hessian", seed=None, coupling: bool = False):
         """q_l = d_lᵀ H_ll d_l for every block l, shape (L,), in ``blocks`` order.
 
         Args:
@@ -133,6 +133,9 @@ class Evaluation:
                 Monte-Carlo estimate of the Gauss-Newton form).
             seed: int, numpy Generator or None (fresh entropy) for the
                 estimators; ignored by the exact kinds.
+            coupling: exact kinds only: also return the Gauss-Newton Gram of the
+                blocks' directions, C_lk = (J d_l)ᵀ ∇²ℓ (J d_k), shape (L, L), from
+                the same sweep (no extra pass). Then the result is (q, C).
 
         Example: one sweep gives every block's quadratic form, equal to
         d_lᵀ H_ll d_l with the dense block of the Hessian:
@@ -154,8 +157,14 @@ class Evaluation:
         if not self.blocks:  # {} for every layer: nothing to take a curvature of
             raise ValueError("d: the network has no parameters, so it has no blocks and no "
                              "layer curvature")
+        if not isinstance(coupling, (bool, np.bool_)):
+            raise ValueError(f"coupling: expected True or False, got {coupling!r}")
         if kind == "hessian" or kind == "ggn":
-            return curvature.exact_layer_curvature(self, d, gauss_newton=kind == "ggn")
+            return curvature.exact_layer_curvature(self, d, gauss_newton=kind == "ggn",
+                                                   coupling=bool(coupling))
+        if coupling and kind in curvature.KINDS:
+            raise ValueError(f"coupling: only the exact kinds ('hessian', 'ggn') give the "
+                             f"Gauss-Newton Gram, got kind {kind!r}")
         if kind == "sign_hvp":
             return curvature.sign_hvp_curvature(self, d, as_generator("seed", seed, allow_none=True))
         if kind == "naive_hvp":

@@ -42,6 +42,14 @@ class Loss:
         k = y_dot.shape[0]
         return np.einsum("kj,kj->k", y_dot.reshape(k, -1), self.hvp(cache, y_dot).reshape(k, -1))
 
+    def quadratic_gram(self, cache, y_dot):
+        """G_lk = ẏ_lᵀ ∇²L ẏ_k for every pair of the K stacked tangents, shape (K, K).
+
+        Its diagonal is ``quadratic``; positive semi-definite since L is convex in y.
+        """
+        k = y_dot.shape[0]
+        return y_dot.reshape(k, -1) @ self.hvp(cache, y_dot).reshape(k, -1).T
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 

@@ -45,9 +45,17 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
                         "one-minute smoke run")
     p.add_argument("--size", type=int, metavar="N",
                    help="shrink the data: N training images, or N graph nodes for gcn")
-    p.add_argument("--ls-scale", type=float, metavar="ETA",
-                   help="η, the multiplier of every layer-wise step (default: the optimizer's "
-                        "1/L; 1 = minimiser of each layer's quadratic model)")
+    p.add_argument("--ls-scale", metavar="ETA",
+                   help="η, the multiplier of every layer-wise step: a number (1 = minimiser of "
+                        "each layer's quadratic model), 'blocks' (1/L, the 0.1 rule's) or "
+                        "'coupling' (the default: min(1, 1/c) from the blocks' coupling)")
+    p.add_argument("--ls-denominator", choices=("abs", "signed", "rms"),
+                   help="how the layer-wise curvature q_l is averaged: abs (the default, |q_l|), "
+                        "signed (q_l, the 0.1 rule) or rms (√ of the average q_l²)")
+    p.add_argument("--ls-curvature", choices=("hessian", "ggn", "sign_hvp", "mc_fisher"),
+                   help="the curvature q_l of the layer-wise methods: hessian (the default, "
+                        "exact blocks), ggn (exact Gauss-Newton blocks), or an estimator "
+                        "(these need --ls-scale blocks or a number)")
     p.add_argument("--ls-ema", type=float, metavar="RHO",
                    help="ρ in [0, 1), averaging of the step-size numerator and denominator over "
                         "steps (default: the optimizer's 0.9)")
@@ -79,9 +87,21 @@ def _ls_options(args) -> dict:
     """--ls-scale / --ls-ema as LayerwiseStepSize keyword arguments (only those given)."""
     options = {}
     if args.ls_scale is not None:
-        if not (args.ls_scale > 0 and math.isfinite(args.ls_scale)):
-            raise UserError(f"--ls-scale: expected a finite number > 0, got {args.ls_scale}")
-        options["scale"] = args.ls_scale
+        if args.ls_scale in ("blocks", "coupling"):
+            options["scale"] = args.ls_scale
+        else:
+            try:
+                scale = float(args.ls_scale)
+            except ValueError:
+                scale = math.nan
+            if not (scale > 0 and math.isfinite(scale)):
+                raise UserError(f"--ls-scale: expected a finite number > 0, 'blocks' or "
+                                f"'coupling', got {args.ls_scale}")
+            options["scale"] = scale
+    if getattr(args, "ls_denominator", None) is not None:
+        options["denominator"] = args.ls_denominator
+    if getattr(args, "ls_curvature", None) is not None:
+        options["curvature_kind"] = args.ls_curvature
     if args.ls_ema is not None:
         if not 0 <= args.ls_ema < 1:
             raise UserError(f"--ls-ema: expected a number in [0, 1), got {args.ls_ema}")
@@ -130,7 +150,8 @@ examples:
 
 #: flags that define a comparison: with --resume they come from the stored config.json
 _CONFIG_FLAGS = ("task", "optimizers", "seeds", "ablation", "data", "data_dir", "epochs",
-                 "quick", "size", "ls_scale", "ls_ema", "out")
+                 "quick", "size", "ls_scale", "ls_ema", "ls_denominator", "ls_curvature",
+                 "out")
 
 
 def register_compare(subparsers) -> None:

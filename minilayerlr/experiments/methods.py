@@ -36,7 +36,7 @@ from ..optim import (GDLS, KFAC, LDoG, SGD, SLS, AdaHessian, AdamW, DoG, GlobalS
 from ..optim.oracles import required_oracles
 
 #: options the layer-wise methods accept from the command line / ablations
-LS_OPTION_NAMES = ("scale", "ema", "curvature_kind")
+LS_OPTION_NAMES = ("scale", "ema", "curvature_kind", "denominator")
 
 
 @dataclass(frozen=True)
@@ -174,12 +174,14 @@ def _gdls(lr, options, steps):
 register(Method(
     "sgd", "SGD-m", lambda lr, o, n: SGD(lr=lr, momentum=0.9), tuned=True,
     lr_grid={"autoencoder": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2), "cnn": (0.01, 0.03, 0.1, 0.3),
-             "gcn": (0.3, 1.0, 3.0, 10.0)},
+             "gcn": (0.3, 1.0, 3.0, 10.0), "tanh-mlp": (0.01, 0.03, 0.1, 0.3, 1.0),
+             "regression": (3e-3, 0.01, 0.03, 0.1, 0.3)},
     description="SGD with heavy-ball momentum 0.9 (needs --lr)"))
 register(Method(
     "adamw", "AdamW", lambda lr, o, n: AdamW(lr=lr), tuned=True,
     lr_grid={"autoencoder": (3e-4, 1e-3, 3e-3, 1e-2), "cnn": (1e-3, 3e-3, 1e-2, 3e-2),
-             "gcn": (1e-2, 3e-2, 1e-1, 3e-1)},
+             "gcn": (1e-2, 3e-2, 1e-1, 3e-1), "tanh-mlp": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
+             "regression": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)},
     description="AdamW, PyTorch defaults (needs --lr)"))
 register(Method(
     "sgd-ls", "SGD-m-LS", lambda lr, o, n: LayerwiseStepSize(SGD(momentum=0.9), **o), tuned=False,
@@ -222,15 +224,18 @@ register(Method("sls", "SLS", lambda lr, o, n: SLS(batches_per_epoch=n or 500), 
 register(Method(
     "kfac", "K-FAC", lambda lr, o, n: KFAC(lr=lr), tuned=True, cost_base="sgd",
     lr_grid={"autoencoder": (3e-4, 1e-3, 3e-3, 1e-2), "cnn": (3e-3, 1e-2, 3e-2, 1e-1),
-             "gcn": (0.1, 0.3, 1.0, 3.0)},
+             "gcn": (0.1, 0.3, 1.0, 3.0), "tanh-mlp": (1e-3, 3e-3, 1e-2, 3e-2),
+             "regression": (1e-3, 3e-3, 1e-2, 3e-2)},
     description="K-FAC (Martens & Grosse 2015; KFC for conv), damping 0.1, inverses every 10 "
                 "steps, momentum 0.9 (needs --lr)"))
 register(Method(
     "shampoo", "Shampoo", lambda lr, o, n: Shampoo(lr=lr), tuned=True, cost_base="sgd",
-    lr_grid={"autoencoder": (0.1, 0.3, 1.0), "cnn": (0.1, 0.3, 1.0), "gcn": (0.3, 1.0, 3.0, 10.0)},
+    lr_grid={"autoencoder": (0.1, 0.3, 1.0), "cnn": (0.1, 0.3, 1.0), "gcn": (0.3, 1.0, 3.0, 10.0),
+             "tanh-mlp": (0.1, 0.3, 1.0), "regression": (0.1, 0.3, 1.0)},
     description="Shampoo (Gupta, Koren & Singer 2018), eps 0.1, roots every step (needs --lr)"))
 register(Method(
     "adahessian", "AdaHessian", lambda lr, o, n: AdaHessian(lr=lr), tuned=True,
     cost_base="adamw",
-    lr_grid={"autoencoder": (0.05, 0.15, 0.5), "cnn": (0.05, 0.15, 0.5), "gcn": (0.15, 0.5, 1.0)},
+    lr_grid={"autoencoder": (0.05, 0.15, 0.5), "cnn": (0.05, 0.15, 0.5), "gcn": (0.15, 0.5, 1.0),
+             "tanh-mlp": (0.05, 0.15, 0.5), "regression": (0.05, 0.15, 0.5)},
     description="AdaHessian (Yao et al. 2021), Hutchinson diagonal from one HVP (needs --lr)"))

@@ -29,16 +29,19 @@ from .. import (Conv2d, Dense, Flatten, GraphConv, MaxPool2d, ReLU, Sequential,
                 SigmoidCrossEntropy, SoftmaxCrossEntropy, Tanh, normalized_adjacency)
 from ..data import load_dataset
 from ..training import dataset_loss
+from .stress import STRESS_TASKS, regression_parts, tanh_mlp_parts
 
-TASK_NAMES = ("autoencoder", "cnn", "gcn")
+TASK_NAMES = ("autoencoder", "cnn", "gcn") + STRESS_TASKS
 DATA_NAMES = ("mnist5k", "synthetic", "mnist", "cifar10", "cora")
 #: data sets that read the user's files (--data-dir)
 FILE_DATA = ("mnist", "cifar10", "cora")
 # which data sets fit which task
 _FITS = {"autoencoder": ("mnist5k", "synthetic", "mnist", "cifar10"),
-         "cnn": ("mnist5k", "synthetic", "mnist", "cifar10"), "gcn": ("synthetic", "cora")}
+         "cnn": ("mnist5k", "synthetic", "mnist", "cifar10"), "gcn": ("synthetic", "cora"),
+         "tanh-mlp": ("mnist5k", "synthetic", "mnist", "cifar10"), "regression": ("synthetic",)}
 #: the data a task uses when none is named: real digits, except for quick runs (our choice)
-_DEFAULT_DATA = {"autoencoder": "mnist5k", "cnn": "mnist5k", "gcn": "synthetic"}
+_DEFAULT_DATA = {"autoencoder": "mnist5k", "cnn": "mnist5k", "gcn": "synthetic",
+                 "tanh-mlp": "mnist5k", "regression": "synthetic"}
 #: autoencoder widths: Hinton & Salakhutdinov's 784-1000-500-250-30 scaled (our choice)
 AUTOENCODER_HIDDEN = (256, 128, 64, 16, 64, 128, 256)
 
@@ -53,7 +56,7 @@ class Task:
     """Everything needed to train and evaluate one experiment.
 
     Attributes:
-        name: "autoencoder", "cnn" or "gcn".
+        name: one of ``TASK_NAMES``.
         description: one line for tables and plot titles.
         net: the Sequential model (its loss holds the train mask for graphs).
         x_train, y_train: what ``train`` iterates over.
@@ -160,10 +163,19 @@ def build_task(name: str, *, data: Optional[str] = None, data_dir=None, seed: in
         raise ValueError(f"size: expected an integer >= 20, got {size!r}")
     if name == "gcn":
         return _gcn_task(data, data_dir, seed, quick, size)
+    if name == "regression":
+        return _task(regression_parts(seed, quick, size))
     ds = _images(data, data_dir, seed, size, quick)
+    if name == "tanh-mlp":
+        return _task(tanh_mlp_parts(ds, data, quick))
     if name == "autoencoder":
         return _autoencoder_task(ds, data, quick)
     return _cnn_task(ds, data, quick)
+
+
+def _task(parts: dict) -> Task:
+    """A stress task (``stress.py``) from its fields, with its blocks named."""
+    return Task(block_names=_block_names(parts["net"]), **parts)
 
 
 def _image_sizes(ds) -> Dict[str, int]:

@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Optional, Tuple
+from typing import Any, Callable, ClassVar, Optional, Tuple, Union
 
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import SGD, check_state_type, objective_gradient
-from minilayerlr.optim.layerwise import (FALLBACK_NAMES, LayerwiseStepSize, apply_fallbacks,
-                                         fallback_codes, layerwise_step_sizes, moving_average)
+from minilayerlr.optim.layerwise import DEFAULT_DENOMINATOR, LayerwiseStepSize
+from minilayerlr.optim.rule import (FALLBACK_NAMES, apply_fallbacks, curvature_magnitude,
+                                    curvature_statistic, fallback_codes, layerwise_step_sizes,
+                                    moving_average)
 from minilayerlr.optim.oracles import check_oracle
 from minilayerlr.optim.safeguards import implicit_decay_step_sizes
 from minilayerlr.optim.state_checks import rule_state_checks
@@ -88,19 +90,22 @@ class GlobalStepSize:
 
     Args: as :class:`~minilayerlr.optim.LayerwiseStepSize` (same defaults: ρ = 0.9,
     λ = 0, α_max = inf, "skip" on ascent, "previous" on nonpositive curvature),
-    except ``scale``: η > 0, or None (default) for η = 1/(number of blocks) = 1,
-    as there is one block. There is no ``curvature_kind``: q = dᵀ(Hd) is exact.
+    except ``scale``: η > 0, or None (default) for η = 1: with one block both 1/L and
+    the coupling's η are 1 ("blocks" and "coupling" give 1 too). There is no
+    ``curvature_kind``: q = dᵀ(Hd) is exact. ``denominator`` is the layer-wise one
+    (default: the EMA of |q|).
     """
 
     oracles: ClassVar[Tuple[str, ...]] = ("hvp",)
 
     base: Any = SGD()
-    scale: Optional[float] = None
+    scale: Union[float, str, None] = None
     damping: float = 0.0
     ema: float = 0.9
     max_step: float = math.inf
     on_ascent: str = "skip"
     on_nonpositive_curvature: str = "previous"
+    denominator: str = DEFAULT_DENOMINATOR
 
     def __post_init__(self):
         self.layerwise  # the same checks of every argument, with the same messages
@@ -110,7 +115,8 @@ class GlobalStepSize:
         """The :class:`LayerwiseStepSize` with these settings (what this ablation is compared with)."""
         return LayerwiseStepSize(self.base, scale=self.scale, damping=self.damping, ema=self.ema,
                                  max_step=self.max_step, on_ascent=self.on_ascent,
-                                 on_nonpositive_curvature=self.on_nonpositive_curvature)
+                                 on_nonpositive_curvature=self.on_nonpositive_curvature,
+                                 denominator=self.denominator)
 
     def init(self, params: Params) -> GlobalStepSizeState:
         """Return the initial state: the base state and zeros."""
@@ -150,10 +156,12 @@ class GlobalStepSize:
         if not (np.isfinite(numer[0]) and np.isfinite(denom[0])):
             raise NonFiniteError("params: gᵀd or ‖d‖² overflowed (non-finite); the run has diverged")
         previous = np.stack([state.avg_numerators, state.avg_curvatures, state.avg_sq_norms])
-        avg_n, avg_q, avg_s = moving_average(previous, np.stack([numer, q, sq]), self.ema, t)
-        raw = layerwise_step_sizes(avg_n, avg_q, avg_s, scale=self.layerwise.multiplier(1),
-                                   damping=damping)
-        avg_d = avg_q + damping * avg_s
+        values = np.stack([numer, curvature_statistic(q, self.denominator), sq])
+        avg_n, avg_q, avg_s = moving_average(previous, values, self.ema, t)
+        magnitude = curvature_magnitude(avg_q, self.denominator)
+        eta = 1.0 if self.scale is None or isinstance(self.scale, str) else float(self.scale)
+        raw = layerwise_step_sizes(avg_n, magnitude, avg_s, scale=eta, damping=damping)
+        avg_d = magnitude + damping * avg_s
         codes = fallback_codes(numer, avg_n, avg_d, raw, self.max_step)
         alpha, reference = apply_fallbacks(
             raw, codes, state.reference_step_sizes, on_ascent=self.on_ascent,

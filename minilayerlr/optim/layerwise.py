@@ -25,88 +25,36 @@ protocol and docs/measurements.md for the measurements behind the defaults.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, Union
 
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import SGD, check_state_type, objective_gradient
 from minilayerlr.optim.oracles import check_oracle, real_result
+from minilayerlr.optim.rule import (ASCENT, CAPPED, DENOMINATORS, FALLBACK_NAMES, FALLBACK_RULES,
+                                    MULTIPLIERS, NO_FALLBACK, NONPOSITIVE_CURVATURE,
+                                    apply_fallbacks, coupling_multiplier, curvature_magnitude,
+                                    curvature_statistic, fallback_codes, layerwise_step_sizes,
+                                    moving_average)
 from minilayerlr.optim.safeguards import backtrack_updates, implicit_decay_step_sizes
 from minilayerlr.optim.state_checks import rule_state_checks
 from minilayerlr.tree import Params, block_dot, block_indices, block_sq_norm
 from minilayerlr.validation import (check_int, check_nonnegative, check_positive,
                                     check_unit_interval, is_real_number)
 
-#: Codes stored in ``state.fallbacks`` (one int per block and step).
-NO_FALLBACK, ASCENT, NONPOSITIVE_CURVATURE, CAPPED = 0, 1, 2, 3
-#: ``FALLBACK_NAMES[code]`` is a readable name for a code in ``state.fallbacks``.
-FALLBACK_NAMES = ("none", "ascent", "nonpositive_curvature", "capped")
-#: What a fallback may do: move nowhere, reuse the last formula step, take α_max.
-FALLBACK_RULES = ("skip", "previous", "max_step")
 #: Curvature kinds the network engine understands; SEEDED_KINDS get a seed per step.
 CURVATURE_KINDS = ("hessian", "ggn", "sign_hvp", "naive_hvp", "mc_fisher")
 SEEDED_KINDS = ("sign_hvp", "mc_fisher")
 ESTIMATOR_KINDS = SEEDED_KINDS  # the former name, kept for one release
-
-
-def layerwise_step_sizes(numerators, curvatures, sq_norms, *, scale, damping):
-    """The rule α_l = η · n_l / (q_l + λ‖d_l‖²), one step size per block.
-
-    Args:
-        numerators: n_l = g_lᵀd_l, shape (L,).
-        curvatures: q_l = d_lᵀH_ll d_l, shape (L,).
-        sq_norms: ‖d_l‖², shape (L,).
-        scale: η > 0.
-        damping: λ ≥ 0 (``LayerwiseStepSize`` passes λ + SGD's coupled decay).
-
-    Returns:
-        α, shape (L,). A zero or negative denominator gives ±inf or NaN here,
-        for :func:`fallback_codes` to catch.
-
-    Reference: Bahamou & Goldfarb, arXiv 2305.13664 (abstract).
-    """
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        return scale * numerators / (curvatures + damping * sq_norms)
-
-
-def moving_average(averages, values, rho: float, t: int):
-    """Bias-corrected zero-start EMA at step t: (ρ a (1−ρᵗ⁻¹) + (1−ρ) v) / (1−ρᵗ).
-
-    ``averages`` are the corrected averages of step t − 1 (any shape, e.g. (3, L));
-    ρ = 0 returns ``values`` exactly. Zero start (our choice) puts the same
-    factor (1 − ρᵗ) in every average, so it cancels in any ratio of them.
-    """
-    return (rho * averages * (1 - rho ** (t - 1)) + (1 - rho) * values) / (1 - rho ** t)
-
-
-def fallback_codes(numerators, avg_numerators, avg_denominators, raw, max_step):
-    """One code per block: ASCENT if n_l ≤ 0 or n̄_l ≤ 0; else NONPOSITIVE_CURVATURE if
-    D̄_l ≤ 0 (or α overflows with no cap); else CAPPED if α_l > α_max; else NO_FALLBACK."""
-    ascent = (numerators <= 0) | (avg_numerators <= 0)
-    no_minimiser = ~(avg_denominators > 0) | (np.isinf(raw) & math.isinf(max_step))
-    return np.select([ascent, no_minimiser, raw > max_step],
-                     [ASCENT, NONPOSITIVE_CURVATURE, CAPPED], NO_FALLBACK).astype(np.int64)
-
-
-def apply_fallbacks(raw, codes, previous, *, on_ascent: str, on_nonpositive_curvature: str,
-                    max_step: float):
-    """α_l = min(raw_l, α_max) where the formula holds, else the block's rule; shape (L,) each.
-
-    A rule is "skip" (0), "previous" (``previous``, the last formula α_l) or
-    "max_step" (α_max). Returns (alpha, reference): reference is α_l where the
-    formula held (codes 0 and 3), ``previous`` elsewhere.
-    """
-    options = {"skip": 0.0, "previous": previous, "max_step": max_step}
-    with np.errstate(invalid="ignore"):
-        formula = np.minimum(raw, max_step)
-    alpha = np.where(codes == ASCENT, options[on_ascent],
-                     np.where(codes == NONPOSITIVE_CURVATURE, options[on_nonpositive_curvature],
-                              formula))
-    held = (codes == NO_FALLBACK) | (codes == CAPPED)
-    return alpha, np.where(held, alpha, previous)
+#: Kinds whose oracle can also return the Gauss-Newton Gram (``scale="coupling"``).
+COUPLING_KINDS = (None, "hessian", "ggn")
+#: The second-edition defaults (docs/measurements.md: chosen by a rule written before measuring).
+DEFAULT_DENOMINATOR = "abs"
+DEFAULT_MULTIPLIER = "coupling"
 
 
 @dataclass(frozen=True)
@@ -122,7 +70,7 @@ class LayerwiseStepSizeState:
         denominators: q_l + (wd + λ)‖d_l‖² at the last step.
         avg_numerators: bias-corrected EMA of ``numerators`` (equal to it when ρ = 0).
         avg_denominators: the same average of ``denominators``, q̄_l + (wd + λ)·s̄_l.
-        avg_curvatures: bias-corrected EMA q̄ of ``curvatures``.
+        avg_curvatures: bias-corrected EMA of q_l, |q_l| or q_l² (``denominator``).
         avg_sq_norms: bias-corrected EMA s̄ of ‖d_l‖².
         fallbacks: int codes, ``FALLBACK_NAMES[code]``: 0 none, 1 ascent
             (n_l ≤ 0 or n̄_l ≤ 0), 2 nonpositive_curvature (D̄_l ≤ 0, or α
@@ -132,6 +80,7 @@ class LayerwiseStepSizeState:
         curvature_seed: the seed passed to an estimator oracle at the last step
             (None for exact kinds and plain oracles).
         line_search_factor: the Armijo factor t applied to the step (1 without line search).
+        multiplier: the η used at the last step (1/L, the fixed ``scale``, or the coupling's).
     """
 
     count: int
@@ -148,6 +97,7 @@ class LayerwiseStepSizeState:
     reference_step_sizes: np.ndarray
     curvature_seed: Optional[int] = None
     line_search_factor: float = 1.0
+    multiplier: float = 0.0
 
     @property
     def fallback_names(self) -> Tuple[str, ...]:
@@ -169,20 +119,25 @@ class LayerwiseStepSize:
     gradient of the objective including SGD's coupled L2 decay wd_c)::
 
         n_l = g̃_lᵀd_l,  s_l = ‖d_l‖²,  q_l = curvature(d)_l
-        n̄, q̄, s̄ ← zero-start EMAs with factor ρ, bias-corrected   (ρ = 0: the values)
-        α_l = min(η · n̄_l / (q̄_l + (wd_c + λ) s̄_l), α_max)     (the fallbacks aside)
+        n̄, κ̄, s̄ ← zero-start EMAs with factor ρ of n, |q| and s, bias-corrected
+        α_l = min(η · n̄_l / (κ̄_l + (wd_c + λ) s̄_l), α_max)      (the fallbacks aside)
+        η = min(1, Σ_l α̂_l² C_ll / α̂ᵀCα̂),  α̂_l = α_l at η = 1     (the blocks' coupling)
         θ_l ← (θ_l − α_l d_l)/(1 + α_l·wd_d)            (wd_d: AdamW's decoupled decay)
 
-    The EMA is linear, so q̄_l + (wd_c + λ)s̄_l is the average D̄_l of the
-    denominators D_l = q_l + (wd_c + λ)s_l: α is a ratio of averages.
-    Fallbacks (our choices; the state records which fired, per block):
+    That is the default (the second edition, docs/measurements.md says how it was
+    chosen); ``rule_v01`` builds the 0.1 rule (κ = q signed, η = 1/L) bit for bit.
+    C is the Gauss-Newton Gram of the blocks' directions, from the same sweep as
+    q (``ev.layer_curvature(d, coupling=True)``). The EMA is linear, so
+    κ̄_l + (wd_c + λ)s̄_l is the average D̄_l of the denominators: α is a ratio of
+    averages. Fallbacks (our choices; the state records which fired, per block):
 
     * ascent — n_l ≤ 0 or n̄_l ≤ 0: a positive step along d_l does not
       decrease the model, so the default ``on_ascent="skip"`` sets α_l = 0 for
       this step (the base state still advances).
     * nonpositive_curvature — D̄_l ≤ 0 (or η n̄/D̄ overflows with no cap): the
       model has no minimiser along d_l; the default "previous" reuses the
-      block's last formula α_l (0 if none yet).
+      block's last formula α_l (0 if none yet). With κ = |q| it needs q_l = 0
+      on every batch so far (and λ = 0).
     * capped — α_l > α_max: clipped. Default α_max = inf: α carries units of
       1/curvature, so a finite default would break the scale invariances.
 
@@ -199,9 +154,14 @@ class LayerwiseStepSize:
     Args:
         base: SGD, Adam or AdamW (anything with ``init``, ``direction``,
             ``coupled_weight_decay``, ``decoupled_weight_decay``); its lr is ignored.
-        scale: η > 0, or None (default, our choice) for η = 1/L, L the number of blocks:
-            on a quadratic with ρ = 0, f never increases for η < 2/c, c ∈ [1, L]
-            (docs/theory.md, Prop. 8); off it, or with ρ > 0 (Prop. 7), no guarantee.
+        scale: η: None (default) for ``DEFAULT_MULTIPLIER``; "coupling" for
+            η = min(1, 1/c_u) from the oracle's Gauss-Newton Gram (exact kinds only);
+            "blocks" for η = 1/L, L the number of blocks (on a quadratic with ρ = 0,
+            f never increases for η < 2/c, c ∈ [1, L]: docs/theory.md, Prop. 8);
+            or a number > 0, fixed.
+        denominator: how q_l enters D̄_l: "abs" (default: the EMA of |q_l|), "signed"
+            (the EMA of q_l, the 0.1 rule) or "rms" (√ of the EMA of q_l²); see
+            ``minilayerlr.optim.rule``.
         damping: λ ≥ 0 (default 0, the undamped rule; units of curvature).
         ema: ρ in [0, 1) (default 0.9, our choice: mini-batch q_l is noisy and
             a ratio of averages is steadier; 0 gives the rule as written).
@@ -220,12 +180,12 @@ class LayerwiseStepSize:
 
     References:
         Bahamou & Goldfarb, arXiv 2305.13664 (abstract: per-layer step sizes
-        from the diagonal Hessian blocks). Safeguards: ours. Measurements
-        behind the defaults η = 1/L and ρ = 0.9: docs/measurements.md.
+        from the diagonal Hessian blocks). Denominator, multiplier and safeguards:
+        ours; the measurements behind the defaults: docs/measurements.md.
     """
 
     base: Any = SGD()
-    scale: Optional[float] = None
+    scale: Union[float, str, None] = None
     damping: float = 0.0
     ema: float = 0.9
     max_step: float = math.inf
@@ -234,6 +194,7 @@ class LayerwiseStepSize:
     curvature_kind: Optional[str] = None
     seed: int = 0
     line_search: bool = False
+    denominator: str = DEFAULT_DENOMINATOR
 
     @property
     def oracles(self) -> Tuple[str, ...]:
@@ -245,8 +206,14 @@ class LayerwiseStepSize:
             if isinstance(self.base, type) or not callable(getattr(self.base, attr, None)):
                 raise ValueError(f"base: expected an optimizer with init() and direction(), "
                                  f"got {type(self.base).__name__}")
-        if self.scale is not None:
+        if isinstance(self.scale, str):
+            if self.scale not in MULTIPLIERS:
+                raise ValueError(f"scale: expected a number > 0, None or one of {MULTIPLIERS}, "
+                                 f"got {self.scale!r}")
+        elif self.scale is not None:
             check_positive("scale", self.scale)
+        if self.denominator not in DENOMINATORS:
+            raise ValueError(f"denominator: expected one of {DENOMINATORS}, got {self.denominator!r}")
         check_nonnegative("damping", self.damping)
         check_unit_interval("ema", self.ema)
         if not (is_real_number(self.max_step) and self.max_step > 0):
@@ -260,9 +227,18 @@ class LayerwiseStepSize:
         if self.curvature_kind is not None and self.curvature_kind not in CURVATURE_KINDS:
             raise ValueError(f"curvature_kind: expected None or one of {CURVATURE_KINDS}, "
                              f"got {self.curvature_kind!r}")
+        if self.coupled and self.curvature_kind not in COUPLING_KINDS:
+            raise ValueError(f"curvature_kind: the coupling multiplier needs an exact kind "
+                             f"{COUPLING_KINDS[1:]}, got {self.curvature_kind!r}; pass a number "
+                             f"or 'blocks' as scale")
         check_int("seed", self.seed, minimum=0)
         if not isinstance(self.line_search, (bool, np.bool_)):
             raise ValueError(f"line_search: expected True or False, got {self.line_search!r}")
+
+    @property
+    def coupled(self) -> bool:
+        """True when η comes from the blocks' coupling (``scale`` "coupling", or None by default)."""
+        return (DEFAULT_MULTIPLIER if self.scale is None else self.scale) == "coupling"
 
     def init(self, params: Params) -> LayerwiseStepSizeState:
         """Return the initial state: the base state and zeros for every per-block array."""
@@ -276,8 +252,12 @@ class LayerwiseStepSize:
             avg_sq_norms=zeros, fallbacks=np.zeros(n, dtype=np.int64), reference_step_sizes=zeros)
 
     def multiplier(self, num_blocks: int) -> float:
-        """The η in use: ``scale``, or 1/L when ``scale`` is None."""
-        return 1.0 / num_blocks if self.scale is None else float(self.scale)
+        """The fixed η: ``scale``, or 1/L for "blocks"; the coupling's η is in ``state.multiplier``."""
+        if self.coupled:
+            raise ValueError("scale: the coupling multiplier changes every step; read "
+                             "state.multiplier")
+        scale = DEFAULT_MULTIPLIER if self.scale is None else self.scale
+        return 1.0 / num_blocks if scale == "blocks" else float(scale)
 
     def update(self, grads: Params, state: LayerwiseStepSizeState,
                params: Optional[Params] = None, *,
@@ -290,7 +270,9 @@ class LayerwiseStepSize:
             grads: g, same structure as params (L blocks).
             state: from ``init`` or the previous ``update``.
             params: θ; needed when the base method has weight decay.
-            curvature: the oracle ``d -> q`` of shape (L,), e.g. ``ev.layer_curvature``.
+            curvature: the oracle ``d -> q`` of shape (L,), e.g. ``ev.layer_curvature``;
+                with the coupling multiplier it is called with ``coupling=True`` and
+                returns ``(q, C)``, C of shape (L, L).
             loss: θ ↦ f(θ) on the same batch; needed (and only used) with ``line_search``.
 
         Returns:
@@ -313,7 +295,7 @@ class LayerwiseStepSize:
         # base.direction checks grads, params and the base state: the one check of each
         d, base_state = self.base.direction(grads, state.base_state, params)
         numer = block_dot(objective_gradient(grads, params, wd_c), d)
-        q, seed = self._curvature(curvature, d, t, len(numer))
+        q, gram, seed = self._curvature(curvature, d, t, len(numer))
         sq = block_sq_norm(d)
         damping = wd_c + self.damping
         denom = q + damping * sq
@@ -321,10 +303,18 @@ class LayerwiseStepSize:
             raise NonFiniteError("params: g_lᵀd_l or ‖d_l‖² overflowed (non-finite); "
                                  "the run has diverged")
         previous = np.stack([state.avg_numerators, state.avg_curvatures, state.avg_sq_norms])
-        avg_n, avg_q, avg_s = moving_average(previous, np.stack([numer, q, sq]), self.ema, t)
-        raw = layerwise_step_sizes(avg_n, avg_q, avg_s, scale=self.multiplier(len(numer)),
-                                   damping=damping)
-        avg_d = avg_q + damping * avg_s
+        values = np.stack([numer, curvature_statistic(q, self.denominator), sq])
+        avg_n, avg_k, avg_s = moving_average(previous, values, self.ema, t)
+        magnitude = curvature_magnitude(avg_k, self.denominator)
+        avg_d = magnitude + damping * avg_s
+        if gram is None:
+            eta = self.multiplier(len(numer))
+            raw = layerwise_step_sizes(avg_n, magnitude, avg_s, scale=eta, damping=damping)
+        else:  # each block's own model step, then η from how those steps add up
+            unit = layerwise_step_sizes(avg_n, magnitude, avg_s, scale=1.0, damping=damping)
+            moving = fallback_codes(numer, avg_n, avg_d, unit, math.inf) == NO_FALLBACK
+            eta = coupling_multiplier(np.where(moving, unit, 0.0), gram, len(numer))
+            raw = eta * unit
         codes = fallback_codes(numer, avg_n, avg_d, raw, self.max_step)
         alpha, reference = apply_fallbacks(
             raw, codes, state.reference_step_sizes, on_ascent=self.on_ascent,
@@ -337,28 +327,44 @@ class LayerwiseStepSize:
         return updates, LayerwiseStepSizeState(
             count=t, base_state=base_state, step_sizes=factor * alpha, numerators=numer,
             curvatures=q, denominators=denom, avg_numerators=avg_n,
-            avg_denominators=avg_d, avg_curvatures=avg_q, avg_sq_norms=avg_s,
+            avg_denominators=avg_d, avg_curvatures=avg_k, avg_sq_norms=avg_s,
             fallbacks=codes, reference_step_sizes=reference, curvature_seed=seed,
-            line_search_factor=factor)
+            line_search_factor=factor, multiplier=float(eta))
 
     def _curvature(self, curvature, d: Params, t: int, n_blocks: int):
-        """q = curvature(d) (with kind and a per-step seed as configured), checked: shape (L,), finite."""
+        """(q, C or None, seed): q = curvature(d) (with kind, a per-step seed and the Gram as
+        configured), checked: q of shape (L,), C of shape (L, L), finite."""
         kind, seed = self.curvature_kind, None
+        extra = {"coupling": True} if self.coupled else {}
+        if extra and not _takes_coupling(curvature):
+            raise ValueError("curvature: the coupling multiplier (scale='coupling', the default) "
+                             "calls the oracle with coupling=True for (q, C); this oracle takes "
+                             "no coupling argument: pass scale='blocks' or a number")
         if kind is None:
-            q = curvature(d)
+            result = curvature(d, **extra)
         elif kind in SEEDED_KINDS:
             # One reproducible seed per (optimizer seed, step): same seed, same run.
             seed = int(np.random.SeedSequence([int(self.seed), t]).generate_state(1)[0])
-            q = curvature(d, kind=kind, seed=seed)
+            result = curvature(d, kind=kind, seed=seed)
         else:
-            q = curvature(d, kind=kind)
-        q = real_result(q, "curvature", "one real q_l per block")
+            result = curvature(d, kind=kind, **extra)
+        gram = None
+        if self.coupled:
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise ValueError("curvature: with the coupling multiplier the oracle must return "
+                                 "(q, C) when called with coupling=True (ev.layer_curvature does)")
+            result, gram = result
+            gram = real_result(gram, "curvature", "a Gram matrix C of shape (L, L)")
+            if gram.shape != (n_blocks, n_blocks) or not np.all(np.isfinite(gram)):
+                raise ValueError(f"curvature: the Gram C must be finite of shape "
+                                 f"({n_blocks}, {n_blocks}), got shape {gram.shape}")
+        q = real_result(result, "curvature", "one real q_l per block")
         if q.shape != (n_blocks,):
             raise ValueError(f"curvature: the oracle must return shape ({n_blocks},) "
                              f"(one q_l per block), got {q.shape}")
         if not np.all(np.isfinite(q)):
             raise NonFiniteError(f"curvature: the oracle returned non-finite values {q}")
-        return q, seed
+        return q, gram, seed
 
 
 def _updates(d: Params, params: Optional[Params], alpha: np.ndarray, wd_d: float) -> Params:
@@ -373,27 +379,10 @@ def _updates(d: Params, params: Optional[Params], alpha: np.ndarray, wd_d: float
     return out
 
 
-def GDLS(scale: Optional[float] = None, curvature_kind: Optional[str] = "hessian",
-         line_search: bool = True) -> LayerwiseStepSize:
-    """The idealized method: full-batch gradient descent with exact block curvature.
-
-        α_l = η ‖g_l‖² / g_lᵀH_ll g_l,      θ_l ← θ_l − α_l g_l
-
-    A factory (as optax's ``alias.py`` builds ``adamw``): LayerwiseStepSize around SGD
-    (d = g), λ = 0, ρ = 0, no cap; blocks with g_l = 0 do not move (the "ascent" fallback).
-    The caller supplies full-batch gradients, the exact oracle and (by default) ``loss``.
-
-    docs/theory.md: Theorems 1, 1′, 2, 3 (quadratics, η < 2/c) and 4, 4′ (strongly convex,
-    η < 2/κ) for the plain step; the default Armijo line search (our choice) never increases
-    f, keeps the full step on quadratics for η ≤ 2(1 − ν)/c and has Theorem 10's rate.
-
-    Args:
-        scale: η > 0, or None (default) for η = 1/L, L the number of blocks.
-        curvature_kind: passed to the oracle (default "hessian"; None: plain oracles of d).
-        line_search: Armijo backtracking with the ``loss`` oracle (default True; False: plain).
-
-    Returns:
-        The configured :class:`LayerwiseStepSize`.
-    """
-    return LayerwiseStepSize(SGD(lr=1.0), scale=scale, damping=0.0, ema=0.0,
-                             curvature_kind=curvature_kind, line_search=line_search)
+def _takes_coupling(oracle) -> bool:
+    """Whether ``oracle`` accepts a ``coupling`` keyword (or any keyword)."""
+    try:
+        parameters = inspect.signature(oracle).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return True
+    return any(p.name == "coupling" or p.kind is p.VAR_KEYWORD for p in parameters)

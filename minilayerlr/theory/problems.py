@@ -136,7 +136,7 @@ class DenseEvaluation:
         return self.problem.split(self._hessian @ self.problem.join(v, "v"))
 
     def layer_curvature(self, d: Union[Params, np.ndarray], kind: str = "hessian",
-                        seed: Optional[int] = None, **ignored) -> np.ndarray:
+                        seed: Optional[int] = None, coupling: bool = False, **ignored):
         """q_l = d_lᵀ H_ll d_l for every block, shape (L,).
 
         Args:
@@ -146,16 +146,24 @@ class DenseEvaluation:
                 random-sign estimator q̂_l = ε_l d_lᵀ(Hv)_l with v = Σ ε_l d_l,
                 ε from ``default_rng(seed)`` (unbiased: E ε_l ε_k = δ_lk).
             seed: used by "sign_hvp" only.
+            coupling: exact kinds only: also return C_lk = d_lᵀ H_lk d_k, shape (L, L)
+                (the Gauss-Newton Gram a network returns; here H is that matrix), as (q, C).
         """
         dv = self.problem.join(d, "d")
         blocks = [self.problem.block_slice(i) for i in range(self.problem.num_blocks)]
         if kind in ("hessian", "ggn"):
+            if coupling:
+                gram = np.array([[dv[s] @ self._hessian[s, r] @ dv[r] for r in blocks]
+                                 for s in blocks])
+                return np.diag(gram).copy(), gram
             return np.array([dv[s] @ self._hessian[s, s] @ dv[s] for s in blocks])
         if kind == "sign_hvp":
             eps = np.random.default_rng(seed).choice([-1.0, 1.0], size=len(blocks))
             v = np.concatenate([e * dv[s] for e, s in zip(eps, blocks)])
             hv = self._hessian @ v
             return np.array([e * dv[s] @ hv[s] for e, s in zip(eps, blocks)])
+        if coupling:
+            raise ValueError(f"coupling: only the exact kinds give the Gram, got kind {kind!r}")
         raise ValueError(f"kind: expected 'hessian', 'ggn' or 'sign_hvp' for a closed-form "
                          f"problem, got {kind!r}")
 

@@ -94,7 +94,8 @@ def _checked(curvature):
     """The curvature oracle, turning a non-finite answer into a divergence stop."""
     def oracle(d, **kwargs):
         q = curvature(d, **kwargs)
-        if not np.all(np.isfinite(q)):
+        # (q, C) with coupling=True: both must be finite
+        if not all(np.all(np.isfinite(a)) for a in (q if isinstance(q, tuple) else (q,))):
             raise _NonFinite("non-finite curvature")
         return q
     return oracle
