@@ -11,7 +11,8 @@ from minilayerlr.theory import BlockQuadratic
 
 def plain_gdls(scale=None):
     """GD-LS as the theorems state it: α_l = η‖g_l‖²/g_lᵀH_ll g_l, no safeguard."""
-    return LayerwiseStepSize(SGD(lr=1.0), scale=scale, damping=0.0, ema=0.0, curvature_kind="hessian")
+    return LayerwiseStepSize(SGD(lr=1.0), scale="blocks" if scale is None else scale, damping=0.0,
+                             ema=0.0, curvature_kind="hessian", denominator="signed")
 
 
 def run_gaps(problem, opt, x0, steps, gap):

@@ -122,7 +122,7 @@ def test_fallbacks_are_the_layerwise_ones():
     """Nonpositive curvature with no history: "previous" means α = 0, as layer-wise."""
     params = [{"x": np.array([1.0, 2.0])}, {"x": np.array([0.5])}]
     grads = [{"x": np.array([1.0, 0.0])}, {"x": np.array([1.0])}]
-    opt = GlobalStepSize(SGD())
+    opt = GlobalStepSize(SGD(), denominator="signed")  # |q| has no nonpositive curvature
     negative = lambda v: [{"x": -e["x"]} for e in v]
     updates, state = opt.update(grads, opt.init(params), params, hvp=negative)
     assert state.fallback_names == ("nonpositive_curvature",)

@@ -78,15 +78,17 @@ def test_runs_on_a_synthetic_lambda_oracle():
     assert updates[1] == {} and state.fallback_names == ("none", "none")
 
 
-def test_default_scale_is_one_over_the_number_of_blocks():
-    """η = 1/L by default (L blocks: in Theorem 1's range 0 < η < 2/c on every quadratic, as c ≤ L)."""
+def test_blocks_scale_is_one_over_the_number_of_blocks():
+    """η = 1/L with scale="blocks" (the 0.1 default; L blocks: in Theorem 1's range 0 < η < 2/c
+    on every quadratic, as c ≤ L)."""
     params = [{"W": np.ones((2, 2)), "b": np.zeros(2)}, {}, {"w": np.full(3, 2.0)}]
     grads = [{"W": np.full((2, 2), 0.5), "b": np.ones(2)}, {}, {"w": np.ones(3)}]
     oracle = lambda d: np.array([3.0, 0.5])  # noqa: E731
-    default = LayerwiseStepSize(SGD(), ema=0.0)
-    _, state = default.update(grads, default.init(params), params, curvature=oracle)
+    blocks = LayerwiseStepSize(SGD(), ema=0.0, scale="blocks")
+    _, state = blocks.update(grads, blocks.init(params), params, curvature=oracle)
     np.testing.assert_allclose(state.step_sizes, [0.5, 3.0])  # (1/2)·[1, 6]
-    assert default.multiplier(2) == 0.5 and LayerwiseStepSize(SGD(), scale=0.3).multiplier(2) == 0.3
+    assert blocks.multiplier(2) == 0.5 and LayerwiseStepSize(SGD(), scale=0.3).multiplier(2) == 0.3
+    assert state.multiplier == 0.5
 
 
 @given(block_quadratics(), st.integers(0, 2**31 - 1), st.floats(0.0, 2.0),
@@ -189,7 +191,7 @@ def test_adamw_ls_decay_uses_the_layer_step_size(problem, wd):
 def test_fallbacks_fire_and_never_produce_nan():
     params = [{"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.ones(2)}]
     grads = [{"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.ones(2)}, {"x": np.zeros(2)}]
-    opt = LayerwiseStepSize(SGD(), scale=1.0, max_step=5.0, ema=0.0)
+    opt = LayerwiseStepSize(SGD(), scale=1.0, max_step=5.0, ema=0.0, denominator="signed")
     state = opt.init(params)
     # step 1: block 0 fine (α = 2/1), block 1 zero curvature, block 2 tiny curvature
     # (α > α_max: capped), block 3 zero gradient (ascent rule: skip)
@@ -209,7 +211,7 @@ def test_fallbacks_fire_and_never_produce_nan():
 def test_ascent_rule_with_momentum_reversal(rule, expected):
     """g₂ᵀm₂ < 0 after the gradient flips sign under momentum: the ascent rule decides α."""
     params = [{"x": np.zeros(1)}]
-    opt = LayerwiseStepSize(SGD(momentum=0.9), max_step=3.0, on_ascent=rule, ema=0.0)
+    opt = LayerwiseStepSize(SGD(momentum=0.9), max_step=3.0, on_ascent=rule, ema=0.0, scale="blocks")
     state = opt.init(params)
     _, state = opt.update([{"x": np.ones(1)}], state, params, curvature=lambda d: d[0]["x"] ** 2)
     assert state.step_sizes[0] == 1.0
@@ -229,7 +231,7 @@ def test_curvature_kind_and_reproducible_estimator_seeds():
         return np.array([1.0])
 
     for kind in ("hessian", "sign_hvp", "sign_hvp"):
-        opt = LayerwiseStepSize(SGD(), curvature_kind=kind, seed=7)
+        opt = LayerwiseStepSize(SGD(), curvature_kind=kind, seed=7, scale="blocks")
         state = opt.init(params)
         for _ in range(2):
             _, state = opt.update(params, state, params, curvature=oracle)
@@ -319,7 +321,7 @@ def test_ema_is_a_ratio_of_averages_with_bias_cancelling(rho):
 def test_ascent_checks_this_steps_numerator_even_if_the_average_is_positive():
     """A positive average must not push a block uphill on this step (our safeguard)."""
     params = [{"x": np.zeros(1)}]
-    opt = LayerwiseStepSize(SGD(momentum=0.5), ema=0.9)
+    opt = LayerwiseStepSize(SGD(momentum=0.5), ema=0.9, scale="blocks")
     state = opt.init(params)
     _, state = opt.update([{"x": np.ones(1)}], state, params, curvature=lambda d: d[0]["x"] ** 2)
     _, state = opt.update([{"x": -0.4 * np.ones(1)}], state, params,

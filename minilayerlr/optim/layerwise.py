@@ -154,8 +154,9 @@ class LayerwiseStepSize:
     Args:
         base: SGD, Adam or AdamW (anything with ``init``, ``direction``,
             ``coupled_weight_decay``, ``decoupled_weight_decay``); its lr is ignored.
-        scale: η: None (default) for ``DEFAULT_MULTIPLIER``; "coupling" for
-            η = min(1, 1/c_u) from the oracle's Gauss-Newton Gram (exact kinds only);
+        scale: η: None (default) for ``DEFAULT_MULTIPLIER`` (η = 1/L with an estimator
+            kind, which gives no Gram); "coupling" for η = min(1, 1/c_u) from the oracle's
+            Gauss-Newton Gram (exact kinds only);
             "blocks" for η = 1/L, L the number of blocks (on a quadratic with ρ = 0,
             f never increases for η < 2/c, c ∈ [1, L]: docs/theory.md, Prop. 8);
             or a number > 0, fixed.
@@ -238,7 +239,9 @@ class LayerwiseStepSize:
     @property
     def coupled(self) -> bool:
         """True when η comes from the blocks' coupling (``scale`` "coupling", or None by default)."""
-        return (DEFAULT_MULTIPLIER if self.scale is None else self.scale) == "coupling"
+        if self.scale is None:  # an estimator gives no Gram: its default is η = 1/L
+            return DEFAULT_MULTIPLIER == "coupling" and self.curvature_kind in COUPLING_KINDS
+        return self.scale == "coupling"
 
     def init(self, params: Params) -> LayerwiseStepSizeState:
         """Return the initial state: the base state and zeros for every per-block array."""
@@ -253,11 +256,12 @@ class LayerwiseStepSize:
 
     def multiplier(self, num_blocks: int) -> float:
         """The fixed η: ``scale``, or 1/L for "blocks"; the coupling's η is in ``state.multiplier``."""
+        if self.coupled and num_blocks == 1:  # one block: c_u = 1
+            return 1.0
         if self.coupled:
             raise ValueError("scale: the coupling multiplier changes every step; read "
                              "state.multiplier")
-        scale = DEFAULT_MULTIPLIER if self.scale is None else self.scale
-        return 1.0 / num_blocks if scale == "blocks" else float(scale)
+        return 1.0 / num_blocks if self.scale in (None, "blocks") else float(self.scale)
 
     def update(self, grads: Params, state: LayerwiseStepSizeState,
                params: Optional[Params] = None, *,
@@ -313,6 +317,8 @@ class LayerwiseStepSize:
         else:  # each block's own model step, then η from how those steps add up
             unit = layerwise_step_sizes(avg_n, magnitude, avg_s, scale=1.0, damping=damping)
             moving = fallback_codes(numer, avg_n, avg_d, unit, math.inf) == NO_FALLBACK
+            # the damped curvature, as in D: λ‖d‖² is block diagonal (d_lᵀd_k = 0 for l ≠ k)
+            gram = gram + np.diag(damping * sq)
             eta = coupling_multiplier(np.where(moving, unit, 0.0), gram, len(numer))
             raw = eta * unit
         codes = fallback_codes(numer, avg_n, avg_d, raw, self.max_step)
