@@ -22,6 +22,9 @@ DEFAULT_LABEL = "SGD-m-LS (defaults)"
 #: the ablation line-up: (group, label, method, options); DEFAULT_LABEL first, in every group
 VARIANTS: List[Tuple[str, str, str, dict]] = [
     ("*", DEFAULT_LABEL, "sgd-ls", {}),
+    ("rule", "the 0.1 rule (signed q̄, η = 1/L)", "sgd-ls", {"denominator": "signed", "scale": "blocks"}),
+    ("denominator", "signed q̄", "sgd-ls", {"denominator": "signed"}),
+    ("denominator", "√(mean q²)", "sgd-ls", {"denominator": "rms"}),
     ("step", "global step (one block)", "sgd-global", {}),
     ("curvature", "ggn", "sgd-ls", {"curvature_kind": "ggn"}),
     ("curvature", "mc_fisher", "sgd-ls", {"curvature_kind": "mc_fisher"}),
@@ -33,10 +36,12 @@ VARIANTS: List[Tuple[str, str, str, dict]] = [
 ]
 #: what each group's table asks, and how the defaults read in it
 GROUPS: Dict[str, str] = {
+    "rule": "the second-edition default vs the 0.1 rule",
+    "denominator": "how q_l is averaged (defaults: the mean of |q_l|)",
     "step": "layer-wise (defaults) vs one global step",
     "curvature": "curvature kind (defaults: exact Hessian blocks)",
     "ema": "averaging ρ (defaults: 0.9)",
-    "scale": "multiplier η (defaults: 1/L)",
+    "scale": "multiplier η (defaults: DEFAULT_SCALE)",
 }
 
 

@@ -54,7 +54,7 @@ ESTIMATOR_KINDS = SEEDED_KINDS  # the former name, kept for one release
 COUPLING_KINDS = (None, "hessian", "ggn")
 #: The second-edition defaults (docs/measurements.md: chosen by a rule written before measuring).
 DEFAULT_DENOMINATOR = "abs"
-DEFAULT_MULTIPLIER = "coupling"
+DEFAULT_MULTIPLIER = "blocks"
 
 
 @dataclass(frozen=True)
@@ -120,16 +120,19 @@ class LayerwiseStepSize:
 
         n_l = g̃_lᵀd_l,  s_l = ‖d_l‖²,  q_l = curvature(d)_l
         n̄, κ̄, s̄ ← zero-start EMAs with factor ρ of n, |q| and s, bias-corrected
-        α_l = min(η · n̄_l / (κ̄_l + (wd_c + λ) s̄_l), α_max)      (the fallbacks aside)
-        η = min(1, Σ_l α̂_l² C_ll / α̂ᵀCα̂),  α̂_l = α_l at η = 1     (the blocks' coupling)
+        α_l = min(η · n̄_l / (κ̄_l + (wd_c + λ) s̄_l), α_max),  η = 1/L   (the fallbacks aside)
         θ_l ← (θ_l − α_l d_l)/(1 + α_l·wd_d)            (wd_d: AdamW's decoupled decay)
 
-    That is the default (the second edition, docs/measurements.md says how it was
-    chosen); ``rule_v01`` builds the 0.1 rule (κ = q signed, η = 1/L) bit for bit.
-    C is the Gauss-Newton Gram of the blocks' directions, from the same sweep as
-    q (``ev.layer_curvature(d, coupling=True)``). The EMA is linear, so
+    That is the default (the second edition; docs/measurements.md says how it was
+    chosen among the candidates of ``minilayerlr.optim.rule``): the average of the
+    curvature's magnitude |q_l| has no pole where q_l changes sign between batches,
+    and on a convex problem (q_l ≥ 0) it is the 0.1 rule exactly. ``rule_v01`` builds
+    the 0.1 rule (κ = q signed) bit for bit. The EMA is linear, so
     κ̄_l + (wd_c + λ)s̄_l is the average D̄_l of the denominators: α is a ratio of
-    averages. Fallbacks (our choices; the state records which fired, per block):
+    averages. ``scale="coupling"`` replaces 1/L by min(1, 1/c_u), the coupling of the
+    blocks along this step from the Gauss-Newton Gram C of their directions (one
+    sweep: ``ev.layer_curvature(d, coupling=True)``); measured, it lost to 1/L.
+    Fallbacks (our choices; the state records which fired, per block):
 
     * ascent — n_l ≤ 0 or n̄_l ≤ 0: a positive step along d_l does not
       decrease the model, so the default ``on_ascent="skip"`` sets α_l = 0 for
@@ -154,9 +157,9 @@ class LayerwiseStepSize:
     Args:
         base: SGD, Adam or AdamW (anything with ``init``, ``direction``,
             ``coupled_weight_decay``, ``decoupled_weight_decay``); its lr is ignored.
-        scale: η: None (default) for ``DEFAULT_MULTIPLIER`` (η = 1/L with an estimator
-            kind, which gives no Gram); "coupling" for η = min(1, 1/c_u) from the oracle's
-            Gauss-Newton Gram (exact kinds only);
+        scale: η: None (default) for ``DEFAULT_MULTIPLIER`` ("blocks"; an estimator kind,
+            which gives no Gram, always gets 1/L); "coupling" for η = min(1, 1/c_u) from
+            the oracle's Gauss-Newton Gram (exact kinds only);
             "blocks" for η = 1/L, L the number of blocks (on a quadratic with ρ = 0,
             f never increases for η < 2/c, c ∈ [1, L]: docs/theory.md, Prop. 8);
             or a number > 0, fixed.
