@@ -116,6 +116,8 @@ def test_theorem3_scalar_blocks_worst_ratio_is_the_jacobi_formula(n, seed, log10
     c = theory.coupling_constant(A, sizes)
     scale = fraction * 2 / c
     exact = theory.block_jacobi_rate(A, sizes, scale)
+    # Proposition 7(d): for scalar blocks E = D = B, so R(η) is this exact rate
+    assert theory.ema_contraction_bound(A, sizes, scale) == pytest.approx(exact, rel=rounding(A), abs=rounding(A))
     B = theory.block_diagonal(A, sizes)
     pencil = scipy.linalg.eigh(A, B)[1]
     attained = max(one_step_ratio_of_optimizer(A, sizes, scale, pencil[:, 0]), one_step_ratio_of_optimizer(A, sizes, scale, pencil[:, -1]))
