@@ -241,6 +241,24 @@ def test_proposition9b_the_step_leaves_the_optimum_for_every_draw(problem, seed,
     assert gap >= theory.optimum_escape_bound(A, sizes, scale, np.outer(xi, xi)) * (1 - 1e-9)
 
 
+def test_proposition9b_with_the_batch_hessian_needs_mu_d_from_the_batch():
+    """Prop. 9(b) corrected: when the steps use the batch Hessian A_S and the gap uses A, the bound
+    holds with Λ_l of A_S and μ_D = λ_min(D_S^{-1/2}AD_S^{-1/2}); the first edition's μ_D of A
+    (with A_S's Λ_l) is refuted on some of 60 random pairs (A, A_S)."""
+    from minilayerlr.theory.sharp import rescaled_strong_convexity
+    sizes, slices, eta, refuted = [1, 2], [slice(0, 1), slice(1, 3)], 0.5, 0
+    for seed in range(60):
+        A, A_s = spd_matrix(3, seed, 1.0), spd_matrix(3, seed + 1000, 1.0)
+        xi = np.random.default_rng(seed).standard_normal(3)
+        v = np.concatenate([eta * (xi[s] @ xi[s]) / (xi[s] @ A_s[s, s] @ xi[s]) * xi[s] for s in slices])
+        gap = 0.5 * v @ A @ v
+        assert gap >= theory.optimum_escape_bound(A, sizes, eta, np.outer(xi, xi), batch_hessian=A_s) * (1 - 1e-9)
+        first_edition = 0.5 * rescaled_strong_convexity(A, sizes) * eta ** 2 * sum(
+            (xi[s] @ xi[s]) / np.linalg.eigvalsh(A_s[s, s])[-1] for s in slices)
+        refuted += first_edition > gap * (1 + 1e-9)
+    assert refuted > 0
+
+
 def test_proposition9c_measured_noise_floor_matches_the_lyapunov_prediction():
     """Prop. 9(c): scalar blocks, SGD-LS with noisy gradients: the time-averaged gap is ½tr(AP).
 
