@@ -38,3 +38,38 @@ def one_step_ratio_of_optimizer(A, sizes, scale, e):
     quad = BlockQuadratic(A, np.zeros(len(A)), sizes)
     x1 = run_gaps(quad, plain_gdls(scale), e, 1, lambda x: x)[-1]
     return (x1 @ A @ x1) / (e @ A @ e)
+
+
+def adversarial_max(objective, starts, bounds, maxiter=60):
+    """Maximise ``objective(θ)`` over the box ``bounds`` (list of (lo, hi)) by Nelder–Mead from each
+    start, θ clipped into the box; returns (value, θ) of the best point found (attained, so a valid
+    bound must lie above it). Deterministic: the starts are given."""
+    import scipy.optimize
+    lo, hi = np.array(bounds, dtype=float).T
+    best_value, best_theta = -np.inf, None
+    for x0 in starts:
+        x0 = np.clip(np.asarray(x0, dtype=float), lo, hi)
+        res = scipy.optimize.minimize(lambda th: -objective(np.clip(th, lo, hi)), x0, method="Nelder-Mead",
+                                      options={"maxiter": maxiter, "xatol": 1e-7, "fatol": 1e-14})
+        for theta in (x0, np.clip(res.x, lo, hi)):
+            value = objective(theta)
+            if value > best_value:
+                best_value, best_theta = value, theta
+    return float(best_value), best_theta
+
+
+def gdls_armijo_ratio(problem, x0, scale, nu, tau, gap, max_shrinks=30):
+    """One GD-LS step with Armijo backtracking (the pure rule ``armijo_factor`` with ν, τ), plain
+    α_l = η‖g_l‖²/g_lᵀH_ll g_l: returns gap(x⁺)/gap(x0) (Theorem 10)."""
+    from minilayerlr.optim.safeguards import armijo_factor
+    ev = problem.evaluate(x0)
+    g = ev.gradient
+    u = np.zeros_like(g)
+    for i in range(problem.num_blocks):
+        s = problem.block_slice(i)
+        curv = g[s] @ ev.block_hessian(i) @ g[s]
+        if curv > 0:
+            u[s] = -scale * (g[s] @ g[s]) / curv * g[s]
+    t, _ = armijo_factor(lambda t: problem.loss(x0 + t * u), ev.loss, float(-g @ u),
+                         sufficient_decrease=nu, shrink=tau, max_shrinks=max_shrinks)
+    return gap(x0 + t * u) / gap(x0)
