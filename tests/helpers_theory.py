@@ -3,6 +3,8 @@
 The theorems are about GD-LS exactly as written (no line search): ``plain_gdls``
 builds it as ``LayerwiseStepSize`` around SGD with ρ = 0, λ = 0, no cap.
 """
+import functools
+
 import numpy as np
 
 from minilayerlr.optim import SGD, LayerwiseStepSize, apply_updates
@@ -73,3 +75,31 @@ def gdls_armijo_ratio(problem, x0, scale, nu, tau, gap, max_shrinks=30):
     t, _ = armijo_factor(lambda t: problem.loss(x0 + t * u), ev.loss, float(-g @ u),
                          sufficient_decrease=nu, shrink=tau, max_shrinks=max_shrinks)
     return gap(x0 + t * u) / gap(x0)
+
+
+@functools.lru_cache(maxsize=None)
+def measured_floor():
+    """Prop. 9(c)'s experiment, run once per session: 3000 noisy SGD-LS steps on scalar blocks started
+    from the stationary law; returns (A, sizes, η, noise covariance, mean gap, its standard error)."""
+    from minilayerlr import theory
+    from minilayerlr.optim import SGD, LayerwiseStepSize, apply_updates
+    from test_theory_sharp import scalar_block_matrix
+    sizes = (1, 2, 1)
+    A = scalar_block_matrix(list(sizes), 7, 1.0)
+    quad = BlockQuadratic(A, np.zeros(4), list(sizes))
+    scale, n = 0.5 / theory.coupling_constant(A, list(sizes)), 3000
+    rng = np.random.default_rng(11)
+    root = rng.standard_normal((4, 4)) * 0.1
+    cov = root @ root.T
+    P = theory.block_jacobi_noise_covariance(A, list(sizes), scale, cov)
+    sd = theory.block_jacobi_floor_standard_error(A, list(sizes), scale, cov, n)
+    opt = LayerwiseStepSize(SGD(), scale=scale, ema=0.0)
+    params = quad.split(rng.multivariate_normal(np.zeros(4), P))
+    state, gaps = opt.init(params), []
+    for _ in range(n):
+        ev = quad.evaluate(params)
+        gaps.append(ev.loss)
+        noisy = quad.split(quad.join(ev.grads) + rng.multivariate_normal(np.zeros(4), cov))
+        updates, state = opt.update(noisy, state, params, curvature=ev.layer_curvature)
+        params = apply_updates(params, updates)
+    return A, sizes, scale, cov, float(np.mean(gaps)), sd

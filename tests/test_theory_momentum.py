@@ -5,7 +5,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minilayerlr import theory
 from minilayerlr.optim import SGD, LayerwiseStepSize, apply_updates
 from minilayerlr.theory import BlockQuadratic, LogisticRegression
 from helpers_theory import plain_gdls, quadratic_gap, run_gaps

@@ -11,17 +11,13 @@ must fail: a strengthened claim fails the valid half, a weakened one the sharp h
 How to run a mutant by hand: replace the claim in ``CLAIMS`` (or in ``minilayerlr.theory``) by
 the mutant and run ``python -m pytest tests/test_theory_mutants_practical.py -k <name>``.
 """
-import functools
-
 import numpy as np
 import pytest
-import scipy.linalg
 
 from minilayerlr import theory
 from minilayerlr.optim import SGD, AdamW, LayerwiseStepSize, apply_updates
 from minilayerlr.theory import BlockQuadratic, LogisticRegression
-from minilayerlr.theory.bounds import block_slices
-from helpers_theory import adversarial_max, gdls_armijo_ratio, plain_gdls, quadratic_gap, run_gaps
+from helpers_theory import adversarial_max, gdls_armijo_ratio, measured_floor, plain_gdls, quadratic_gap, run_gaps
 from strategies_optim import random_partition, spd_matrix
 
 EPS = np.finfo(float).eps
@@ -81,9 +77,9 @@ def check_lemma2(interval):
 
 def check_corollary1(best):
     """At η = 1/c every step contracts by best(A, sizes); on A = a·I (c = 1, μ = M) the ratio is 0 = best."""
-    for A, sizes in random_instances(2):
+    for A, sizes in random_instances(1):
         c = theory.coupling_constant(A, sizes)
-        assert theory.worst_one_step_ratio(A, sizes, 1 / c, restarts=0, max_iter=40)[0] <= best(A, sizes) + 1e-12
+        assert theory.worst_one_step_ratio(A, sizes, 1 / c, restarts=0, max_iter=30)[0] <= best(A, sizes) + 1e-12
     A = 2.5 * np.eye(3)
     gaps = run_gaps(BlockQuadratic(A, np.zeros(3), [1, 2]), plain_gdls(1.0), np.ones(3), 1, lambda x: x @ A @ x)
     assert gaps[1] / gaps[0] <= best(A, [1, 2]) + 1e-15                      # valid
@@ -170,8 +166,8 @@ def check_proposition7(bound):
         A = np.diag([1.0, kappa])
         observed = max(ema_ratio(A, [2], eta, 0), ema_ratio(A, [2], eta, -1))
         return observed - bound(A, [2], eta)
-    starts = [(0.2, 0.3), (1.0, 0.9), (1.5, 0.5)]
-    worst, where = adversarial_max(excess, starts, [(0.05, 2.0), (0.01, 0.999)], maxiter=25)
+    starts = [(0.2, 0.3), (1.0, 0.9)]
+    worst, where = adversarial_max(excess, starts, [(0.05, 2.0), (0.01, 0.999)], maxiter=20)
     assert worst <= 1e-6, (worst, where)
     for A, sizes in random_instances(2, 1.0):
         c_low = theory.min_scaled_coupling_constant(A, sizes)
@@ -288,31 +284,6 @@ def check_proposition9b(escape):
             assert gap >= claimed * (1 - 1e-9)
             if A is scalar[0][0]:
                 assert gap <= claimed * (1 + 1e-9)
-
-
-@functools.lru_cache(maxsize=None)
-def measured_floor():
-    """Prop. 9(c)'s experiment (as in test_theory_practical): (instance, mean gap, its standard error)."""
-    from test_theory_sharp import scalar_block_matrix
-    sizes = (1, 2, 1)
-    A = scalar_block_matrix(list(sizes), 7, 1.0)
-    quad = BlockQuadratic(A, np.zeros(4), list(sizes))
-    scale, n = 0.5 / theory.coupling_constant(A, list(sizes)), 3000
-    rng = np.random.default_rng(11)
-    root = rng.standard_normal((4, 4)) * 0.1
-    cov = root @ root.T
-    P = theory.block_jacobi_noise_covariance(A, list(sizes), scale, cov)
-    sd = theory.block_jacobi_floor_standard_error(A, list(sizes), scale, cov, n)
-    opt = LayerwiseStepSize(SGD(), scale=scale, ema=0.0)
-    params = quad.split(rng.multivariate_normal(np.zeros(4), P))
-    state, gaps = opt.init(params), []
-    for _ in range(n):
-        ev = quad.evaluate(params)
-        gaps.append(ev.loss)
-        noisy = quad.split(quad.join(ev.grads) + rng.multivariate_normal(np.zeros(4), cov))
-        updates, state = opt.update(noisy, state, params, curvature=ev.layer_curvature)
-        params = apply_updates(params, updates)
-    return A, sizes, scale, cov, float(np.mean(gaps)), sd
 
 
 def check_proposition9c(floor):

@@ -12,9 +12,8 @@ from minilayerlr import theory
 from minilayerlr.theory.bounds import block_slices
 from minilayerlr.optim import SGD, Adam, LayerwiseStepSize, apply_updates
 from minilayerlr.theory import BlockQuadratic
-from helpers_theory import plain_gdls, quadratic_gap, run_gaps
+from helpers_theory import measured_floor, plain_gdls, quadratic_gap, run_gaps
 from strategies_optim import block_quadratics, fractions, random_partition, spd_matrix
-from test_theory_sharp import scalar_block_matrix
 
 
 def kappa_max(A, sizes):
@@ -138,6 +137,7 @@ def test_proposition7_threshold_two_over_c_lambda_is_sharp():
                                box_extreme_start(A, sizes, -1)) < 1
 
 
+@settings(max_examples=8)  # each example runs ~10 BFGS searches
 @given(block_quadratics(), fractions)
 def test_proposition7_min_with_rho_prime_bounds_gdls(problem, fraction):
     """Prop. 7(c): with ρ = 0 (GD-LS) the worst ratio found by BFGS is ≤ min(ρ′, R); Theorem 3's
@@ -282,25 +282,9 @@ def test_proposition9c_measured_noise_floor_matches_the_lyapunov_prediction():
 
     Started from the stationary law, the gaps form a stationary sequence whose autocovariance
     is exact for Gaussian noise: γ_k = ½ tr(A T^k P A (T^k P)ᵀ); the tolerance is 5 standard
-    deviations of the mean of n gaps computed from it.
+    deviations of the mean of n gaps computed from it (``helpers_theory.measured_floor``, shared
+    with the mutants of test_theory_mutants_practical).
     """
-    sizes = [1, 2, 1]
-    A = scalar_block_matrix(sizes, 7, 1.0)
-    quad = BlockQuadratic(A, np.zeros(4), sizes)
-    scale, n = 0.5 / theory.coupling_constant(A, sizes), 3000
-    rng = np.random.default_rng(11)
-    root = rng.standard_normal((4, 4)) * 0.1
-    cov = root @ root.T
-    floor = theory.block_jacobi_noise_floor(A, sizes, scale, cov)
-    P = theory.block_jacobi_noise_covariance(A, sizes, scale, cov)
-    sd = theory.block_jacobi_floor_standard_error(A, sizes, scale, cov, n)
-    opt = LayerwiseStepSize(SGD(), scale=scale, ema=0.0)
-    params = quad.split(rng.multivariate_normal(np.zeros(4), P))
-    state, gaps = opt.init(params), []
-    for _ in range(n):
-        ev = quad.evaluate(params)
-        gaps.append(ev.loss)
-        noisy = quad.split(quad.join(ev.grads) + rng.multivariate_normal(np.zeros(4), cov))
-        updates, state = opt.update(noisy, state, params, curvature=ev.layer_curvature)
-        params = apply_updates(params, updates)
-    assert abs(np.mean(gaps) - floor) <= 5 * sd
+    A, sizes, scale, cov, mean, sd = measured_floor()
+    floor = theory.block_jacobi_noise_floor(A, list(sizes), scale, cov)
+    assert abs(mean - floor) <= 5 * sd
