@@ -3,7 +3,7 @@
 Theorems and proofs: docs/theory.md. ``BlockQuadratic``, ``LogisticRegression``
 and ``BumpFunction`` follow the same evaluate protocol as networks, so the
 optimizers of ``minilayerlr.optim`` run on them unchanged. ``bounds`` holds the
-constants and Theorems 1, 2, 4; ``sharp`` Theorems 1′, 3, 4′, 10 and
+constants and Theorems 1, 2, 4; ``sharp`` Theorems 1′, 3, 4′, 10, the constant c_λ and
 Proposition 7; ``noise`` Proposition 9; ``worst_case`` the worst one-step ratio
 found by optimisation and the table printed by ``print_bound_table()``.
 """

@@ -150,7 +150,7 @@ def min_scaled_coupling_constant(A, block_sizes: Sequence[int]) -> float:
     """c_λ = λ_max(E^{-1/2} A E^{-1/2}), E = blockdiag(λ_min(A_ll)·I_l) (Proposition 7).
 
     The coupling constant after scaling each block by its smallest eigenvalue:
-    c ≤ c_λ ≤ c·κ_max (κ_max = max_l κ_l), and c_λ = c when every A_ll = a_l·I.
+    max(c, κ_max) ≤ c_λ ≤ c·κ_max (κ_max = max_l κ_l), and c_λ = c when every A_ll = a_l·I.
     """
     A, blocks, slices = _blocks(A, block_sizes)
     E = np.zeros_like(A)
