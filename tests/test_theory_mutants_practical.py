@@ -111,6 +111,40 @@ def check_proposition43(lower):
         assert abs(worst - lower(kappa, eta)) <= 10 * kappa * 1e-8 * np.sqrt(2 * np.pi)
 
 
+# --------------------------------------- Proposition 4.4: max((1 − η/κ)², (1 − ηκ)²) is exact in 1-D
+
+def check_proposition44(rate):
+    """Valid: one plain GD-LS step on one-feature logistic regressions (η·κ ∈ {0.5, 1.5, 3}, three
+    starts), on spikes and dips of widths 1e-2 and 1e-4, and on the worst piecewise-constant
+    curvature found by optimisation (test_theory_sharp's search). Sharp: the spike and the dip of
+    width 1e-8 reach it within 10κs√(2π)."""
+    from test_theory_sharp import _one_dimensional_worst
+    rng = np.random.default_rng(4)
+    for seed in range(3):
+        X = rng.standard_normal((15, 1)) * 2
+        prob = LogisticRegression(X, np.where(X[:, 0] + rng.standard_normal(15) > 0, 1.0, -1.0), 0.05, [1])
+        mu, big = prob.strong_convexity(), prob.smoothness()
+        f_star = prob.optimal_value()
+        for eta_kappa in (0.5, 1.5, 3.0):
+            eta = eta_kappa * mu / big
+            for x0 in (-3.0, 0.5, 4.0):
+                gaps = run_gaps(prob, plain_gdls(eta), np.array([x0]), 1, lambda x: prob.loss(x) - f_star)
+                if gaps[0] > 1e-10:  # the gap is a difference of O(1) losses: ~1e-15 rounding
+                    assert gaps[1] <= rate(mu, big, eta) * gaps[0] + 1e-13
+    for kappa, eta_kappa in ((4.0, 1.95), (10.0, 0.5), (2.0, 1.5), (4.0, 2.5)):
+        eta = eta_kappa / kappa
+        for dip in (False, True):
+            for width in (1e-2, 1e-4):
+                f = theory.BumpFunction(1.0, kappa, 1.0, width, dip=dip)
+                ratio = run_gaps(f, plain_gdls(eta), np.array([1.0]), 1, f.loss)
+                assert ratio[1] / ratio[0] <= rate(1.0, kappa, eta) * (1 + 1e-9)
+        if eta_kappa < 2:
+            assert _one_dimensional_worst(kappa, eta, starts=4) <= rate(1.0, kappa, eta) + 1e-9
+        worst = max(run_gaps(f, plain_gdls(eta), np.array([1.0]), 1, f.loss)[1] / f.loss(np.array([1.0]))
+                    for f in (theory.BumpFunction(1.0, kappa, 1.0, 1e-8, dip=d) for d in (False, True)))
+        assert abs(worst - rate(1.0, kappa, eta)) <= 10 * kappa * 1e-8 * np.sqrt(2 * np.pi)
+
+
 # ------------------------------------------------------- Proposition 5(b): α_l divided by the loss scale ω
 
 def check_proposition5b(alpha_scaling):
@@ -386,6 +420,8 @@ CLAIMS = [
      lambda k, eta: max((1 - eta / k) ** 2, (1 - eta * k) ** 2),
      lambda k, eta: 0.99 * max((1 - eta / k) ** 2, (1 - eta * k) ** 2),
      lambda k, eta: 1.01 * max((1 - eta / k) ** 2, (1 - eta * k) ** 2)),
+    ("proposition44", check_proposition44, theory.one_dimensional_rate,
+     loosened(theory.one_dimensional_rate, 0.01), loosened(theory.one_dimensional_rate, -0.01)),
     ("proposition5b", check_proposition5b, lambda w: 1 / w, lambda w: 1 / w ** 0.99, lambda w: 1 / w ** 1.01),
     ("proposition6", check_proposition6, lambda g, d, A: g @ d / (d @ A @ d),
      lambda g, d, A: 0.99 * g @ d / (d @ A @ d), lambda g, d, A: 1.01 * g @ d / (d @ A @ d)),

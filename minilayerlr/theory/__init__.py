@@ -15,7 +15,7 @@ from minilayerlr.theory.problems import (BlockProblem, BlockQuadratic, DenseEval
 from minilayerlr.theory.sharp import (block_jacobi_best_scale, block_jacobi_rate, ema_contraction_bound,
                                       improved_strongly_convex_bound, invariant_contraction_bound,
                                       kantorovich_constant, kantorovich_strong_convexity, line_search_bound,
-                                      min_scaled_coupling_constant,
+                                      min_scaled_coupling_constant, one_dimensional_rate,
                                       relative_strong_convexity, rescaled_strong_convexity)
 from minilayerlr.theory.bump import BumpFunction
 from minilayerlr.theory.noise import (block_jacobi_floor_standard_error, block_jacobi_noise_covariance,
@@ -31,7 +31,7 @@ __all__ = [
     "rescaled_strong_convexity", "kantorovich_strong_convexity", "relative_strong_convexity",
     "kantorovich_constant", "invariant_contraction_bound", "block_jacobi_rate",
     "block_jacobi_best_scale", "improved_strongly_convex_bound", "ema_contraction_bound",
-    "min_scaled_coupling_constant",
+    "min_scaled_coupling_constant", "one_dimensional_rate",
     "line_search_bound", "block_jacobi_noise_covariance", "block_jacobi_noise_floor",
     "optimum_escape_bound", "block_jacobi_floor_standard_error",
     "one_step_ratio", "worst_one_step_ratio", "bound_table", "print_bound_table",

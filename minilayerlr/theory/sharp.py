@@ -146,6 +146,23 @@ def improved_strongly_convex_bound(mu: float, smoothness: float, scale: float) -
     return float(1 - min(2 * scale / kappa * (1 - scale / 2), 2 * scale * (1 - scale * kappa / 2)))
 
 
+def one_dimensional_rate(mu: float, smoothness: float, scale: float) -> float:
+    """Proposition 4.4: max((1 − η/κ)², (1 − ηκ)²), κ = Λ/μ, any η > 0.
+
+    The exact worst one-step ratio (f(x⁺) − f*)/(f(x) − f*) of the plain GD-LS step on
+    one-dimensional C² functions with μ ≤ f'' ≤ Λ (attained in the limit by the spike and the
+    dip of ``BumpFunction``, Proposition 4.3). < 1 iff η < 2/κ.
+    """
+    mu, smoothness = check_real(mu, "mu"), check_real(smoothness, "smoothness")
+    if not (np.isfinite(mu) and mu > 0):
+        raise ValueError(f"mu: expected a finite number > 0, got {mu!r}")
+    if not (np.isfinite(smoothness) and smoothness >= mu):
+        raise ValueError(f"smoothness: expected a finite number >= mu = {mu}, got {smoothness!r}")
+    scale = check_scale(scale, np.inf, "Proposition 4.4")
+    kappa = smoothness / mu
+    return float(max((1 - scale / kappa) ** 2, (1 - scale * kappa) ** 2))
+
+
 def min_scaled_coupling_constant(A, block_sizes: Sequence[int]) -> float:
     """c_λ = λ_max(E^{-1/2} A E^{-1/2}), E = blockdiag(λ_min(A_ll)·I_l) (Proposition 7).
 
