@@ -175,3 +175,17 @@ def test_proposition44_one_dimensional_search_never_exceeds_the_exact_rate(kappa
     found = _one_dimensional_worst(kappa, eta)
     assert exact - 1e-3 <= found <= exact + 1e-9
     assert found < theory.improved_strongly_convex_bound(1.0, kappa, eta)
+
+
+def test_bound_table_shows_c_lambda_and_r_and_they_bound_the_observed_ratio(capsys):
+    """print_bound_table (docs/theory.md §2): c ≤ c_λ, and GD-LS's observed worst ratio is ≤ min(ρ′, R)
+    (Theorem 1′ and Proposition 7(c)), with equality to R on the scalar-block rows (Theorem 3)."""
+    rows = theory.bound_table()
+    for r in rows:
+        assert r["c"] <= r["c_lambda"] * (1 + 1e-12)
+        assert r["observed"] <= min(r["rho_prime"], r["R"]) + 1e-12
+    for r in (rows[0], rows[2]):                         # 2×2 and Jacobi: scalar blocks
+        assert r["observed"] == pytest.approx(r["R"], abs=1e-9)
+    theory.print_bound_table(rows)
+    out = capsys.readouterr().out
+    assert "c_lam" in out and " R " in out and len(out.splitlines()) == len(rows) + 1

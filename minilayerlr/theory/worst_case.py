@@ -15,7 +15,7 @@ the true worst case that every valid bound must exceed (docs/theory.md §2).
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import scipy.linalg
@@ -128,11 +128,11 @@ def bound_table() -> List[dict]:
     return rows
 
 
-def print_bound_table() -> None:
-    """Print ``bound_table()``: c, c_λ, Theorem 1 (ρ_T), Theorem 1′ (ρ′), Proposition 7 (R),
-    and the observed worst one-step ratio of GD-LS (≤ min(ρ′, R))."""
+def print_bound_table(rows: Optional[List[dict]] = None) -> None:
+    """Print ``bound_table()`` (or ``rows`` from it): c, c_λ, Theorem 1 (ρ_T), Theorem 1′ (ρ′),
+    Proposition 7 (R), and the observed worst one-step ratio of GD-LS (≤ min(ρ′, R))."""
     print(f"{'instance':34s} {'c':>6s} {'c_lam':>7s} {'mu/M':>8s} {'rho_T':>8s} {'rho_prime':>9s} "
           f"{'R':>9s} {'observed':>8s}")
-    for r in bound_table():
+    for r in bound_table() if rows is None else rows:
         print(f"{r['name']:34s} {r['c']:6.3f} {r['c_lambda']:7.3f} {r['mu_over_M']:8.5f} {r['rho_T']:8.5f} "
               f"{r['rho_prime']:9.5f} {r['R']:9.5g} {r['observed']:8.5f}")
