@@ -103,3 +103,13 @@ def measured_floor():
         updates, state = opt.update(noisy, state, params, curvature=ev.layer_curvature)
         params = apply_updates(params, updates)
     return A, sizes, scale, cov, float(np.mean(gaps)), sd
+
+
+def rule_v01(base, **options):
+    """The 0.1 default SGD-m-LS/SGD-LS rule (η = 1/L, the signed average q̄_l, ρ = 0.9 unless given):
+    ``minilayerlr.optim.rule_v01`` where the package has it, else ``LayerwiseStepSize`` with its
+    0.1 defaults. The theory of docs/theory.md §5 is about this rule; pinning it keeps the tests
+    about the same rule whatever ``LayerwiseStepSize``'s defaults become."""
+    import minilayerlr.optim
+    factory = getattr(minilayerlr.optim, "rule_v01", None)
+    return factory(base, **options) if factory is not None else LayerwiseStepSize(base, **options)

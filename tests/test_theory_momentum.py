@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from minilayerlr.optim import SGD, LayerwiseStepSize, apply_updates
 from minilayerlr.theory import BlockQuadratic, LogisticRegression
-from helpers_theory import plain_gdls, quadratic_gap, run_gaps
+from helpers_theory import plain_gdls, quadratic_gap, rule_v01, run_gaps
 from strategies_optim import block_quadratics, random_partition, spd_matrix
 
 
@@ -110,7 +110,7 @@ def test_remark61_absolute_curvature_changes_nothing_on_convex_problems():
                 LogisticRegression(X, np.where(X[:, 0] > 0, 1.0, -1.0), 0.1, [1, 3])]
     for prob in problems:
         for absolute in (False, True):
-            opt = LayerwiseStepSize(SGD(momentum=0.9))
+            opt = rule_v01(SGD(momentum=0.9))
             params = prob.split(np.ones(prob.dim))
             state, trace = opt.init(params), []
             for _ in range(15):
@@ -137,7 +137,7 @@ def test_default_sgd_m_ls_measured_on_quadratics(seed):
     A, sizes = spd_matrix(6, seed, 2.0), random_partition(6, seed)
     quad = BlockQuadratic(A, np.zeros(6), sizes)
     x0 = np.random.default_rng(seed).standard_normal(6)
-    gaps = np.array(run_gaps(quad, LayerwiseStepSize(SGD(momentum=0.9)), x0, 200, quadratic_gap(quad)))
+    gaps = np.array(run_gaps(quad, rule_v01(SGD(momentum=0.9)), x0, 200, quadratic_gap(quad)))
     plain = np.array(run_gaps(quad, plain_gdls(None), x0, 200, quadratic_gap(quad)))
     assert np.any(gaps[1:] > gaps[:-1] * (1 + 1e-9))                 # f rose on a single step
     late, late_plain = (gaps[200] / gaps[100]) ** (1 / 100), (plain[200] / plain[100]) ** (1 / 100)

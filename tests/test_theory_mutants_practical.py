@@ -17,7 +17,8 @@ import pytest
 from minilayerlr import theory
 from minilayerlr.optim import SGD, AdamW, LayerwiseStepSize, apply_updates
 from minilayerlr.theory import BlockQuadratic, LogisticRegression
-from helpers_theory import adversarial_max, gdls_armijo_ratio, measured_floor, plain_gdls, quadratic_gap, run_gaps
+from helpers_theory import (adversarial_max, gdls_armijo_ratio, measured_floor, plain_gdls, quadratic_gap,
+                            rule_v01, run_gaps)
 from strategies_optim import random_partition, spd_matrix
 
 EPS = np.finfo(float).eps
@@ -154,7 +155,7 @@ def check_proposition5b(alpha_scaling):
         alphas = []
         for w in (1.0, omega):
             quad = BlockQuadratic(w * A, np.zeros(len(A)), sizes)
-            opt = LayerwiseStepSize(SGD(momentum=0.9), ema=0.9)
+            opt = rule_v01(SGD(momentum=0.9), ema=0.9)
             params = quad.split(x0)
             state = opt.init(params)
             for _ in range(3):
