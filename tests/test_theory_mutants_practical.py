@@ -146,6 +146,45 @@ def check_proposition44(rate):
         assert abs(worst - rate(1.0, kappa, eta)) <= 10 * kappa * 1e-8 * np.sqrt(2 * np.pi)
 
 
+# ------------------------------------------------- Proposition 5(a): d_l → s_l d_l leaves α_l d_l unchanged
+
+class ScaledDirections:
+    """A base method whose directions are SGD-m's times fixed per-block factors s_l (Prop. 5(a))."""
+
+    def __init__(self, factors):
+        self.inner, self.factors = SGD(momentum=0.9), factors
+        self.coupled_weight_decay, self.decoupled_weight_decay = 0.0, 0.0
+
+    def init(self, params):
+        return self.inner.init(params)
+
+    def direction(self, grads, state, params=None):
+        d, state = self.inner.direction(grads, state, params)
+        return [{"x": s * block["x"]} for s, block in zip(self.factors, d)], state
+
+
+def check_proposition5a(update_scaling):
+    """Directions scaled by s_l (fixed across steps, ρ = 0.9, λ = 0.1): the updates are
+    update_scaling(s_l) times the unscaled ones, block by block, for 4 steps."""
+    A, sizes = random_instances(1)[0]
+    quad = BlockQuadratic(A, np.ones(len(A)), sizes)
+    factors = 10.0 ** np.linspace(-1.5, 1.5, len(sizes))
+    runs = []
+    for base in (ScaledDirections(np.ones(len(sizes))), ScaledDirections(factors)):
+        opt = LayerwiseStepSize(base, scale=0.5 / len(sizes), ema=0.9, damping=0.1)
+        params = quad.split(np.ones(len(A)))
+        state, updates_seen = opt.init(params), []
+        for _ in range(4):
+            ev = quad.evaluate(params)
+            updates, state = opt.update(ev.grads, state, params, curvature=ev.layer_curvature)
+            params = apply_updates(params, updates)
+            updates_seen.append([u["x"] for u in updates])
+        runs.append(updates_seen)
+    for plain_step, scaled_step in zip(*runs):
+        for s, u, v in zip(factors, plain_step, scaled_step):
+            np.testing.assert_allclose(v, update_scaling(s) * u, rtol=1e-10, atol=1e-15)
+
+
 # ------------------------------------------------------- Proposition 5(b): α_l divided by the loss scale ω
 
 def check_proposition5b(alpha_scaling):
@@ -423,6 +462,7 @@ CLAIMS = [
      lambda k, eta: 1.01 * max((1 - eta / k) ** 2, (1 - eta * k) ** 2)),
     ("proposition44", check_proposition44, theory.one_dimensional_rate,
      loosened(theory.one_dimensional_rate, 0.01), loosened(theory.one_dimensional_rate, -0.01)),
+    ("proposition5a", check_proposition5a, lambda s: 1.0, lambda s: s ** 0.01, lambda s: s ** -0.01),
     ("proposition5b", check_proposition5b, lambda w: 1 / w, lambda w: 1 / w ** 0.99, lambda w: 1 / w ** 1.01),
     ("proposition6", check_proposition6, lambda g, d, A: g @ d / (d @ A @ d),
      lambda g, d, A: 0.99 * g @ d / (d @ A @ d), lambda g, d, A: 1.01 * g @ d / (d @ A @ d)),
