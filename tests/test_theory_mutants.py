@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from minilayerlr import theory
-from helpers_theory import one_step_ratio_of_optimizer, plain_gdls, run_gaps
+from helpers_theory import adversarial_max, one_step_ratio_of_optimizer, plain_gdls, run_gaps
 from strategies_optim import random_partition, spd_matrix
 
 # rounding of one step's ratio on matrices with cond ≤ 1e3 (test_theory_sharp's allowance)
@@ -148,10 +148,35 @@ def bump_ratio(eta):
     return gaps[1] / gaps[0]
 
 
+def one_dimensional_ratio(kappa, eta, dip, width=1e-7):
+    """One plain GD-LS step from x₀ = 1 on the spike (dip=False) or the dip of Prop. 4.3 (x* = 0):
+    α = η/f''(x₀), computed from the closed forms (the optimizer runs in ``bump_ratio``)."""
+    f = theory.BumpFunction(1.0, kappa, center=1.0, width=width, dip=dip)
+    x = np.array([1.0])
+    x1 = x - eta * f.gradient(x)[0] / f.hessian_at(x)[0, 0]
+    return f.loss(x1) / f.loss(x)
+
+
+def worst_deficit(bound):
+    """max over (log10 κ, η·κ/2) ∈ [0.01, 2] × [0.02, 0.999] of claimed / observed decrease on the
+    spike and the dip (width 1e-7), by Nelder–Mead from a 3×3 grid (adversarial instances)."""
+    def objective(theta):
+        kappa = 10.0 ** theta[0]
+        eta = theta[1] * 2 / kappa
+        worst = max(one_dimensional_ratio(kappa, eta, False), one_dimensional_ratio(kappa, eta, True))
+        return (1 - bound(1.0, kappa, eta)) / (1 - worst)
+    starts = [(a, f) for a in (0.3, 1.0, 1.7) for f in (0.3, 0.9, 0.99)]
+    return adversarial_max(objective, starts, [(0.01, 2.0), (0.02, 0.999)], maxiter=40)
+
+
 def check_general_bound(bound, sharp_factor):
-    """Valid on logistic regression and the bump; sharp on the bump at η = 1/κ, within ``sharp_factor``."""
+    """Valid on logistic regression, the bump, and on the spike and dip at the worst (κ, η) found by
+    optimisation; sharp on the bump at η = 1/κ, within ``sharp_factor``."""
     for eta_kappa in (0.5, 1.0, 1.9):
         assert bump_ratio(eta_kappa / KAPPA) <= bound(1.0, KAPPA, eta_kappa / KAPPA) + ROUND
+    # spike and dip of width s = 1e-7 differ from their limits by O(κ s) ≤ 3e-5 in the decrease
+    deficit, where = worst_deficit(bound)
+    assert deficit <= 1 + 1e-4, (deficit, where)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((20, 3))
     y = np.where(X @ np.ones(3) > 0, 1.0, -1.0)
@@ -168,12 +193,16 @@ def check_general_bound(bound, sharp_factor):
 
 
 def test_theorem4prime_check_passes_and_its_mutants_fail():
-    """Theorem 4′ passes (sharp within 1 + 2ε on the bump); 1.1× fails, 0.9× fails."""
+    """Theorem 4′ passes (sharp within 1 + 2ε on the bump); 1.1× and 0.9× fail, and so does the
+    audit's "first term only" (1 − (2η/κ)(1 − η/2)): the search finds the dip at κ ≈ 1.5, η ≈ 2/κ."""
     new = theory.improved_strongly_convex_bound
     check_general_bound(new, 1 + 2 * EPS)
-    for mutant in (lambda m, L, eta: 1 - 1.1 * (1 - new(m, L, eta)), lambda m, L, eta: 1 - 0.9 * (1 - new(m, L, eta))):
+    first_term_only = lambda m, L, eta: 1 - 2 * eta / (L / m) * (1 - eta / 2)  # noqa: E731
+    for mutant in (lambda m, L, eta: 1 - 1.1 * (1 - new(m, L, eta)), lambda m, L, eta: 1 - 0.9 * (1 - new(m, L, eta)),
+                   first_term_only):
         with pytest.raises(AssertionError):
             check_general_bound(mutant, 1 + 2 * EPS)
+    assert worst_deficit(first_term_only)[0] > 100  # the dip, not rounding, refutes it
 
 
 def test_theorem4_check_passes_and_its_mutants_fail():

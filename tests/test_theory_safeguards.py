@@ -145,3 +145,23 @@ def test_proposition11_one_dimensional_family_converges(log10_x0, negative, wd, 
         else:
             assert after == before
     assert x[-1] <= max(abs(1 - scale), 0.9) ** 10 * abs(x0)
+
+
+@settings(max_examples=20)
+@given(st.integers(5, 30), st.integers(1, 4), st.integers(0, 2**31 - 1), st.floats(-2, 0),
+       st.sampled_from([0.5, 3.0, 1e3]))
+def test_theorem10_one_block_rate(n_samples, dim, seed, log10_reg, scale_kappa):
+    """Theorem 10(iv): one block, any η: f − f* contracts by 1 − min{2νη/κ, 4ντ(1 − ν)/κ}."""
+    prob = logistic(n_samples, dim, seed, log10_reg, 0.0)
+    prob = LogisticRegression(prob.X, prob.y, prob.reg, [dim])
+    mu, big = prob.strong_convexity(), prob.smoothness()
+    scale = scale_kappa * 2 * mu / big
+    bound = theory.line_search_bound(mu, big, scale, one_block=True)
+    assert bound <= theory.line_search_bound(mu, big, scale)
+    f_star = prob.optimal_value()
+    losses, _ = run(prob, GDLS(scale=scale), 2 * np.random.default_rng(seed).standard_normal(dim), 5)
+    gaps = losses - f_star
+    for before, after in zip(gaps, gaps[1:]):
+        if before < 1e-12:  # a difference of O(1) losses: stop at rounding level
+            break
+        assert after <= bound * before + 1e-13

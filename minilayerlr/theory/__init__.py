@@ -3,7 +3,7 @@
 Theorems and proofs: docs/theory.md. ``BlockQuadratic``, ``LogisticRegression``
 and ``BumpFunction`` follow the same evaluate protocol as networks, so the
 optimizers of ``minilayerlr.optim`` run on them unchanged. ``bounds`` holds the
-constants and Theorems 1, 2, 4; ``sharp`` Theorems 1′, 3, 4′, 10 and
+constants and Theorems 1, 2, 4; ``sharp`` Theorems 1′, 3, 4′, 10, the constant c_λ and
 Proposition 7; ``noise`` Proposition 9; ``worst_case`` the worst one-step ratio
 found by optimisation and the table printed by ``print_bound_table()``.
 """
@@ -15,6 +15,7 @@ from minilayerlr.theory.problems import (BlockProblem, BlockQuadratic, DenseEval
 from minilayerlr.theory.sharp import (block_jacobi_best_scale, block_jacobi_rate, ema_contraction_bound,
                                       improved_strongly_convex_bound, invariant_contraction_bound,
                                       kantorovich_constant, kantorovich_strong_convexity, line_search_bound,
+                                      min_scaled_coupling_constant, one_dimensional_rate,
                                       relative_strong_convexity, rescaled_strong_convexity)
 from minilayerlr.theory.bump import BumpFunction
 from minilayerlr.theory.noise import (block_jacobi_floor_standard_error, block_jacobi_noise_covariance,
@@ -30,6 +31,7 @@ __all__ = [
     "rescaled_strong_convexity", "kantorovich_strong_convexity", "relative_strong_convexity",
     "kantorovich_constant", "invariant_contraction_bound", "block_jacobi_rate",
     "block_jacobi_best_scale", "improved_strongly_convex_bound", "ema_contraction_bound",
+    "min_scaled_coupling_constant", "one_dimensional_rate",
     "line_search_bound", "block_jacobi_noise_covariance", "block_jacobi_noise_floor",
     "optimum_escape_bound", "block_jacobi_floor_standard_error",
     "one_step_ratio", "worst_one_step_ratio", "bound_table", "print_bound_table",

@@ -21,7 +21,7 @@ import scipy.linalg
 
 from minilayerlr.theory.bounds import (as_real_array, block_diagonal, block_slices, check_block_sizes,
                                        check_spd, coupling_constant)
-from minilayerlr.theory.sharp import check_scalar_blocks, check_scale, rescaled_strong_convexity
+from minilayerlr.theory.sharp import check_scalar_blocks, check_scale
 from minilayerlr.validation import check_int
 
 
@@ -50,14 +50,26 @@ def block_jacobi_noise_floor(A, block_sizes: Sequence[int], scale: float, noise_
     return float(0.5 * np.trace(check_spd(A) @ P))
 
 
-def optimum_escape_bound(A, block_sizes: Sequence[int], scale: float, noise_cov) -> float:
-    """Prop. 9(b): from x = x*, E[f(x⁺) − f*] ≥ ½ μ_D η² Σ_l tr(Σ_S,ll)/Λ_l, any blocks."""
+def optimum_escape_bound(A, block_sizes: Sequence[int], scale: float, noise_cov,
+                         batch_hessian=None) -> float:
+    """Prop. 9(b): from x = x*, E[f(x⁺) − f*] ≥ ½ μ_D η² Σ_l tr(Σ_S,ll)/Λ_l, any blocks.
+
+    With ``batch_hessian`` A_S (the steps use the batch's curvature, the gap uses A), Λ_l are
+    A_S's block maxima and μ_D = λ_min(D_S^{-1/2} A D_S^{-1/2}), D_S = blockdiag(Λ_l I).
+    """
     A = check_spd(A)
     sizes = check_block_sizes(block_sizes, A.shape[0])
     cov = _check_cov(noise_cov, len(A))
     scale = check_scale(scale, np.inf, "Proposition 9")
-    total = sum(np.trace(cov[s, s]) / np.linalg.eigvalsh(A[s, s])[-1] for s in block_slices(sizes))
-    return float(0.5 * rescaled_strong_convexity(A, sizes) * scale ** 2 * total)
+    steps_from = A if batch_hessian is None else check_spd(batch_hessian, "batch_hessian")
+    if steps_from.shape != A.shape:
+        raise ValueError(f"batch_hessian: expected shape {A.shape}, got {steps_from.shape}")
+    D = np.zeros_like(A)
+    for s in block_slices(sizes):
+        D[s, s] = np.linalg.eigvalsh(steps_from[s, s])[-1] * np.eye(s.stop - s.start)
+    mu_d = float(scipy.linalg.eigh(A, D, eigvals_only=True)[0])
+    total = sum(np.trace(cov[s, s]) / D[s.start, s.start] for s in block_slices(sizes))
+    return float(0.5 * mu_d * scale ** 2 * total)
 
 
 def block_jacobi_floor_standard_error(A, block_sizes: Sequence[int], scale: float, noise_cov,

@@ -1,4 +1,4 @@
-"""Sharper rate bounds (docs/theory.md, Theorems 1′, 3 and 4′, Proposition 7).
+"""Sharper rate bounds (docs/theory.md, Theorems 1′, 3, 4′ and 10, Proposition 7).
 
 Notation: f(x) = ½ xᵀAx − bᵀx, A ≻ 0 split into L blocks (L is the number of
 blocks, never a smoothness constant); A_ll the diagonal blocks with extreme
@@ -10,6 +10,9 @@ of a pencil A v = θ P v (θ_min = λ_min(P^{-1/2} A P^{-1/2})):
 * μ_D, P = D = blockdiag(Λ_l I): the best μ/M over block rescalings;
 * μ_W, P = W⁻¹ = blockdiag(A_ll / K_l), K_l = 4κ_l/(1 + κ_l)² (Kantorovich);
 * μ_B, P = B.
+
+and two coupling constants, largest eigenvalues of such pencils: c (P = B) and c_λ
+(P = E = blockdiag(λ_l I), the blocks scaled by their smallest eigenvalue).
 
 Every function is invariant under x_l → s_l x_l (A → SAS), as GD-LS is.
 """
@@ -143,23 +146,56 @@ def improved_strongly_convex_bound(mu: float, smoothness: float, scale: float) -
     return float(1 - min(2 * scale / kappa * (1 - scale / 2), 2 * scale * (1 - scale * kappa / 2)))
 
 
-def ema_contraction_bound(A, block_sizes: Sequence[int], scale: float) -> float:
-    """Proposition 7: any EMA factor ρ, any history: 1 − 2η μ_D min_l min{1 − ηc/2, κ_l(1 − ηcκ_l/2)}.
+def one_dimensional_rate(mu: float, smoothness: float, scale: float) -> float:
+    """Proposition 4.4: max((1 − η/κ)², (1 − ηκ)²), κ = Λ/μ, any η > 0.
 
-    For SGD-LS with d = g (full batch, λ = 0, cap not reached) on the quadratic; needs
-    0 < η < 2/(c κ_max), κ_max = max_l κ_l (the threshold is sharp for one block).
+    The exact worst one-step ratio (f(x⁺) − f*)/(f(x) − f*) of the plain GD-LS step on
+    one-dimensional C² functions with μ ≤ f'' ≤ Λ (attained in the limit by the spike and the
+    dip of ``BumpFunction``, Proposition 4.3). < 1 iff η < 2/κ.
     """
-    A, blocks, _ = _blocks(A, block_sizes)
-    c = coupling_constant(A, block_sizes)
-    kappas = [(lambda e: e[-1] / e[0])(np.linalg.eigvalsh(Al)) for Al in blocks]
-    scale = check_scale(scale, 2 / (c * max(kappas)), "Proposition 7")
-    m = min(min(1 - scale * c / 2, k * (1 - scale * c * k / 2)) for k in kappas)
-    return float(1 - 2 * scale * rescaled_strong_convexity(A, block_sizes) * m)
+    mu, smoothness = check_real(mu, "mu"), check_real(smoothness, "smoothness")
+    if not (np.isfinite(mu) and mu > 0):
+        raise ValueError(f"mu: expected a finite number > 0, got {mu!r}")
+    if not (np.isfinite(smoothness) and smoothness >= mu):
+        raise ValueError(f"smoothness: expected a finite number >= mu = {mu}, got {smoothness!r}")
+    scale = check_scale(scale, np.inf, "Proposition 4.4")
+    kappa = smoothness / mu
+    return float(max((1 - scale / kappa) ** 2, (1 - scale * kappa) ** 2))
+
+
+def min_scaled_coupling_constant(A, block_sizes: Sequence[int]) -> float:
+    """c_λ = λ_max(E^{-1/2} A E^{-1/2}), E = blockdiag(λ_min(A_ll)·I_l) (Proposition 7).
+
+    The coupling constant after scaling each block by its smallest eigenvalue:
+    max(c, κ_max) ≤ c_λ ≤ c·κ_max (κ_max = max_l κ_l), and c_λ = c when every A_ll = a_l·I.
+    """
+    A, blocks, slices = _blocks(A, block_sizes)
+    E = np.zeros_like(A)
+    for s, Al in zip(slices, blocks):
+        E[s, s] = np.linalg.eigvalsh(Al)[0] * np.eye(Al.shape[0])
+    return float(scipy.linalg.eigh(A, E, eigvals_only=True)[-1])
+
+
+def ema_contraction_bound(A, block_sizes: Sequence[int], scale: float) -> float:
+    """Proposition 7: R(η) = max((1 − ημ_D)², (1 − ηc_λ)²), any η > 0.
+
+    The exact supremum of (f(x⁺) − f*)/(f(x) − f*) over all points and all histories of
+    SGD-LS with d = g, any EMA factor ρ ∈ [0, 1) (ρ = 0 included: then R bounds GD-LS
+    too, and min(ρ′, R) sharpens Theorem 1′), λ = 0, cap not reached, on the quadratic.
+    Every α_l lies in [η/Λ_l, η/λ_l] and R is the worst ratio over that box. R < 1 iff
+    η < 2/c_λ (``min_scaled_coupling_constant``); for scalar blocks R is Theorem 3's rate.
+    """
+    scale = check_scale(scale, np.inf, "Proposition 7")
+    mu_d = rescaled_strong_convexity(A, block_sizes)
+    c_low = min_scaled_coupling_constant(A, block_sizes)
+    return float(max((1 - scale * mu_d) ** 2, (1 - scale * c_low) ** 2))
 
 
 def line_search_bound(mu: float, smoothness: float, scale: float, sufficient_decrease: float = 1e-4,
-                      shrink: float = 0.5) -> float:
+                      shrink: float = 0.5, one_block: bool = False) -> float:
     """Theorem 10: GD-LS with Armijo backtracking, ρ = 1 − min{2νη/κ, 4ντ(1 − ν)/κ²}, any η > 0.
+
+    With one block (``one_block=True``) the second term improves to 4ντ(1 − ν)/κ.
 
     For μ-strongly convex f with ∇²f ⪯ Λ·I (κ = Λ/μ), α_l from the exact local block
     Hessian, backtracking t ∈ {1, τ, τ², …} with sufficient decrease ν, as long as the last
@@ -171,12 +207,15 @@ def line_search_bound(mu: float, smoothness: float, scale: float, sufficient_dec
         scale: η > 0.
         sufficient_decrease: ν in (0, 1) (default as ``minilayerlr.optim.safeguards``).
         shrink: τ in (0, 1).
+        one_block: True when the parameters form a single block (then α⁻ = α⁺).
     """
     mu, smoothness = check_real(mu, "mu"), check_real(smoothness, "smoothness")
     if not (np.isfinite(mu) and mu > 0):
         raise ValueError(f"mu: expected a finite number > 0, got {mu!r}")
     if not (np.isfinite(smoothness) and smoothness >= mu):
         raise ValueError(f"smoothness: expected a finite number >= mu = {mu}, got {smoothness!r}")
+    if not isinstance(one_block, (bool, np.bool_)):
+        raise ValueError(f"one_block: expected True or False, got {one_block!r}")
     scale = check_scale(scale, np.inf, "Theorem 10")
     nu, tau = check_real(sufficient_decrease, "sufficient_decrease"), check_real(shrink, "shrink")
     if not 0 < nu < 1:
@@ -184,4 +223,5 @@ def line_search_bound(mu: float, smoothness: float, scale: float, sufficient_dec
     if not 0 < tau < 1:
         raise ValueError(f"shrink: expected a number in (0, 1), got {shrink!r}")
     kappa = smoothness / mu
-    return float(1 - min(2 * nu * scale / kappa, 4 * nu * tau * (1 - nu) / kappa ** 2))
+    spread = 1.0 if one_block else 1 / kappa   # a lower bound on α⁻/α⁺ (Theorem 10(iii))
+    return float(1 - min(2 * nu * scale / kappa, 4 * nu * tau * (1 - nu) * spread / kappa))

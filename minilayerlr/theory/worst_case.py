@@ -8,14 +8,14 @@ BFGS from random and structured starts (pencil and Kantorovich eigenvectors);
 what it returns is *attained* by the returned start, hence a lower bound on
 the true worst case that every valid bound must exceed (docs/theory.md §2).
 
-``bound_table`` prints Theorem 1's ρ_T, Theorem 1′'s ρ′ and the observed worst
-case side by side on a few instances::
+``bound_table`` prints the coupling constants c and c_λ, Theorem 1's ρ_T, Theorem 1′'s
+ρ′, Proposition 7's R and the observed worst case side by side on a few instances::
 
     python -c "from minilayerlr.theory import print_bound_table; print_bound_table()"
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import scipy.linalg
@@ -24,7 +24,8 @@ import scipy.optimize
 from minilayerlr.theory.bounds import (block_diagonal, block_slices, block_smoothness, check_block_sizes,
                                        check_spd, contraction_bound, coupling_constant,
                                        jacobi_matrix, strong_convexity)
-from minilayerlr.theory.sharp import invariant_contraction_bound
+from minilayerlr.theory.sharp import (ema_contraction_bound, invariant_contraction_bound,
+                                      min_scaled_coupling_constant)
 from minilayerlr.validation import as_generator, check_int
 
 
@@ -92,7 +93,8 @@ def worst_one_step_ratio(A, block_sizes: Sequence[int], scale: float, restarts: 
 
 
 def _instances():
-    """(name, A, block_sizes, η) for the table: the audit's cases and one coupled problem."""
+    """(name, A, block_sizes, η) for the table: the audit's cases and one coupled problem
+    (η None: 1/c; "c_lambda": 1/c_λ)."""
     two = np.array([[1.0, -0.99], [-0.99, 1.0]])
     S = np.diag([1.0, 1.0, 30.0, 30.0])           # a block rescaling x_2 → 30·x_2
     rng = np.random.default_rng(0)
@@ -102,25 +104,35 @@ def _instances():
             ("one block diag(1, 100), eta = 1", np.diag([1.0, 100.0]), [2], 1.0),
             ("Jacobi n = 4, a = 0.3, eta = 1/c", jacobi_matrix(4, 0.3), [1] * 4, 1 / 1.9),
             ("coupled 2+2, eta = 1/c", base, [2, 2], None),
+            ("same, eta = 1/c_lambda", base, [2, 2], "c_lambda"),
             ("same, block 2 rescaled by 30", S @ base @ S, [2, 2], None)]
 
 
 def bound_table() -> List[dict]:
-    """Rows {name, mu_over_M, rho_T, rho_prime, observed} for the instances above."""
+    """Rows {name, c, c_lambda, mu_over_M, rho_T, rho_prime, R, observed} for the instances above.
+
+    R is Proposition 7's exact worst case over EMA histories, also a bound for GD-LS, so
+    the plain method's ratio is at most min(ρ′, R).
+    """
     rows = []
     for name, A, sizes, scale in _instances():
         c = coupling_constant(A, sizes)
-        scale = 1 / c if scale is None else scale
-        rows.append({"name": name, "mu_over_M": strong_convexity(A) / block_smoothness(A, sizes),
+        c_low = min_scaled_coupling_constant(A, sizes)
+        scale = {None: 1 / c, "c_lambda": 1 / c_low}.get(scale, scale) if not isinstance(scale, float) else scale
+        rows.append({"name": name, "c": c, "c_lambda": c_low,
+                     "mu_over_M": strong_convexity(A) / block_smoothness(A, sizes),
                      "rho_T": contraction_bound(A, sizes, scale),
                      "rho_prime": invariant_contraction_bound(A, sizes, scale),
+                     "R": ema_contraction_bound(A, sizes, scale),
                      "observed": worst_one_step_ratio(A, sizes, scale)[0]})
     return rows
 
 
-def print_bound_table() -> None:
-    """Print ``bound_table()``: Theorem 1 (ρ_T), Theorem 1′ (ρ′), observed worst one-step ratio."""
-    print(f"{'instance':36s} {'mu/M':>9s} {'rho_T':>9s} {'rho_prime':>9s} {'observed':>9s}")
-    for r in bound_table():
-        print(f"{r['name']:36s} {r['mu_over_M']:9.5f} {r['rho_T']:9.5f} {r['rho_prime']:9.5f} "
-              f"{r['observed']:9.5f}")
+def print_bound_table(rows: Optional[List[dict]] = None) -> None:
+    """Print ``bound_table()`` (or ``rows`` from it): c, c_λ, Theorem 1 (ρ_T), Theorem 1′ (ρ′),
+    Proposition 7 (R), and the observed worst one-step ratio of GD-LS (≤ min(ρ′, R))."""
+    print(f"{'instance':34s} {'c':>6s} {'c_lam':>7s} {'mu/M':>8s} {'rho_T':>8s} {'rho_prime':>9s} "
+          f"{'R':>9s} {'observed':>8s}")
+    for r in bound_table() if rows is None else rows:
+        print(f"{r['name']:34s} {r['c']:6.3f} {r['c_lambda']:7.3f} {r['mu_over_M']:8.5f} {r['rho_T']:8.5f} "
+              f"{r['rho_prime']:9.5f} {r['R']:9.5g} {r['observed']:8.5f}")
