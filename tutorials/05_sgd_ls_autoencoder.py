@@ -24,8 +24,8 @@
 # is guaranteed to descend only for $\eta < 2/c$, with a coupling constant
 # $1\le c\le L$ (Theorem 1 in `docs/theory.md`, Tutorial 4). $\eta = 1/L$ is
 # the multiplier that is safe there whatever the coupling (on a quadratic; for
-# the mini-batch, momentum and averaged rule used here it is a heuristic, no
-# theorem covers it: Propositions 7–9 there); it is our default
+# the mini-batch, momentum and averaged rule used here it is a heuristic: only
+# pieces are proved, Propositions 7–9 and 8′ there); it is our default
 # (`scale=None`), and `opt.multiplier(L)` tells which $\eta$ is in use. We run
 # $\eta = 1$ (`scale=1.0`) next to it to show what the overshoot does.
 #

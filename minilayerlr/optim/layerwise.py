@@ -161,7 +161,8 @@ class LayerwiseStepSize:
             which gives no Gram, always gets 1/L); "coupling" for η = min(1, 1/c_u) from
             the oracle's Gauss-Newton Gram (exact kinds only);
             "blocks" for η = 1/L, L the number of blocks (on a quadratic with ρ = 0,
-            f never increases for η < 2/c, c ∈ [1, L]: docs/theory.md, Prop. 8);
+            f never increases for η < 2/c, c ∈ [1, L]: docs/theory.md, Prop. 8; with ρ > 0 and
+            d = g, for η < 2/c_λ under every history: Prop. 7);
             or a number > 0, fixed.
         denominator: how q_l enters D̄_l: "abs" (default: the EMA of |q_l|), "signed"
             (the EMA of q_l, the 0.1 rule) or "rms" (√ of the EMA of q_l²); see
