@@ -189,3 +189,39 @@ def test_coupling_multiplier_bounds():
     assert coupling_multiplier(np.zeros(3), np.eye(3), 3) == 1 / 3
     partly = np.array([[1.0, 0.5], [0.5, 1.0]])  # c_u = (1 + 1 + 1)/2 = 1.5 for equal steps
     assert math.isclose(coupling_multiplier(np.ones(2), partly, 2), 2 / 3)
+
+
+# -- the default's first three steps by hand ------------------------------------------------------
+
+def test_the_defaults_first_three_steps_are_its_equations():
+    """SGD-m (β = 0.9) with L2 decay wd = 0.01, two blocks, q_l changing sign: by hand,
+        m ← βm + g̃,  g̃ = g + wd θ,  n = g̃ᵀm,  κ = |q|,  s = ‖m‖²,
+        n̄, κ̄, s̄ = bias-corrected EMAs (ρ = 0.9),  α = (1/L) n̄ / (κ̄ + wd s̄),  θ ← θ − α m,
+    α = 0 where n ≤ 0 or n̄ ≤ 0. Each side rounds a handful of operations, so they agree to a
+    few ulps of α (the rounding bound, not a fitted tolerance)."""
+    wd, beta, rho = 0.01, 0.9, 0.9
+    theta = [np.array([1.0, -2.0]), np.array([0.5])]
+    grads = [[np.array([1.0, 0.5]), np.array([2.0])],
+             [np.array([-0.5, 1.0]), np.array([1.5])],
+             [np.array([0.25, -0.75]), np.array([-3.0])]]
+    qs = [np.array([2.0, -1.0]), np.array([-0.5, 0.25]), np.array([1.5, -4.0])]
+    params = [{"x": t.copy()} for t in theta]
+    opt = LayerwiseStepSize(SGD(momentum=beta, weight_decay=wd))
+    state = opt.init(params)
+    m = [np.zeros(2), np.zeros(1)]
+    avg = np.zeros((3, 2))
+    for t, (g, q) in enumerate(zip(grads, qs), start=1):
+        g_obj = [gi + wd * th for gi, th in zip(g, theta)]
+        m = [beta * mi + gi for mi, gi in zip(m, g_obj)]
+        n = np.array([gi @ mi for gi, mi in zip(g_obj, m)])
+        s = np.array([mi @ mi for mi in m])
+        avg = (rho * avg * (1 - rho ** (t - 1)) + (1 - rho) * np.stack([n, np.abs(q), s])) / (1 - rho ** t)
+        alpha = np.where((n > 0) & (avg[0] > 0), 0.5 * avg[0] / (avg[1] + wd * avg[2]), 0.0)
+        updates, state = opt.update([{"x": gi} for gi in g], state, params,
+                                    curvature=lambda d, q=q: q)
+        np.testing.assert_allclose(state.step_sizes, alpha, rtol=16 * np.finfo(float).eps)
+        theta = [th - a * mi for th, a, mi in zip(theta, alpha, m)]
+        params = mll.apply_updates(params, updates)
+        np.testing.assert_allclose(np.concatenate([p["x"] for p in params]), np.concatenate(theta),
+                                   rtol=16 * np.finfo(float).eps, atol=16 * np.finfo(float).eps)
+    assert state.count == 3 and np.all(state.curvatures == qs[-1])

@@ -1,9 +1,10 @@
 """``compare --ablation``: which part of the layer-wise rule matters, one table per question.
 
 Each variant is one row of :data:`VARIANTS`: (group, label, method, options).
-The first row is SGD-m-LS at its defaults (exact Hessian blocks, ρ = 0.9,
-η = 1/L, one step per layer); it is run once and appears in every group's
-table, so each table changes one thing only. Every variant runs with the
+The first row is SGD-m-LS at its defaults (exact Hessian blocks, the average of
+|q_l|, ρ = 0.9, η = 1/L, one step per layer); it is run once and appears in every
+group's table, so each table changes one thing only; the "rule" group sets it
+against the 0.1 rule (signed average of q_l). Every variant runs with the
 same seeds as the rest of the comparison.
 
 The global-step ablation (``GlobalStepSize``: the same rule with one block
@@ -41,7 +42,7 @@ GROUPS: Dict[str, str] = {
     "step": "layer-wise (defaults) vs one global step",
     "curvature": "curvature kind (defaults: exact Hessian blocks)",
     "ema": "averaging ρ (defaults: 0.9)",
-    "scale": "multiplier η (defaults: DEFAULT_SCALE)",
+    "scale": "multiplier η (defaults: 1/L)",
 }
 
 

@@ -131,6 +131,10 @@ Tasks:
                softmax CE, same digits, batch 100, 3 epochs
   gcn          2-layer GCN 32-16-4, ReLU, masked softmax CE, on a contextual
                stochastic block model graph (1,200 nodes), 200 full-batch steps
+  tanh-mlp     stress task: 784-64-64-64-10 tanh MLP classifier, softmax CE, the
+               same digits, batch 100, 5 epochs
+  regression   stress task: 20-32-32-32-32-1 tanh MLP fitting a random tanh teacher
+               (2,000 Gaussian inputs), squared error, batch 50, 10 epochs
 --quick uses 16x16 synthetic digits, smaller models, fewer epochs and runs
 every method once (tuned ones at the middle of their grid).
 
