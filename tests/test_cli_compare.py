@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from minilayerlr import cli
+from minilayerlr.experiments.tasks import TASK_NAMES
 
 
 def test_compare_quick_writes_every_output(tmp_path, capsys):
@@ -35,12 +36,12 @@ def test_compare_quick_writes_every_output(tmp_path, capsys):
     assert len(list((out / "runs").glob("*.json"))) == len(results["runs"])
     with open(out / "results.csv") as handle:
         assert len(list(csv.DictReader(handle))) == len(results["runs"])
-    for name in ("autoencoder", "cnn", "gcn"):
+    for name in TASK_NAMES:
         for kind in ("curves", "step_sizes", "stability"):
             png = out / f"{name}_{kind}.png"
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
-    assert printed.count("| SGD-m-LS | none |") == 3 and "| GD-LS | none |" in printed
+    assert printed.count("| SGD-m-LS | none |") == len(TASK_NAMES) and "| GD-LS | none |" in printed
     assert f"Command: `minilayerlr compare --quick --size 60 --epochs 1 --out {out}" in printed
     assert "better" in printed or "tie" in printed or "worse" in printed
 

@@ -37,7 +37,8 @@ def test_tasks_are_seeded():
 
 
 def test_real_digits_by_default_synthetic_for_quick():
-    assert [default_data(t) for t in TASK_NAMES] == ["mnist5k", "mnist5k", "synthetic"]
+    assert [default_data(t) for t in TASK_NAMES] == ["mnist5k", "mnist5k", "synthetic", "mnist5k",
+                                                     "synthetic"]
     assert {default_data(t, quick=True) for t in TASK_NAMES} == {"synthetic"}
     ae, cnn = build_task("autoencoder", size=40), build_task("cnn", size=40)
     assert ae.x_train.shape == (40, 784) and ae.data == "mnist5k"

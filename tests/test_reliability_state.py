@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import minilayerlr as mll
 from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim import (GDLS, SGD, SLS, Adam, AdamW, DoG, GlobalStepSize, LDoG,
-                               LayerwiseStepSize, Prodigy)
+                               LayerwiseStepSize, Prodigy, rule_v01)
 from minilayerlr.optim.oracles import supply_oracles
 from minilayerlr.optim.state_checks import check_nested_state_values
 from minilayerlr.training import train
@@ -133,8 +133,8 @@ def test_a_wrapper_count_that_disagrees_with_its_base_count_is_refused(name):
 
 def test_the_checks_accept_every_value_a_run_writes():
     # negative numerators, curvatures and denominators are legitimate (ascent, nonconvex
-    # blocks): the checks must not refuse them
-    opt = LayerwiseStepSize(SGD(momentum=0.9), ema=0.5)
+    # blocks under the 0.1 rule's signed average): the checks must not refuse them
+    opt = rule_v01(SGD(momentum=0.9), ema=0.5)
     state = opt.init(PARAMS)
     for q in ([-1.0, 2.0], [3.0, -4.0], [-1.0, -1.0]):
         _, state = opt.update(EV.grads, state, PARAMS, curvature=lambda d, q=q: np.array(q))
