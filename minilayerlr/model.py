@@ -35,6 +35,7 @@ class Sequential:
                 raise TypeError(f"layers[{k}]: expected a minilayerlr layer, got {type(layer).__name__}")
         if not isinstance(loss, Loss):
             raise TypeError(f"loss: expected a minilayerlr loss, got {type(loss).__name__}")
+        _check_chain(layers)
         self.layers = layers
         self.loss_fn = loss
         self.blocks = [k for k, layer in enumerate(layers) if layer.param_names]
@@ -158,6 +159,27 @@ class Sequential:
         out = self.forward(params, x)
         targets = self.loss_fn.check_targets(out.shape, targets)
         return self.loss_fn.forward(out, targets)[0]
+
+
+def _check_chain(layers) -> None:
+    """Refuse layers whose sizes do not chain, naming the layer, at construction (not at ``evaluate``).
+
+    From each layer whose output shape is known without an input (a Dense
+    layer's ``out_features``) onwards, every next layer must accept the shape
+    the previous one gives; shapes that depend on the input (after a Conv2d)
+    are checked by ``evaluate`` against ``x``.
+    """
+    shape, source = None, None
+    for k, layer in enumerate(layers):
+        if shape is not None:
+            try:
+                shape = tuple(layer.output_shape(shape))
+            except ValueError as error:
+                raise ValueError(f"layers[{k}]: does not take what layers[{source}] gives, one "
+                                 f"example of shape {shape}: {error}") from None
+        elif isinstance(getattr(layer, "out_features", None), int):
+            shape = (layer.out_features,)
+        source = k
 
 
 def _targets(targets, y):

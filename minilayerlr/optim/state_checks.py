@@ -24,7 +24,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
-from minilayerlr.tree import Params, check_tree
+from minilayerlr.tree import Params, check_same_structure, check_tree
 from minilayerlr.validation import is_real_number
 
 
@@ -149,3 +149,87 @@ def rule_state_checks(per_block: bool, n_codes: int):
         """Raise naming ``where.<field>`` unless the values are as :func:`check_rule_state` says."""
         check_rule_state(self, where, n_codes, per_block)
     return check_values
+
+
+def check_below(name: str, value: float, bound: float, why: str) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` < ``bound`` (a constructor's overflow guard)."""
+    if not value < bound:
+        raise ValueError(f"{name}: expected a number below {bound:g} ({why}), got {value!r}")
+
+
+def check_buffers(state, names: Iterable[str], grads: Params, params: Optional[Params] = None,
+                  where: str = "state") -> None:
+    """Raise naming ``where.<field>`` unless each tree field has exactly the parameters' keys and shapes.
+
+    The reference is ``params`` when given (already checked against ``grads``,
+    so a wrong gradient is blamed on ``grads`` before this runs), else
+    ``grads``. Shapes must be equal, not merely broadcastable: a buffer of
+    shape (3, 1) for a (3,) bias would silently turn every update into a matrix.
+    None fields (a buffer switched off) are skipped.
+    """
+    ref = params if params is not None else grads
+    for name in names:
+        value = getattr(state, name)
+        if value is not None:
+            check_same_structure(value, ref, f"{where}.{name}")
+
+
+def check_square_matrices(arrays, shapes, label: str, symmetric_rtol: float) -> None:
+    """Raise naming ``label[i]`` unless ``arrays[i]`` is a symmetric positive semi-definite (d, d) matrix.
+
+    ``shapes[i]`` is d. Positive semi-definiteness is checked by necessary
+    conditions that cost O(d²), as the symmetry does: a diagonal ≥ 0 and
+    |M_ij| ≤ √(M_ii M_jj) (a negative-definite or plainly indefinite matrix
+    fails them; the preconditioner would otherwise send the update uphill).
+    """
+    for i, (a, d) in enumerate(zip(arrays, shapes)):
+        where = f"{label}[{i}]"
+        if a.shape != (d, d):
+            raise ValueError(f"{where}: expected shape ({d}, {d}) for this block, got {a.shape}")
+        scale = float(np.abs(a).max()) if a.size else 0.0
+        if scale == 0.0:
+            continue  # the zeros of init (no statistics yet)
+        if float(np.abs(a - a.T).max()) > symmetric_rtol * scale:
+            raise ValueError(f"{where}: is not symmetric (max |M - Mᵀ| = "
+                             f"{float(np.abs(a - a.T).max()):.3g}); it must be a covariance or its inverse")
+        diag = np.diagonal(a)
+        if diag.min() < -symmetric_rtol * scale:
+            raise ValueError(f"{where}: has a negative diagonal entry {float(diag.min()):.3g}; it "
+                             "must be positive semi-definite")
+        root = np.sqrt(np.maximum(diag, 0.0))
+        if np.any(np.abs(a) > np.outer(root, root) * (1 + symmetric_rtol) + symmetric_rtol * scale):
+            raise ValueError(f"{where}: is not positive semi-definite (|M_ij| > √(M_ii M_jj) "
+                             "somewhere)")
+
+
+def check_kfac_state(state, grads: Params, params: Optional[Params] = None) -> None:
+    """K-FAC's state against the blocks of ``grads``: each factor and inverse square of its block's
+    size, symmetric and positive semi-definite, and the velocity shaped like the parameters.
+
+    Run by ``KFAC.update`` before the oracle is called, so a wrong state field is
+    named, not blamed on the oracle's answer.
+    """
+    from minilayerlr.optim.kfac import factor_shapes
+    from minilayerlr.tree import block_indices
+    shapes = [factor_shapes(grads[k]) for k in block_indices(grads)]
+    for name, which, rtol in (("factors_a", 0, 1e-6), ("factors_g", 1, 1e-6),
+                              ("inverse_a", 0, 1e-3), ("inverse_g", 1, 1e-3)):
+        check_square_matrices(getattr(state, name), [s[which] for s in shapes],
+                              f"state.{name}", rtol)
+    check_buffers(state, ("velocity",), grads, params)
+
+
+def check_shampoo_statistics(state, where: str = "state") -> None:
+    """Shampoo's sums are square matrices (or vectors, when diagonal) and their roots alike.
+
+    A (n, 1) "matrix" would broadcast through the preconditioning without an
+    error; it is refused here, naming the field.
+    """
+    for name in ("left", "right"):
+        sums, roots = getattr(state, name), getattr(state, f"{name}_roots")
+        check_same_structure(roots, sums, f"{where}.{name}_roots")
+        for k, entry in enumerate(sums):
+            for key, value in entry.items():
+                if not (value.ndim == 1 or (value.ndim == 2 and value.shape[0] == value.shape[1])):
+                    raise ValueError(f"{where}.{name}[{k}][{key!r}]: expected a square matrix or a "
+                                     f"vector (diagonal), got shape {value.shape}")

@@ -294,6 +294,9 @@ def _check_arguments(net, optimizer, x, y, epochs, batch_size, seed, eval_fn, ch
         batch_size = check_int("batch_size", batch_size, 1)
         if batch_size > n:
             raise ValueError(f"batch_size: {batch_size} exceeds the {n} training examples")
+        if getattr(optimizer, "full_batch", False) is True and batch_size < n:
+            raise ValueError(f"batch_size: {type(optimizer).__name__} is a full-batch method "
+                             "(its theory assumes exact gradients): use batch_size=None")
         if net.mixes_examples and batch_size < n:
             raise ValueError("batch_size: this network mixes examples (graph convolution), so it "
                              "trains full batch: use batch_size=None")
