@@ -32,7 +32,10 @@ def _save(fig: Figure, path: Path) -> Path:
     """Render to memory, then write atomically: a full disk never leaves a half (or empty) PNG."""
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=100, format="png")
+    try:
+        fig.savefig(buffer, dpi=100, format="png")
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write {path}: {error.strerror or error}") from None
     return atomic_write_bytes(path, buffer.getvalue())
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 from pathlib import Path
 
 from ..errors import UserError
@@ -24,6 +25,9 @@ def load_json(path: Path):
     """The JSON value in ``path``, or UserError naming the file (unreadable, not JSON, too deep)."""
     path = Path(path)
     try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):  # opening a FIFO would wait forever for a writer
+            raise UserError(f"{path}: not a regular file; a comparison writes plain JSON files")
         if path.stat().st_size > MAX_JSON_BYTES:
             raise UserError(f"{path}: {path.stat().st_size} bytes, more than the "
                             f"{MAX_JSON_BYTES} a comparison writes; not one of its files")
