@@ -183,7 +183,7 @@ def _resumed_args(args):
     if not folder.is_dir():
         raise UserError(f"--resume: {folder} is not a folder; is it a comparison folder?")
     path = folder / "config.json"
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise UserError(f"--resume: {path} is missing; is {args.resume} a comparison folder?")
     try:
         config = check_config(path, load_json(path), TASK_NAMES, tuple(METHODS), DATA_NAMES)
@@ -213,7 +213,9 @@ def _compare_settings(args) -> dict:
     if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds: expected an integer >= 1, got {args.seeds}")
     if args.seeds is not None:  # refused before a list of that many seeds is built
+        from ..validation import check_memory
         from .compare import MIN_RUN_SECONDS, _check_duration
+        check_memory("--seeds", f"at least {args.seeds} runs and their records", args.seeds * 4000.0)
         _check_duration("--seeds", f"{args.seeds} seeds", args.seeds * MIN_RUN_SECONDS)
     if args.ablation and args.optimizers:
         raise UserError("--optimizers: --ablation runs its own line-up of SGD-m-LS variants")
@@ -347,6 +349,7 @@ def _run_train(args) -> int:
         task.batch_size = args.batch_size
     if method.full_batch and task.batch_size is not None:
         task.batch_size = None
+    _check_train_size(args.epochs or task.epochs, task)
     started = time.time()
     with contextlib.ExitStack() as stack:
         if args.out is not None:  # one writer per folder: a second train or compare is refused
@@ -375,6 +378,15 @@ def _run_train(args) -> int:
         _log(f"minilayerlr train: {record['stop_reason']}")
         return 1
     return 0
+
+
+def _check_train_size(epochs: int, task) -> None:
+    """Refuse, before any step, --epochs whose per-step history cannot fit (train's own bound)."""
+    from ..validation import check_memory
+    from .runs import steps_per_epoch
+    per_epoch = steps_per_epoch(task, task.batch_size)
+    check_memory("--epochs", f"{epochs} epochs of {per_epoch} step(s) (the per-step history)",
+                 float(epochs) * per_epoch * (200 + 48 * len(task.block_names or [0])))
 
 
 #: what train's messages call its arguments, and the flags that set them

@@ -264,10 +264,13 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
         {"config", "tasks": per-task summaries, "records", "paths"}.
     """
     methods = list(METHODS) if methods is None else list(methods)
-    try:
-        _check_duration("seeds", f"{len(seeds)} seeds", len(seeds) * MIN_RUN_SECONDS)
+    try:  # a lower bound first (one run per seed and task), before the seeds are even listed
+        runs = float(len(seeds)) * max(1, len(tasks) if isinstance(tasks, (list, tuple)) else 1)
     except TypeError:
         pass  # not a sequence: _check_args names it
+    else:
+        check_memory("seeds", f"at least {runs:.0f} runs and their records", runs * 4000)
+        _check_duration("seeds", f"at least {runs:.0f} runs", runs * MIN_RUN_SECONDS)
     if isinstance(tasks, str):
         tasks = [tasks]
     seeds = list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds
@@ -296,6 +299,8 @@ def _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size
             raise UserError(f"methods: none of {', '.join(methods)} runs on the {task.name} task "
                             f"({'full' if task.batch_size is None else 'mini'}-batch training); "
                             "nothing to run")
+    if prices is None and (out / "prices.json").exists():  # read back whether or not a run needs it
+        check_prices(out / "prices.json", load_json(out / "prices.json"))
     _check_budget(built, config)
     plan = _plan(built, config)
     _check_output_paths(out, built, plan, ablation)
