@@ -226,10 +226,31 @@ def check_shampoo_statistics(state, where: str = "state") -> None:
     error; it is refused here, naming the field.
     """
     for name in ("left", "right"):
-        sums, roots = getattr(state, name), getattr(state, f"{name}_roots")
-        check_same_structure(roots, sums, f"{where}.{name}_roots")
-        for k, entry in enumerate(sums):
+        for k, entry in enumerate(getattr(state, name)):
             for key, value in entry.items():
                 if not (value.ndim == 1 or (value.ndim == 2 and value.shape[0] == value.shape[1])):
                     raise ValueError(f"{where}.{name}[{k}][{key!r}]: expected a square matrix or a "
                                      f"vector (diagonal), got shape {value.shape}")
+    for name in ("left", "right"):
+        check_same_structure(getattr(state, f"{name}_roots"), getattr(state, name),
+                             f"{where}.{name}_roots")
+
+
+def _signature(tree):
+    return tuple(tuple((key, np.shape(v)) for key, v in entry.items()) if isinstance(entry, dict)
+                 else None for entry in tree) if isinstance(tree, (list, tuple)) else None
+
+
+def check_trees_alike(state, names: Iterable[str], where: str = "state") -> None:
+    """Raise naming the odd field out unless the tree fields ``names`` share keys and shapes.
+
+    The structure most of them share is the reference, so one damaged field is
+    named as itself rather than blamed on the field it is compared with.
+    """
+    names = list(names)
+    signatures = [_signature(getattr(state, n)) for n in names]
+    reference = max(signatures, key=signatures.count)
+    ref_tree = getattr(state, names[signatures.index(reference)])
+    for name, sig in zip(names, signatures):
+        if sig != reference:
+            check_same_structure(getattr(state, name), ref_tree, f"{where}.{name}")
