@@ -465,3 +465,13 @@ def test_c10_library_writers_follow_the_umask(tmp_path, umask):
     atomic_write_bytes(tmp_path / "b.bin", b"x")
     for name in ("a.json", "b.bin"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640
+
+
+def test_c2_train_out_into_a_comparison_folder_is_refused(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "cmp"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / "gcn_curves.png").write_bytes(b"the comparison's figure")
+    _no_work(monkeypatch)
+    _refused(capsys, TRAIN + ["--out", str(out)], "--out", "comparison")
+    assert (out / "gcn_curves.png").read_bytes() == b"the comparison's figure"

@@ -313,8 +313,11 @@ def _check_train(args, method):
         raise UserError(f"--ls-scale/--ls-ema: only for the layer-wise optimizers, not {args.optimizer}")
     if args.out is not None:
         from .plots import figure_names
-        check_output_dir("--out", args.out)  # and every file written into it, before any work
+        out = check_output_dir("--out", args.out)  # and every file written into it, before any work
         check_output_files("--out", args.out, ["run.json", *figure_names(args.task)])
+        if os.path.lexists(out / "config.json") or os.path.lexists(out / "results.md"):
+            raise UserError(f"--out: {out} holds a comparison, whose figures train would "
+                            "replace; choose another folder")
     if args.checkpoint is not None:
         check_output_file("--checkpoint", args.checkpoint)
     if args.overwrite and args.checkpoint is None:
