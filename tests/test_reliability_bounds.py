@@ -409,3 +409,22 @@ def test_c6_cifar_and_cora_of_one_class_are_refused_naming_the_file(tmp_path):
     (cora / "cora.cites").write_text("p0 p1\n")
     with pytest.raises(ValueError, match="cora.content: every paper has the class 'Theory'"):
         load_dataset("cora", data_dir=cora)
+
+
+MORE_CONFIG_DAMAGE = {
+    "an unknown layer-wise option": (_set("ls_options", {"bogus": 1}), "ls_options.bogus"),
+    "a negative scale": (_set("ls_options", {"scale": -1}), "scale"),
+    "a seed twice": (_set("seeds", [0, 0]), "seeds"),
+    "a task twice": (_set("tasks", ["gcn", "gcn"]), "tasks"),
+    "a method twice": (_set("methods", ["sgd-ls", "sgd-ls"]), "methods"),
+    "data that does not fit the task": (_set("data", "mnist"), "data"),
+    "a size that cannot fit": (_set("size", 10 ** 10), "GB"),
+    "epochs that cannot fit": (_set("epochs", 10 ** 14), "epochs"),
+}
+
+
+@pytest.mark.parametrize("damage", list(MORE_CONFIG_DAMAGE))
+def test_c5_config_values_the_library_refuses_name_the_config(folder, capsys, no_work, damage):
+    change, field = MORE_CONFIG_DAMAGE[damage]
+    _edit(folder / "config.json", change)
+    _refused(capsys, ["compare", "--resume", str(folder)], "--resume", "config.json", field)

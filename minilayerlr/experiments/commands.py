@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..paths import RunLock, check_output_dir, check_output_file, check_output_files
-from .methods import METHODS, build_optimizer, get_method, parse_methods
+from .methods import LS_OPTION_NAMES, METHODS, build_optimizer, get_method, parse_methods
 from .tasks import DATA_NAMES, FILE_DATA, TASK_NAMES
 
 
@@ -186,7 +186,8 @@ def _resumed_args(args):
     if not os.path.lexists(path):
         raise UserError(f"--resume: {path} is missing; is {args.resume} a comparison folder?")
     try:
-        config = check_config(path, load_json(path), TASK_NAMES, tuple(METHODS), DATA_NAMES)
+        config = check_config(path, load_json(path), TASK_NAMES, tuple(METHODS), DATA_NAMES,
+                              LS_OPTION_NAMES)
     except UserError as error:
         raise UserError(f"--resume: {error}") from None
     return {"tasks": config["tasks"], "methods": config.get("methods"), "seeds": config["seeds"],
@@ -248,7 +249,13 @@ def _run_compare(args) -> int:
             result = run_compare(out=out, progress=False if args.no_progress else None, log=_log,
                                  command=command, **settings)
     except ValueError as error:  # the library names its keywords; the command line has flags
-        raise UserError(_flag_message(str(error), flag)) from None
+        message = str(error)
+        if args.resume is not None and not message.startswith("out: "):
+            if message.startswith((str(out / "runs"), str(out / "prices.json"))):
+                message = f"--resume: {message}"  # a damaged file of the folder names itself
+            else:  # the settings came from config.json: name it
+                message = f"--resume: {out / 'config.json'}: {message.lstrip('-')}"
+        raise UserError(_flag_message(message, flag)) from None
     except KeyboardInterrupt:
         done = len(list((out / "runs").glob("*.json"))) if (out / "runs").is_dir() else 0
         _log(f"minilayerlr compare: interrupted; {done} finished run(s) kept in {out}/runs; "

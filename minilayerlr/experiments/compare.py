@@ -184,6 +184,9 @@ def _check_args(tasks, methods, seeds, epochs) -> None:
     if (not isinstance(seeds, list) or not seeds
             or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in seeds)):
         raise ValueError(f"seeds: expected a non-empty list of integers >= 0, got {seeds!r}")
+    for name, values in (("task", tasks), ("methods", methods), ("seeds", seeds)):
+        if len(set(values)) != len(values):
+            raise ValueError(f"{name}: lists an entry twice, {list(values)!r}")
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
 
@@ -299,11 +302,11 @@ def _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size
             raise UserError(f"methods: none of {', '.join(methods)} runs on the {task.name} task "
                             f"({'full' if task.batch_size is None else 'mini'}-batch training); "
                             "nothing to run")
-    if prices is None and (out / "prices.json").exists():  # read back whether or not a run needs it
-        check_prices(out / "prices.json", load_json(out / "prices.json"))
     _check_budget(built, config)
     plan = _plan(built, config)
     _check_output_paths(out, built, plan, ablation)
+    if prices is None and (out / "prices.json").exists():  # read back whether or not a run needs it
+        check_prices(out / "prices.json", load_json(out / "prices.json"))
     write_json(out / CONFIG_NAME, config)
     bar = _Progress([task.name for task, *_ in plan], log)
     records = _run_plan(plan, out, bar, prices, stability, progress, seeds[0])

@@ -176,7 +176,23 @@ def check_prices(path: Path, prices) -> dict:
     return prices
 
 
-def check_config(path: Path, config, task_names, method_names, data_names) -> dict:
+def _distinct(where, value):
+    if isinstance(value, list) and len(set(map(json.dumps, value))) != len(value):
+        raise _Bad(f"{where}: lists an entry twice, {json.dumps(value)[:60]}")
+
+
+def _option(where, value, names):
+    key = where.rsplit(".", 1)[-1]
+    if key not in names:
+        raise _Bad(f"{where}: not an option of the layer-wise methods ({', '.join(names)})")
+    if key == "curvature_kind":
+        _str(where, value)
+    else:  # η and ρ
+        _number(where, value, optional=False)
+
+
+def check_config(path: Path, config, task_names, method_names, data_names,
+                 option_names=("scale", "ema", "curvature_kind")) -> dict:
     """``config`` (read from ``path``) if every setting has the type compare wrote; else UserError."""
     try:
         _dict("", config, {
@@ -189,11 +205,13 @@ def check_config(path: Path, config, task_names, method_names, data_names) -> di
             "data": lambda w, v: _str(w, v, optional=True, choices=data_names),
             "data_dir": lambda w, v: _str(w, v, optional=True),
             "quick": _bool, "size": lambda w, v: _int(w, v, 20, optional=True),
-            "ls_options": lambda w, v: [_number(f"{w}.{k}", x, optional=False)
+            "ls_options": lambda w, v: [_option(f"{w}.{k}", x, option_names)
                                         for k, x in _items(w, v)],
             "ablation": _bool, "stability": _bool,
         }, optional=("methods", "epochs", "data", "data_dir", "size", "ls_options", "ablation",
                      "stability", "quick"))
+        for name in ("tasks", "methods", "seeds"):
+            _distinct(name, config.get(name))
     except _Bad as bad:
         raise UserError(f"{path}: {bad}") from None
     return config
