@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -136,7 +135,8 @@ _CONFIG_FLAGS = ("task", "optimizers", "seeds", "seed", "ablation", "data", "dat
                  "quick", "size", "ls_scale", "ls_ema", "out", "overwrite", "no_stability")
 #: what the library's messages call the settings, and the flags that set them
 _LIBRARY_NAMES = {"seeds": "--seeds", "epochs": "--epochs", "methods": "--optimizers",
-                  "task": "--task", "size": "--size", "data_dir": "--data-dir"}
+                  "task": "--task", "size": "--size", "data_dir": "--data-dir", "seed": "--seed",
+                  "checkpoint": "--checkpoint", "resume": "--resume", "batch_size": "--batch-size"}
 
 
 def register_compare(subparsers) -> None:
@@ -160,49 +160,21 @@ def register_compare(subparsers) -> None:
     p.add_argument("--no-stability", action="store_true",
                    help="skip the per-layer λ_max(H_ll) measurements of the layer-wise methods")
     p.add_argument("--overwrite", action="store_true",
-                   help="let --out name a folder that already holds a comparison: its "
-                        "config, reports and figures are replaced (stored runs of identical "
-                        "settings are reused, as --resume would); without it such a folder is "
-                        "refused")
+                   help="let --out name a folder holding a comparison: its config, reports and "
+                        "figures are replaced (stored runs of identical settings are reused)")
     _add_data_arguments(p)
     p.set_defaults(func=_run_compare)
 
 
 def _resumed_args(args):
-    """args with the configuration stored in ``--resume DIR`` (refusing flags that would change it).
-
-    config.json is read against its schema (``schema.check_config``): a damaged
-    file is refused naming the file and the field, never coerced.
-    """
-    from .schema import check_config, load_json
+    """args with the configuration stored in ``--resume DIR`` (refusing flags that would change it)."""
+    from .schema import read_resumed_config
     given = [f for f in _CONFIG_FLAGS if getattr(args, f, None) not in (None, False)]
     if given:
         raise UserError(f"--resume: the configuration comes from {args.resume}/config.json; "
                         f"drop --{given[0].replace('_', '-')}")
-    folder = Path(args.resume)
-    if not folder.is_dir():
-        raise UserError(f"--resume: {folder} is not a folder; is it a comparison folder?")
-    path = folder / "config.json"
-    if not os.path.lexists(path):
-        raise UserError(f"--resume: {path} is missing; is {args.resume} a comparison folder?")
-    try:
-        config = check_config(path, load_json(path), TASK_NAMES, tuple(METHODS), DATA_NAMES,
-                              LS_OPTION_NAMES)
-    except UserError as error:
-        raise UserError(f"--resume: {error}") from None
-    return {"tasks": config["tasks"], "methods": config.get("methods"), "seeds": config["seeds"],
-            "epochs": config.get("epochs"), "data": config.get("data"),
-            "data_dir": config.get("data_dir"), "quick": config.get("quick", False),
-            "size": config.get("size"), "ls_options": config.get("ls_options") or {},
-            "ablation": config.get("ablation", False), "out": folder,
-            "stability": config.get("stability", True)}
-
-
-def _holds_comparison(folder: Path) -> list:
-    """The files in ``folder`` that a comparison writes (empty for a new or unrelated folder)."""
-    from .report import REPORT_NAMES
-    names = ("config.json", "prices.json", "runs") + REPORT_NAMES
-    return [n for n in names if os.path.lexists(folder / n)]
+    return read_resumed_config("--resume", Path(args.resume), TASK_NAMES, tuple(METHODS),
+                               DATA_NAMES, LS_OPTION_NAMES)
 
 
 def _compare_settings(args) -> dict:
@@ -235,11 +207,13 @@ def _compare_settings(args) -> dict:
 
 def _run_compare(args) -> int:
     from .compare import run_compare
+    from .schema import comparison_files
     settings = _compare_settings(args)
     flag = "--resume" if args.resume is not None else "--out"
     out = check_output_dir(flag, settings.pop("out"))
-    if args.resume is None and not args.overwrite and _holds_comparison(out):
-        raise UserError(f"--out: {out} already holds a comparison ({', '.join(_holds_comparison(out))}); "
+    held = [] if args.resume is not None or args.overwrite else comparison_files(out)
+    if held:
+        raise UserError(f"--out: {out} already holds a comparison ({', '.join(held)}); "
                         f"continue it with --resume {out}, pass --overwrite to replace its "
                         "results, or choose another folder")
     started = time.perf_counter()
@@ -320,9 +294,10 @@ def _check_train(args, method):
         raise UserError(f"--ls-scale/--ls-ema: only for the layer-wise optimizers, not {args.optimizer}")
     if args.out is not None:
         from .plots import figure_names
+        from .schema import comparison_files
         out = check_output_dir("--out", args.out)  # and every file written into it, before any work
         check_output_files("--out", args.out, ["run.json", *figure_names(args.task)])
-        if os.path.lexists(out / "config.json") or os.path.lexists(out / "results.md"):
+        if {"config.json", "results.md"} & set(comparison_files(out)):
             raise UserError(f"--out: {out} holds a comparison, whose figures train would "
                             "replace; choose another folder")
     if args.checkpoint is not None:
@@ -341,6 +316,7 @@ def _check_train(args, method):
 
 
 def _run_train(args) -> int:
+    from .memory import check_train_epochs
     from .runs import run_one
     from .tasks import build_task
     method = get_method(args.optimizer)
@@ -359,7 +335,7 @@ def _run_train(args) -> int:
         task.batch_size = args.batch_size
     if method.full_batch and task.batch_size is not None:
         task.batch_size = None
-    _check_train_size(args.epochs or task.epochs, task)
+    check_train_epochs("--epochs", args.epochs or task.epochs, task)
     started = time.time()
     with contextlib.ExitStack() as stack:
         if args.out is not None:  # one writer per folder: a second train or compare is refused
@@ -373,10 +349,7 @@ def _run_train(args) -> int:
                              overwrite=args.overwrite)
         except ValueError as error:  # the library names its keywords; the command line has flags
             message = str(error).replace("pass overwrite=True", "pass --overwrite")
-            name, sep, rest = message.partition(": ")
-            if sep and name in _TRAIN_NAMES:
-                message = f"{_TRAIN_NAMES[name]}: {rest}"
-            raise UserError(message) from None
+            raise UserError(_flag_message(message, "--out")) from None
         except KeyboardInterrupt:
             _log("minilayerlr train: interrupted" + _saved_note(args.checkpoint, started))
             return 130
@@ -388,20 +361,6 @@ def _run_train(args) -> int:
         _log(f"minilayerlr train: {record['stop_reason']}")
         return 1
     return 0
-
-
-def _check_train_size(epochs: int, task) -> None:
-    """Refuse, before any step, --epochs whose per-step history cannot fit (train's own bound)."""
-    from ..validation import check_memory
-    from .runs import steps_per_epoch
-    per_epoch = steps_per_epoch(task, task.batch_size)
-    check_memory("--epochs", f"{epochs} epochs of {per_epoch} step(s) (the per-step history)",
-                 float(epochs) * per_epoch * (200 + 48 * len(task.block_names or [0])))
-
-
-#: what train's messages call its arguments, and the flags that set them
-_TRAIN_NAMES = {"checkpoint": "--checkpoint", "resume": "--resume", "epochs": "--epochs",
-                "seed": "--seed", "batch_size": "--batch-size"}
 
 
 def _saved_note(checkpoint, started: float) -> str:

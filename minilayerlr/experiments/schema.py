@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import stat
 from pathlib import Path
 
@@ -215,3 +216,38 @@ def check_config(path: Path, config, task_names, method_names, data_names,
     except _Bad as bad:
         raise UserError(f"{path}: {bad}") from None
     return config
+
+
+def read_resumed_config(flag: str, folder: Path, task_names, method_names, data_names,
+                        option_names) -> dict:
+    """The settings of the comparison in ``folder`` (``compare --resume``), read from its config.json.
+
+    Refused, naming ``flag`` and the file: a folder that is not one, a missing
+    config.json, and any field ``check_config`` refuses.
+    """
+    if not folder.is_dir():
+        raise UserError(f"{flag}: {folder} is not a folder; is it a comparison folder?")
+    path = folder / "config.json"
+    if not os.path.lexists(path):
+        raise UserError(f"{flag}: {path} is missing; is {folder} a comparison folder?")
+    try:
+        config = check_config(path, load_json(path), task_names, method_names, data_names,
+                              option_names)
+    except UserError as error:
+        raise UserError(f"{flag}: {error}") from None
+    return {"tasks": config["tasks"], "methods": config.get("methods"), "seeds": config["seeds"],
+            "epochs": config.get("epochs"), "data": config.get("data"),
+            "data_dir": config.get("data_dir"), "quick": config.get("quick", False),
+            "size": config.get("size"), "ls_options": config.get("ls_options") or {},
+            "ablation": config.get("ablation", False), "out": folder,
+            "stability": config.get("stability", True)}
+
+
+#: what a comparison writes into its folder (besides figures)
+COMPARISON_FILES = ("config.json", "prices.json", "runs", "results.json", "results.csv",
+                    "results.md")
+
+
+def comparison_files(folder: Path) -> list:
+    """The files of ``COMPARISON_FILES`` present in ``folder`` (empty for a new or unrelated folder)."""
+    return [name for name in COMPARISON_FILES if os.path.lexists(Path(folder) / name)]

@@ -222,7 +222,7 @@ class KFAC:
         oracle = check_oracle("kronecker_factors", kronecker_factors, "KFAC")
         check_state(state, KFACState, "KFAC", grads)
         check_params(params, grads, False, "KFAC")
-        check_kfac_state(state, grads, params)  # shapes per block, symmetric PSD factors, velocity
+        check_kfac_state(state, grads, params, factor_shapes)  # sizes, symmetric PSD, velocity
         t = state.count + 1
         seed = int(np.random.SeedSequence([int(self.seed), t]).generate_state(1)[0])
         fresh = self._checked(oracle(seed=seed), state)

@@ -24,7 +24,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
-from minilayerlr.tree import Params, check_same_structure, check_tree
+from minilayerlr.tree import Params, block_indices, check_same_structure, check_tree
 from minilayerlr.validation import is_real_number
 
 
@@ -202,15 +202,14 @@ def check_square_matrices(arrays, shapes, label: str, symmetric_rtol: float) -> 
                              "somewhere)")
 
 
-def check_kfac_state(state, grads: Params, params: Optional[Params] = None) -> None:
+def check_kfac_state(state, grads: Params, params: Optional[Params], factor_shapes) -> None:
     """K-FAC's state against the blocks of ``grads``: each factor and inverse square of its block's
     size, symmetric and positive semi-definite, and the velocity shaped like the parameters.
 
     Run by ``KFAC.update`` before the oracle is called, so a wrong state field is
-    named, not blamed on the oracle's answer.
+    named, not blamed on the oracle's answer. ``factor_shapes(entry) -> (dim A, dim G)``
+    is K-FAC's own (passed in: this module imports no optimizer).
     """
-    from minilayerlr.optim.kfac import factor_shapes
-    from minilayerlr.tree import block_indices
     shapes = [factor_shapes(grads[k]) for k in block_indices(grads)]
     for name, which, rtol in (("factors_a", 0, 1e-6), ("factors_g", 1, 1e-6),
                               ("inverse_a", 0, 1e-3), ("inverse_g", 1, 1e-3)):
