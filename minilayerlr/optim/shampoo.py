@@ -187,6 +187,7 @@ class Shampoo:
         """
         check_state(state, ShampooState, "Shampoo", grads)
         self._check_fits(grads, state)
+        check_shampoo_statistics(state, "state", self._diagonal)  # diagonal exactly where init made one
         check_params(params, grads, False, "Shampoo")
         t = state.count + 1
         refresh = (t - 1) % self.update_every == 0

@@ -218,21 +218,28 @@ def check_kfac_state(state, grads: Params, params: Optional[Params], factor_shap
     check_buffers(state, ("velocity",), grads, params)
 
 
-def check_shampoo_statistics(state, where: str = "state") -> None:
+def check_shampoo_statistics(state, where: str = "state", diagonal=None) -> None:
     """Shampoo's sums are square matrices (or vectors, when diagonal) and their roots alike.
 
     A (n, 1) "matrix" would broadcast through the preconditioning without an
-    error; it is refused here, naming the field.
+    error; it is refused here, naming the field. With ``diagonal`` (the
+    optimizer's ``size -> bool``), a sum must also be a vector exactly where
+    ``init`` makes one: an (n,) sum where an (n, n) one belongs would broadcast too.
     """
-    for name in ("left", "right"):
+    for name in ("left", "right", "left_roots", "right_roots"):
         for k, entry in enumerate(getattr(state, name)):
             for key, value in entry.items():
                 if not (value.ndim == 1 or (value.ndim == 2 and value.shape[0] == value.shape[1])):
                     raise ValueError(f"{where}.{name}[{k}][{key!r}]: expected a square matrix or a "
                                      f"vector (diagonal), got shape {value.shape}")
-    for name in ("left", "right"):
-        check_same_structure(getattr(state, f"{name}_roots"), getattr(state, name),
-                             f"{where}.{name}_roots")
+                if diagonal is not None and value.ndim != (1 if diagonal(len(value)) else 2):
+                    raise ValueError(f"{where}.{name}[{k}][{key!r}]: shape {value.shape}, but this "
+                                     f"Shampoo keeps a {'diagonal' if value.ndim == 2 else 'full'} "
+                                     f"statistic for a dimension of {len(value)}; call its init")
+    if diagonal is not None:  # each kind checked on its own first: a mismatch now is the root's size
+        for name in ("left", "right"):
+            check_same_structure(getattr(state, f"{name}_roots"), getattr(state, name),
+                                 f"{where}.{name}_roots")
 
 
 def _signature(tree):
