@@ -254,3 +254,23 @@ def test_c9_a_checkpoint_without_the_harness_state_still_resumes(tmp_path, capsy
         assert record["oracle_calls"] is None and record["stability"] == []
     else:  # a checkpoint of another optimizer wrapper may be refused, in one line
         assert code == 2 and err.count("\n") == 1 and "--resume" in err
+
+
+@pytest.mark.parametrize("field, matrix, needle", [
+    ("inverse_a", -np.eye(100), "negative diagonal"),
+    ("factors_a", np.eye(100) + np.triu(np.ones((100, 100)), 1), "not symmetric"),
+    ("inverse_a", np.ones((100, 100)) * 2 - np.eye(100), "not positive semi-definite"),
+])
+def test_c7_large_kfac_matrices_are_checked_too(field, matrix, needle):
+    """Matrices above the whole-check size are checked on a sample of rows (and the diagonal)."""
+    net = mll.Sequential([mll.Dense(99, 4), mll.Tanh(), mll.Dense(4, 2)],
+                         loss=mll.SoftmaxCrossEntropy())
+    params = net.init(0)
+    ev = net.evaluate(params, np.random.default_rng(0).standard_normal((5, 99)),
+                      np.array([0, 1, 1, 0, 1]))
+    opt = KFAC()
+    state = opt.update(ev.grads, opt.init(params), params,
+                       kronecker_factors=ev.kronecker_factors)[1]
+    state = dataclasses.replace(state, **{field: _replace_item(getattr(state, field), 0, matrix)})
+    with pytest.raises(ValueError, match=rf"^state\.{field}\[0\]: .*{needle}"):
+        opt.update(ev.grads, state, params, kronecker_factors=ev.kronecker_factors)
