@@ -1,6 +1,7 @@
 """Sequential networks: a list of layers and a loss."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -97,27 +98,19 @@ class Sequential:
             raise ValueError(f"x: expected a non-empty batch of shape (N, ...), got {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError("x: contains NaN or Inf")
+        shape, entries = tuple(x.shape[1:]), math.prod(x.shape[1:])
         try:
-            output_shape = (x.shape[0],) + self.output_shape(x.shape[1:])
+            for layer in self.layers:
+                shape = layer.output_shape(shape)
+                entries += math.prod(shape)
         except ValueError as error:
             raise ValueError(f"x: does not fit the network: {error}") from None
         for layer in self.layers:
             layer.check_batch(x.shape[0])
-        check_memory("x", f"a batch of {x.shape[0]} examples", self._batch_bytes(x))
-        return output_shape
-
-    def _batch_bytes(self, x) -> float:
-        """Bytes the forward and backward passes keep for the batch ``x`` (an upper-bound estimate).
-
-        Every layer's output is kept for the backward pass, which makes one
-        gradient of the same size; curvature passes add tangents: 4 copies of
-        every activation in the parameters' width (8 bytes), our choice.
-        """
-        shape, entries = tuple(x.shape[1:]), float(np.prod(x.shape[1:], dtype=float))
-        for layer in self.layers:
-            shape = layer.output_shape(shape)
-            entries += float(np.prod(shape, dtype=float))
-        return 4 * 8 * float(x.shape[0]) * entries
+        # every layer's output is kept for the backward pass, which makes a gradient of each;
+        # curvature passes add tangents: 4 copies of every activation, 8 bytes each (our bound)
+        check_memory("x", f"a batch of {x.shape[0]} examples", 32.0 * x.shape[0] * entries)
+        return (x.shape[0],) + tuple(shape)
 
     def _dtype(self, params, x):
         """The dtype computations run in: the parameters' (float32 or float64), else x's."""

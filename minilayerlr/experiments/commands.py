@@ -207,10 +207,11 @@ def _compare_settings(args) -> dict:
 
 def _run_compare(args) -> int:
     from .compare import run_compare
-    from .schema import comparison_files
+    from .schema import COMPARISON_FILES, comparison_files
     settings = _compare_settings(args)
     flag = "--resume" if args.resume is not None else "--out"
     out = check_output_dir(flag, settings.pop("out"))
+    check_output_files(flag, out, COMPARISON_FILES[:2] + COMPARISON_FILES[3:])  # before any data
     held = [] if args.resume is not None or args.overwrite else comparison_files(out)
     if held:
         raise UserError(f"--out: {out} already holds a comparison ({', '.join(held)}); "
