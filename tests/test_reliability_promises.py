@@ -161,7 +161,7 @@ def test_c8_layer_curvature_checks_its_seed_for_every_kind(setting, kind, seed):
         ev.layer_curvature(ev.grads, kind, seed=seed)
 
 
-@pytest.mark.parametrize("sizes", [{2: 1, 3: 1}, {1, 2}, frozenset({3})])
+@pytest.mark.parametrize("sizes", [{2: 1, 3: 1}, {1: 7, 2: 7}, {1, 2}, frozenset({3})])
 def test_c8_block_quadratic_refuses_unordered_block_sizes(sizes):
     from minilayerlr.theory import BlockQuadratic
     with pytest.raises(ValueError, match="^block_sizes: "):
