@@ -47,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_empty_values(args) -> None:
+    """An empty (or blank) value of any flag is refused: ``--out ''`` must not mean "here"."""
+    for name, value in vars(args).items():
+        if isinstance(value, str) and not value.strip() and name != "command":
+            raise UserError(f"--{name.replace('_', '-')}: an empty value; give one or leave "
+                            "the flag out")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     try:
         parser = build_parser()  # imports the subcommands: Ctrl-C here is one line too
@@ -56,9 +64,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("minilayerlr: interrupted while starting", file=sys.stderr)
         return 130
     try:
+        _refuse_empty_values(args)
         return int(args.func(args) or 0)
     except (UserError, ValueError, TypeError, FileNotFoundError, OSError) as error:
         print(f"minilayerlr {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except MemoryError as error:  # the size checks run first; this is what they cannot foresee
+        print(f"minilayerlr {args.command}: error: out of memory"
+              + (f" ({error})" if str(error) else "") + "; choose smaller sizes", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print(f"minilayerlr {args.command}: error: an input nested too deeply to read",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"minilayerlr {args.command}: interrupted", file=sys.stderr)

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import curvature
 from .tree import as_stack, block_indices, check_tree
-from .validation import as_generator, check_int
+from .validation import as_generator, check_int, check_memory
 
 DEFAULT_MAX_SIZE = 4096
 
@@ -154,6 +154,8 @@ class Evaluation:
         True
         """
         check_tree(d, "d", like=self.params)
+        if seed is not None and not isinstance(seed, np.random.Generator):
+            as_generator("seed", seed)  # checked for every kind, also those that ignore it
         if not self.blocks:  # {} for every layer: nothing to take a curvature of
             raise ValueError("d: the network has no parameters, so it has no blocks and no "
                              "layer curvature")
@@ -187,6 +189,9 @@ class Evaluation:
                 f"max_size: the matrix would be {total}x{total} ({total} parameters) but max_size="
                 f"{max_size}; pass a larger max_size to build it anyway")
         dtype = self.output.dtype
+        # the matrix, plus per chunk the basis, its tangents through the network and the columns
+        check_memory("max_size", f"a dense {total}x{total} matrix",
+                     float(total) * total * dtype.itemsize + 4.0 * min(chunk, total) * total * 8)
         H = np.empty((total, total), dtype=dtype)
         for start in range(0, total, chunk):
             rows = np.arange(start, min(start + chunk, total))
@@ -211,7 +216,7 @@ class Evaluation:
         Rows and columns follow ``flatten`` order within the block (W then b,
         C order). kind "ggn" gives the Gauss-Newton block.
         """
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not -len(self.blocks) <= i < len(self.blocks):
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < len(self.blocks):
             raise ValueError(f"i: expected a block position in [0, {len(self.blocks)}), got {i!r}")
         return self._dense([self.blocks[i]], kind, max_size, chunk)
 

@@ -1,6 +1,7 @@
 """Sequential networks: a list of layers and a loss."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -35,6 +36,7 @@ class Sequential:
                 raise TypeError(f"layers[{k}]: expected a minilayerlr layer, got {type(layer).__name__}")
         if not isinstance(loss, Loss):
             raise TypeError(f"loss: expected a minilayerlr loss, got {type(loss).__name__}")
+        _check_chain(layers)
         self.layers = layers
         self.loss_fn = loss
         self.blocks = [k for k, layer in enumerate(layers) if layer.param_names]
@@ -96,13 +98,19 @@ class Sequential:
             raise ValueError(f"x: expected a non-empty batch of shape (N, ...), got {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError("x: contains NaN or Inf")
+        shape, entries = tuple(x.shape[1:]), math.prod(x.shape[1:])
         try:
-            output_shape = (x.shape[0],) + self.output_shape(x.shape[1:])
+            for layer in self.layers:
+                shape = layer.output_shape(shape)
+                entries += math.prod(shape)
         except ValueError as error:
             raise ValueError(f"x: does not fit the network: {error}") from None
         for layer in self.layers:
             layer.check_batch(x.shape[0])
-        return output_shape
+        # every layer's output is kept for the backward pass, which makes a gradient of each;
+        # curvature passes add tangents: 4 copies of every activation, 8 bytes each (our bound)
+        check_memory("x", f"a batch of {x.shape[0]} examples", 32.0 * x.shape[0] * entries)
+        return (x.shape[0],) + tuple(shape)
 
     def _dtype(self, params, x):
         """The dtype computations run in: the parameters' (float32 or float64), else x's."""
@@ -144,6 +152,27 @@ class Sequential:
         out = self.forward(params, x)
         targets = self.loss_fn.check_targets(out.shape, targets)
         return self.loss_fn.forward(out, targets)[0]
+
+
+def _check_chain(layers) -> None:
+    """Refuse layers whose sizes do not chain, naming the layer, at construction (not at ``evaluate``).
+
+    From each layer whose output shape is known without an input (a Dense
+    layer's ``out_features``) onwards, every next layer must accept the shape
+    the previous one gives; shapes that depend on the input (after a Conv2d)
+    are checked by ``evaluate`` against ``x``.
+    """
+    shape, source = None, None
+    for k, layer in enumerate(layers):
+        if shape is not None:
+            try:
+                shape = tuple(layer.output_shape(shape))
+            except ValueError as error:
+                raise ValueError(f"layers[{k}]: does not take what layers[{source}] gives, one "
+                                 f"example of shape {shape}: {error}") from None
+        elif isinstance(getattr(layer, "out_features", None), int):
+            shape = (layer.out_features,)
+        source = k
 
 
 def _targets(targets, y):

@@ -112,6 +112,10 @@ def available_bytes():
         return None
 
 
+#: requests below this many bytes are not checked (check_memory runs once per evaluate)
+MIN_CHECKED_BYTES = 2 ** 26
+
+
 def check_memory(name: str, what: str, needed_bytes: float) -> None:
     """Raise UserError (a ValueError) naming ``name`` when ``needed_bytes`` exceed the memory available.
 
@@ -119,6 +123,8 @@ def check_memory(name: str, what: str, needed_bytes: float) -> None:
     MemoryError traceback (or numpy's "array is too big" wording). ``needed_bytes``
     is a float: a product of sizes never overflows.
     """
+    if needed_bytes < MIN_CHECKED_BYTES:  # fits anywhere: no need to read /proc/meminfo
+        return
     have = available_bytes()
     if have is not None and needed_bytes > have:
         raise UserError(f"{name}: {what} needs about {needed_bytes / 1e9:.3g} GB of memory, more "

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import MissingFileError
-from ..validation import check_int
+from ..validation import check_int, check_memory
 from .containers import GraphDataset, ImageDataset
 from .graphs import split_nodes
 
@@ -44,22 +44,51 @@ def _find(data_dir, names: Sequence[str]) -> Path:
                             + (f" (also tried: {tried})" if tried else ""))
 
 
-def _read_bytes(path: Path) -> bytes:
-    """File contents, gunzipped when the name ends in .gz."""
-    if path.suffix != ".gz":
-        return path.read_bytes()
+def _read_bytes(path: Path, limit: Optional[int] = None) -> bytes:
+    """File contents, gunzipped when the name ends in .gz; at most ``limit`` bytes (None: all).
+
+    A gzip stream is inflated only up to ``limit`` (+1, to tell "longer" from
+    "exactly"), so a small file that inflates to gigabytes is never inflated whole.
+    """
     try:
+        if path.suffix != ".gz":
+            with open(path, "rb") as f:
+                return f.read() if limit is None else f.read(limit + 1)
         with gzip.open(path, "rb") as f:
-            return f.read()
+            return f.read() if limit is None else f.read(limit + 1)
     except (OSError, EOFError, zlib.error) as err:
+        if path.suffix != ".gz":
+            raise
         raise ValueError(f"{path}: corrupt gzip stream ({err})") from err
+
+
+#: bytes a loaded image's pixel costs per stored byte: the raw bytes, the float64 copy
+#: and the scaled copy (1 + 8 + 8), our bound
+_LOAD_BYTES_PER_STORED_BYTE = 17
+
+
+def _idx_header(path: Path):
+    """(dtype, shape, header bytes) of the IDX file at ``path``, read from its first bytes only."""
+    head = _read_bytes(path, 4)[:4]
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path}: bad IDX magic number {head.hex() or '(empty)'}")
+    dtype, ndim = _IDX_DTYPES[head[2]], head[3]
+    header = 4 + 4 * ndim
+    raw = _read_bytes(path, header)[:header]
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes)")
+    shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    return dtype, shape, header
 
 
 def read_idx(path) -> np.ndarray:
     """Parse one IDX file (plain, or gzip when the name ends in .gz).
 
     Layout: two zero bytes, a type code byte, the number of dimensions d, then
-    d big-endian uint32 sizes, then the data in C order, big-endian.
+    d big-endian uint32 sizes, then the data in C order, big-endian. The
+    header is read first: a file declaring more data than memory can hold is
+    refused with the estimate before its data are read (or a gzip stream
+    inflated), and no more bytes than it declares (+1) are ever read.
 
     Args:
         path: file path.
@@ -69,22 +98,24 @@ def read_idx(path) -> np.ndarray:
 
     Raises:
         FileNotFoundError: if path does not exist.
-        ValueError: on a bad magic number, unknown type code or wrong size.
+        ValueError: on a bad magic number, unknown type code, wrong size, or a
+            size that cannot fit in memory (a UserError naming the file).
     """
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"path: missing data file {path}")
-    raw = _read_bytes(path)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path}: bad IDX magic number {raw[:4].hex() or '(empty)'}")
-    dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes)")
-    shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype, shape, header = _idx_header(path)
     expected = header + math.prod(shape) * dtype.itemsize  # Python ints: 2^32-sized dims cannot overflow
+    on_disk = path.stat().st_size
+    if path.suffix != ".gz" and on_disk != expected:  # a plain file's size is known without reading
+        raise ValueError(f"{path}: wrong size, {on_disk} bytes but header "
+                         f"{shape} needs {expected} (truncated or trailing bytes)")
+    check_memory(str(path), f"data of shape {shape} ({dtype.name}) once loaded as float64",
+                 float(expected) * _LOAD_BYTES_PER_STORED_BYTE)
+    raw = _read_bytes(path, expected)
     if len(raw) != expected:
-        raise ValueError(f"{path}: wrong size, {len(raw)} bytes but header "
+        found = f"{len(raw)} bytes" if len(raw) <= expected else "more bytes"
+        raise ValueError(f"{path}: wrong size, {found} but header "
                          f"{shape} needs {expected} (truncated or trailing bytes)")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(
         dtype.newbyteorder("="))
@@ -97,11 +128,23 @@ def _check_labels(labels: np.ndarray, num_classes: int, path: Path) -> np.ndarra
     return labels.astype(np.int64)
 
 
+def _check_classes(labels: np.ndarray, path, min_classes: int) -> None:
+    """Refuse a training set with fewer than ``min_classes`` classes (naming its file).
+
+    The readers accept any file (``min_classes=1``); ``load_dataset``, which
+    builds training sets, asks for two: one class leaves nothing to tell apart.
+    """
+    present = np.unique(labels)
+    if len(present) < min_classes:
+        raise ValueError(f"{path}: every training label is {present[0] if len(present) else '?'}; "
+                         "a classifier needs examples of at least two classes")
+
+
 def _limit(name: str, value: Optional[int]) -> Optional[int]:
     return None if value is None else check_int(name, value)
 
 
-def _mnist_split(root, prefix: str, limit: Optional[int]):
+def _mnist_split(root, prefix: str, limit: Optional[int], min_classes: int = 1):
     def find(kind: str, idx: str) -> Path:
         base = f"{prefix}-{kind}-{idx}-ubyte"
         dotted = f"{prefix}-{kind}.{idx}-ubyte"        # e.g. train-images.idx3-ubyte
@@ -120,13 +163,18 @@ def _mnist_split(root, prefix: str, limit: Optional[int]):
                          f"{images_path} has {images.shape[0]} images")
     if images.shape[0] == 0:
         raise ValueError(f"{images_path}: holds no images (each of the train and test splits needs at least one)")
+    if images.shape[1] == 0 or images.shape[2] == 0:
+        raise ValueError(f"{images_path}: images of {images.shape[1]}x{images.shape[2]} pixels "
+                         "hold nothing to learn from")
     labels = _check_labels(labels, 10, labels_path)
+    if prefix == "train":
+        _check_classes(labels[:limit], labels_path, min_classes)
     images, labels = images[:limit], labels[:limit]
     return images[:, None].astype(np.float64) / 255.0, labels
 
 
 def load_mnist(data_dir, num_train: Optional[int] = None,
-               num_test: Optional[int] = None) -> ImageDataset:
+               num_test: Optional[int] = None, min_classes: int = 1) -> ImageDataset:
     """Load MNIST from the four IDX files in ``data_dir``.
 
     Looks for ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
@@ -136,6 +184,7 @@ def load_mnist(data_dir, num_train: Optional[int] = None,
     Args:
         data_dir: directory holding the files.
         num_train, num_test: keep only the first this many images (None: all).
+        min_classes: refuse a training split with fewer classes (naming its file).
 
     Returns:
         ImageDataset with x (N, 1, 28, 28) float64 in [0, 1] (pixel / 255)
@@ -146,12 +195,14 @@ def load_mnist(data_dir, num_train: Optional[int] = None,
         ValueError: a file is malformed (message names the path and the fault).
     """
     num_train, num_test = _limit("num_train", num_train), _limit("num_test", num_test)
-    x_train, y_train = _mnist_split(data_dir, "train", num_train)
+    x_train, y_train = _mnist_split(data_dir, "train", num_train, min_classes)
     x_test, y_test = _mnist_split(data_dir, "t10k", num_test)
     return ImageDataset(x_train, y_train, x_test, y_test, tuple(str(d) for d in range(10)))
 
 
 def _cifar_file(path: Path):
+    check_memory(str(path), "its images once loaded as float64",
+                 float(path.stat().st_size) * _LOAD_BYTES_PER_STORED_BYTE)
     raw = _read_bytes(path)
     if len(raw) == 0 or len(raw) % _CIFAR_RECORD:
         raise ValueError(f"{path}: wrong size, {len(raw)} bytes is not a positive "
@@ -162,7 +213,7 @@ def _cifar_file(path: Path):
     return records[:, 1:].reshape(-1, 3, 32, 32), labels
 
 
-def _cifar_split(root: Path, names, limit: Optional[int]):
+def _cifar_split(root: Path, names, limit: Optional[int], min_classes: int = 1):
     images, labels, have = [], [], 0
     for name in names:
         if limit is not None and have >= limit:
@@ -172,11 +223,13 @@ def _cifar_split(root: Path, names, limit: Optional[int]):
         labels.append(y)
         have += y.size
     x = np.concatenate(images)[:limit].astype(np.float64) / 255.0
-    return x, np.concatenate(labels)[:limit]
+    y = np.concatenate(labels)[:limit]
+    _check_classes(y, root / names[0], min_classes)
+    return x, y
 
 
 def load_cifar10(data_dir, num_train: Optional[int] = None,
-                 num_test: Optional[int] = None) -> ImageDataset:
+                 num_test: Optional[int] = None, min_classes: int = 1) -> ImageDataset:
     """Load the CIFAR-10 *binary* version (never the pickled Python version).
 
     Looks in ``data_dir`` or ``data_dir/cifar-10-batches-bin`` for
@@ -200,7 +253,7 @@ def load_cifar10(data_dir, num_train: Optional[int] = None,
     if not (root / "test_batch.bin").is_file() and (root / "cifar-10-batches-bin").is_dir():
         root = root / "cifar-10-batches-bin"
     x_train, y_train = _cifar_split(
-        root, [f"data_batch_{k}.bin" for k in range(1, 6)], num_train)
+        root, [f"data_batch_{k}.bin" for k in range(1, 6)], num_train, min_classes)
     x_test, y_test = _cifar_split(root, ["test_batch.bin"], num_test)
     return ImageDataset(x_train, y_train, x_test, y_test, CIFAR10_CLASSES)
 
@@ -215,7 +268,7 @@ def _read_text(path: Path) -> str:
 
 
 def load_cora(data_dir, seed: int = 0, train_per_class: int = 20, num_val: int = 500,
-              num_test: int = 1000) -> GraphDataset:
+              num_test: int = 1000, min_classes: int = 1) -> GraphDataset:
     """Load the Cora citation graph from ``cora.content`` and ``cora.cites``.
 
     ``cora.content`` has one paper per line: id, binary word features
@@ -234,6 +287,7 @@ def load_cora(data_dir, seed: int = 0, train_per_class: int = 20, num_val: int =
         data_dir: directory holding (possibly ``cora/``) the two files.
         seed: seed of the split.
         train_per_class, num_val, num_test: split sizes.
+        min_classes: refuse a file with fewer classes.
 
     Returns:
         GraphDataset; features (2708, 1433) float64 in {0, 1} for real Cora.
@@ -271,6 +325,9 @@ def load_cora(data_dir, seed: int = 0, train_per_class: int = 20, num_val: int =
     if not np.all((features == 0) | (features == 1)):
         raise ValueError(f"{content_path}: features must be 0 or 1")
     classes = tuple(sorted({row[-1] for row in rows}))
+    if len(classes) < min_classes:
+        raise ValueError(f"{content_path}: every paper has the class {classes[0]!r}; a classifier "
+                         "needs at least two classes")
     class_index = {name: k for k, name in enumerate(classes)}
     labels = np.array([class_index[row[-1]] for row in rows], dtype=np.int64)
 

@@ -61,6 +61,7 @@ def load_dataset(name: str, data_dir=None, seed: int = 0,
     if needs_files:
         if data_dir is None:
             raise ValueError(f"data_dir is required for dataset {name!r}")
+        kwargs.setdefault("min_classes", 2)  # a training set of one class is refused, naming its file
         return function(data_dir, **kwargs)
     if data_dir is not None:
         raise ValueError(f"data_dir must be None for generated dataset {name!r}")

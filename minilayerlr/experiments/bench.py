@@ -295,12 +295,28 @@ def _check_batch_size(tasks, batch_size: Optional[int], seed: int) -> None:
                             f"training examples), got {batch_size}")
 
 
+#: lower bounds for the up-front estimate of --repeat: timed quantities per task, seconds each
+_MIN_JOBS, _MIN_JOB_SECONDS, _MAX_BENCH_SECONDS = 20, 1e-3, 7 * 24 * 3600.0
+
+
+def _check_repeat(tasks, repeat: int) -> None:
+    """Refuse a --repeat whose timings cannot finish in a week or whose samples cannot fit."""
+    from ..validation import check_memory
+    timings = float(repeat) * _MIN_JOBS * len(tasks)
+    check_memory("--repeat", f"{repeat} timed runs of each quantity", timings * 64)
+    if timings * _MIN_JOB_SECONDS > _MAX_BENCH_SECONDS:
+        raise UserError(f"--repeat: {repeat} timed runs of each of at least {_MIN_JOBS} quantities "
+                        f"per task would take at least {timings * _MIN_JOB_SECONDS / 86400:.3g} "
+                        f"days (at {_MIN_JOB_SECONDS:g} s each); choose fewer")
+
+
 def _run(args) -> int:
     tasks = TASKS if args.task == "all" else (args.task,)
     if args.json:
         check_output_file("--json", args.json)
     if args.seed < 0:
         raise UserError(f"--seed: expected an integer >= 0, got {args.seed}")
+    _check_repeat(tasks, args.repeat)
     _check_batch_size(tasks, args.batch_size, args.seed)
     try:
         result = run_bench(tasks, args.batch_size, args.repeat, args.seed, args.default_malloc)

@@ -10,15 +10,15 @@ and exit code 130, keeping what was finished.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import math
 import sys
 import time
 from pathlib import Path
 
 from ..errors import UserError
-from ..paths import check_output_dir, check_output_file
-from .methods import METHODS, build_optimizer, get_method, parse_methods
+from ..paths import RunLock, check_output_dir, check_output_file, check_output_files
+from .methods import LS_OPTION_NAMES, METHODS, build_optimizer, get_method, parse_methods
 from .tasks import DATA_NAMES, FILE_DATA, TASK_NAMES
 
 
@@ -37,7 +37,7 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
                         "cora.content + cora.cites)")
     p.add_argument("--epochs", type=int, metavar="N",
                    help="epochs per run (default: the task's, see compare --help)")
-    p.add_argument("--seed", type=int, default=0, metavar="S",
+    p.add_argument("--seed", type=int, metavar="S",
                    help="seeds the initial weights and the batch order (and generated data) "
                         "(default: 0)")
     p.add_argument("--quick", action="store_true",
@@ -68,6 +68,8 @@ def _check_common(args, tasks) -> None:
     from .tasks import default_data
     if args.epochs is not None and args.epochs < 1:
         raise UserError(f"--epochs: expected an integer >= 1, got {args.epochs}")
+    if args.seed is None:
+        args.seed = 0
     if args.seed < 0:
         raise UserError(f"--seed: expected an integer >= 0, got {args.seed}")
     if args.size is not None and args.size < 20:
@@ -153,9 +155,13 @@ examples:
 """
 
 #: flags that define a comparison: with --resume they come from the stored config.json
-_CONFIG_FLAGS = ("task", "optimizers", "seeds", "ablation", "data", "data_dir", "epochs",
-                 "quick", "size", "ls_scale", "ls_ema", "ls_denominator", "ls_curvature",
-                 "out")
+_CONFIG_FLAGS = ("task", "optimizers", "seeds", "seed", "ablation", "data", "data_dir", "epochs",
+                 "quick", "size", "ls_scale", "ls_ema", "ls_denominator", "ls_curvature", "out",
+                 "overwrite", "no_stability")
+#: what the library's messages call the settings, and the flags that set them
+_LIBRARY_NAMES = {"seeds": "--seeds", "epochs": "--epochs", "methods": "--optimizers",
+                  "task": "--task", "size": "--size", "data_dir": "--data-dir", "seed": "--seed",
+                  "checkpoint": "--checkpoint", "resume": "--resume", "batch_size": "--batch-size"}
 
 
 def register_compare(subparsers) -> None:
@@ -178,40 +184,37 @@ def register_compare(subparsers) -> None:
                         "skipping every run already finished")
     p.add_argument("--no-stability", action="store_true",
                    help="skip the per-layer λ_max(H_ll) measurements of the layer-wise methods")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --out name a folder holding a comparison: its config, reports and "
+                        "figures are replaced (stored runs of identical settings are reused)")
     _add_data_arguments(p)
     p.set_defaults(func=_run_compare)
 
 
 def _resumed_args(args):
     """args with the configuration stored in ``--resume DIR`` (refusing flags that would change it)."""
-    given = [f for f in _CONFIG_FLAGS if getattr(args, f) not in (None, False)]
+    from .schema import read_resumed_config
+    given = [f for f in _CONFIG_FLAGS if getattr(args, f, None) not in (None, False)]
     if given:
         raise UserError(f"--resume: the configuration comes from {args.resume}/config.json; "
                         f"drop --{given[0].replace('_', '-')}")
-    path = Path(args.resume) / "config.json"
-    try:
-        config = json.loads(path.read_text())
-        tasks, seeds = config["tasks"], config["seeds"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise UserError(f"--resume: {path} is missing or unreadable; is {args.resume} a "
-                        "comparison folder?") from None
-    options = config.get("ls_options") or {}
-    return {"tasks": tasks, "methods": config.get("methods"), "seeds": seeds,
-            "epochs": config.get("epochs"), "data": config.get("data"),
-            "data_dir": config.get("data_dir"), "quick": bool(config.get("quick")),
-            "size": config.get("size"), "ls_options": options,
-            "ablation": bool(config.get("ablation")), "out": Path(args.resume),
-            "stability": bool(config.get("stability", True))}
+    return read_resumed_config("--resume", Path(args.resume), TASK_NAMES, tuple(METHODS),
+                               DATA_NAMES, LS_OPTION_NAMES)
 
 
 def _compare_settings(args) -> dict:
-    if args.resume:
+    if args.resume is not None:
         return _resumed_args(args)
     tasks = list(TASK_NAMES) if args.task in (None, "all") else [args.task]
     if args.data in FILE_DATA and args.task in (None, "all"):
         raise UserError(f"--task: --data {args.data} fits only some tasks; choose one with --task")
     if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds: expected an integer >= 1, got {args.seeds}")
+    if args.seeds is not None:  # refused before a list of that many seeds is built
+        from ..validation import check_memory
+        from .compare import MIN_RUN_SECONDS, _check_duration
+        check_memory("--seeds", f"at least {args.seeds} runs and their records", args.seeds * 4000.0)
+        _check_duration("--seeds", f"{args.seeds} seeds", args.seeds * MIN_RUN_SECONDS)
     if args.ablation and args.optimizers:
         raise UserError("--optimizers: --ablation runs its own line-up of SGD-m-LS variants")
     _check_common(args, tasks)
@@ -220,7 +223,7 @@ def _compare_settings(args) -> dict:
     except ValueError as error:
         raise UserError(str(error)) from None
     return {"tasks": tasks, "methods": methods,
-            "seeds": list(range(args.seed, args.seed + (args.seeds or 1))),
+            "seeds": range(args.seed, args.seed + (args.seeds or 1)),
             "epochs": args.epochs, "data": args.data, "data_dir": args.data_dir,
             "quick": args.quick, "size": args.size, "ls_options": _ls_options(args),
             "ablation": args.ablation, "stability": not args.no_stability,
@@ -229,15 +232,30 @@ def _compare_settings(args) -> dict:
 
 def _run_compare(args) -> int:
     from .compare import run_compare
+    from .schema import COMPARISON_FILES, comparison_files
     settings = _compare_settings(args)
-    if args.no_stability and args.resume:
-        raise UserError("--no-stability: the configuration comes from the --resume folder")
-    out = check_output_dir("--resume" if args.resume else "--out", settings.pop("out"))
+    flag = "--resume" if args.resume is not None else "--out"
+    out = check_output_dir(flag, settings.pop("out"))
+    check_output_files(flag, out, COMPARISON_FILES[:2] + COMPARISON_FILES[3:])  # before any data
+    held = [] if args.resume is not None or args.overwrite else comparison_files(out)
+    if held:
+        raise UserError(f"--out: {out} already holds a comparison ({', '.join(held)}); "
+                        f"continue it with --resume {out}, pass --overwrite to replace its "
+                        "results, or choose another folder")
     started = time.perf_counter()
     try:
         command = " ".join(["minilayerlr"] + getattr(args, "argv", sys.argv[1:]))
-        result = run_compare(out=out, progress=False if args.no_progress else None, log=_log,
-                             command=command, **settings)
+        with RunLock(flag, out, folder=True, what=f"the comparison folder {out}"):
+            result = run_compare(out=out, progress=False if args.no_progress else None, log=_log,
+                                 command=command, **settings)
+    except ValueError as error:  # the library names its keywords; the command line has flags
+        message = str(error)
+        if args.resume is not None and not message.startswith("out: "):
+            if message.startswith((str(out / "runs"), str(out / "prices.json"))):
+                message = f"--resume: {message}"  # a damaged file of the folder names itself
+            else:  # the settings came from config.json: name it
+                message = f"--resume: {out / 'config.json'}: {message.lstrip('-')}"
+        raise UserError(_flag_message(message, flag)) from None
     except KeyboardInterrupt:
         done = len(list((out / "runs").glob("*.json"))) if (out / "runs").is_dir() else 0
         _log(f"minilayerlr compare: interrupted; {done} finished run(s) kept in {out}/runs; "
@@ -247,6 +265,16 @@ def _run_compare(args) -> int:
     _log(f"compare finished in {time.perf_counter() - started:.0f} s; results in {out}/ "
          f"(results.md, results.csv, results.json, {len(result['paths']['figures'])} PNG)")
     return 0
+
+
+def _flag_message(message: str, out_flag: str) -> str:
+    """A library message naming a keyword (``seeds: ...``) as the command line's flag (``--seeds: ...``)."""
+    name, sep, rest = message.partition(": ")
+    if sep and name == "out":
+        return f"{out_flag}: {rest}"
+    if sep and name in _LIBRARY_NAMES:
+        return f"{_LIBRARY_NAMES[name]}: {rest}"
+    return message
 
 
 # -- train ------------------------------------------------------------------------------
@@ -290,14 +318,22 @@ def _check_train(args, method):
     options = _ls_options(args)
     if options and not method.step_options:
         raise UserError(f"--ls-scale/--ls-ema: only for the layer-wise optimizers, not {args.optimizer}")
-    if args.out:
-        check_output_dir("--out", args.out)
-    if args.checkpoint:
+    if args.out is not None:
+        from .plots import figure_names
+        from .schema import comparison_files
+        out = check_output_dir("--out", args.out)  # and every file written into it, before any work
+        check_output_files("--out", args.out, ["run.json", *figure_names(args.task)])
+        if {"config.json", "results.md"} & set(comparison_files(out)):
+            raise UserError(f"--out: {out} holds a comparison, whose figures train would "
+                            "replace; choose another folder")
+    if args.checkpoint is not None:
         check_output_file("--checkpoint", args.checkpoint)
-    if args.overwrite and not args.checkpoint:
+    if args.overwrite and args.checkpoint is None:
         raise UserError("--overwrite: applies to --checkpoint; give --checkpoint FILE.npz")
-    if args.resume and not Path(args.resume).is_file():
-        raise UserError(f"--resume: no checkpoint file at {args.resume}")
+    if args.resume is not None and not Path(args.resume).is_file():
+        raise UserError(f"--resume: no checkpoint file at {args.resume}"
+                        if not Path(args.resume).exists() else
+                        f"--resume: {args.resume} is not a regular file (a checkpoint .npz)")
     try:
         build_optimizer(args.optimizer, args.lr, options)
     except ValueError as error:
@@ -306,6 +342,7 @@ def _check_train(args, method):
 
 
 def _run_train(args) -> int:
+    from .memory import check_train_epochs
     from .runs import run_one
     from .tasks import build_task
     method = get_method(args.optimizer)
@@ -324,24 +361,28 @@ def _run_train(args) -> int:
         task.batch_size = args.batch_size
     if method.full_batch and task.batch_size is not None:
         task.batch_size = None
+    check_train_epochs("--epochs", args.epochs or task.epochs, task)
     started = time.time()
-    try:
-        record = run_one(task, args.optimizer, args.lr, seed=args.seed,
-                         epochs=args.epochs or task.epochs, options=options, prices=None,
-                         stability=args.resume is None, progress=False if args.no_progress else None,
-                         checkpoint=args.checkpoint, resume=args.resume, overwrite=args.overwrite)
-    except UserError as error:  # the library names its keywords; the command line has flags
-        message = str(error)
-        if message.startswith("checkpoint: "):
-            message = "--" + message.replace("pass overwrite=True", "pass --overwrite")
-        raise UserError(message) from None
-    except KeyboardInterrupt:
-        _log("minilayerlr train: interrupted" + _saved_note(args.checkpoint, started))
-        return 130
-    record.pop("_result")
-    _print_train(record, task)
-    if args.out:
-        _write_train(Path(args.out), record, task)
+    with contextlib.ExitStack() as stack:
+        if args.out is not None:  # one writer per folder: a second train or compare is refused
+            stack.enter_context(RunLock("--out", args.out, folder=True,
+                                        what=f"the folder {args.out}"))
+        try:
+            record = run_one(task, args.optimizer, args.lr, seed=args.seed,
+                             epochs=args.epochs or task.epochs, options=options, prices=None,
+                             stability=True, progress=False if args.no_progress else None,
+                             checkpoint=args.checkpoint, resume=args.resume,
+                             overwrite=args.overwrite)
+        except ValueError as error:  # the library names its keywords; the command line has flags
+            message = str(error).replace("pass overwrite=True", "pass --overwrite")
+            raise UserError(_flag_message(message, "--out")) from None
+        except KeyboardInterrupt:
+            _log("minilayerlr train: interrupted" + _saved_note(args.checkpoint, started))
+            return 130
+        record.pop("_result")
+        _print_train(record, task)
+        if args.out is not None:
+            _write_train(Path(args.out), record, task)
     if record["stop_reason"]:
         _log(f"minilayerlr train: {record['stop_reason']}")
         return 1

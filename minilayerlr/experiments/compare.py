@@ -13,18 +13,23 @@ When all runs are done the verdict (``verdict.py``), the reports
 """
 from __future__ import annotations
 
-import json
+import numbers
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from ..paths import check_output_dir
+from ..errors import UserError
+from ..paths import RunLock, check_output_dir, check_output_files
+from ..validation import check_memory
 from . import ablation as ablation_mod
 from .cost import as_prices, calibrate
 from .methods import METHODS, get_method
-from .runs import run_one, run_spec, spec_key, write_json
+from .plots import figure_names
+from .report import REPORT_NAMES
+from .runs import run_one, run_spec, spec_key, steps_per_epoch, write_json
+from .schema import check_prices, check_record, load_json
 from .tasks import TASK_NAMES, Task, build_task
 from .verdict import summarize_task, verdicts
 
@@ -50,12 +55,19 @@ def lineup(task: Task, methods: Sequence[str], quick: bool, ls_options: dict,
 
 
 def _load_record(path: Path, spec: dict) -> Optional[dict]:
-    """The stored record at ``path`` if it is readable and was run with exactly ``spec``."""
+    """The stored record at ``path`` if it was run with exactly ``spec`` (None: run it again).
+
+    A file that is not JSON, or a record of other settings, is run again (and
+    replaced); a record of these settings that lacks a field a report reads is
+    refused, naming the file and the field (``schema.check_record``).
+    """
     try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
+        record = load_json(path)
+    except UserError:
         return None
-    return record if isinstance(record, dict) and record.get("spec") == spec else None
+    if not (isinstance(record, dict) and record.get("spec") == spec):
+        return None
+    return check_record(path, record)
 
 
 class _Progress:
@@ -94,7 +106,7 @@ def _task_prices(out: Path, task: Task, seed: int, fixed: Optional[dict]) -> Dic
     if fixed is not None:
         return as_prices(fixed)
     path = out / "prices.json"
-    stored = json.loads(path.read_text()) if path.exists() else {}
+    stored = check_prices(path, load_json(path)) if path.exists() else {}
     if task.name not in stored:
         n = task.batch_size or len(task.x_train)
         stored[task.name] = calibrate(task.net, task.net.init(seed), task.x_train[:n],
@@ -103,14 +115,78 @@ def _task_prices(out: Path, task: Task, seed: int, fixed: Optional[dict]) -> Dic
     return as_prices(stored[task.name])
 
 
+#: a lower bound on the seconds one run takes (building, evaluating, writing its record) and
+#: one step of the smallest task: our choice, well below what any task measures
+MIN_RUN_SECONDS, MIN_STEP_SECONDS = 0.02, 1e-4
+#: a comparison estimated (from those lower bounds) to take longer is refused up front
+MAX_SECONDS = 30 * 24 * 3600.0
+
+
+def _check_duration(name: str, what: str, seconds: float) -> None:
+    if seconds > MAX_SECONDS:
+        raise UserError(f"{name}: {what} would take at least {seconds / 86400:.3g} days (at "
+                        f"{MIN_RUN_SECONDS:g} s per run and {MIN_STEP_SECONDS:g} s per step, "
+                        f"far less than any task takes), more than the {MAX_SECONDS / 86400:.0f} "
+                        "days a comparison may plan; choose fewer")
+
+
+def _check_budget(built: List[Task], config: dict) -> None:
+    """Refuse, before any run, a comparison whose runs cannot fit in memory or finish in time.
+
+    Every record (its per-step history) is kept in memory until the reports are
+    written; the time is a lower bound (``MIN_RUN_SECONDS``, ``MIN_STEP_SECONDS``).
+    """
+    k = len(config["seeds"])
+    runs = seconds = memory = 0.0
+    longest = 0.0
+    for task in built:
+        for entry in lineup(task, config["methods"], config["quick"], config["ls_options"],
+                            config["ablation"]):
+            batch = None if get_method(entry["method"]).full_batch else task.batch_size
+            steps = float(config["epochs"] or task.epochs) * steps_per_epoch(task, batch)
+            n = float(len(entry["grid"])) * k
+            runs += n
+            longest = max(longest, MIN_RUN_SECONDS + steps * MIN_STEP_SECONDS)
+            seconds += n * (MIN_RUN_SECONDS + steps * MIN_STEP_SECONDS)
+            memory += n * (4000 + steps * (100 + 48 * len(task.block_names or [0])))
+    name = "epochs" if config["epochs"] is not None and (k == 1 or longest > MAX_SECONDS) else "seeds"
+    check_memory(name, f"{runs:.0f} runs ({k} seed(s)) and their records", memory)
+    _check_duration(name, f"{runs:.0f} runs ({k} seed(s))", seconds)
+
+
+def _check_output_paths(out: Path, built: List[Task], plan: list, ablation: bool) -> None:
+    """Refuse, before any run, an output path where a file cannot be written (a folder, a FIFO ...)."""
+    names = [CONFIG_NAME, "prices.json", *REPORT_NAMES]
+    i = 0
+    for task in built:
+        if ablation:
+            for group in ablation_mod.GROUPS:
+                if len(ablation_mod.group_labels(group)) > 1:
+                    names += figure_names(task.name, f"_ablation{i}")
+                    i += 1
+        else:
+            names += figure_names(task.name)
+    check_output_files("out", out, names)
+    runs_dir = out / "runs"
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise UserError(f"out: {runs_dir} is not a folder; the run records go there")
+    check_output_files("out", runs_dir, [f"{spec_key(spec)}.json" for *_, spec in plan])
+
+
 def _check_args(tasks, methods, seeds, epochs) -> None:
+    if not isinstance(tasks, (list, tuple)) or not tasks:
+        raise ValueError(f"task: expected a non-empty list of task names, got {tasks!r}")
     for name in tasks:
         if name not in TASK_NAMES:
             raise ValueError(f"task: expected one of {', '.join(TASK_NAMES)} or all, got {name!r}")
     for name in methods:
         get_method(name)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+    if (not isinstance(seeds, list) or not seeds
+            or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in seeds)):
         raise ValueError(f"seeds: expected a non-empty list of integers >= 0, got {seeds!r}")
+    for name, values in (("task", tasks), ("methods", methods), ("seeds", seeds)):
+        if len(set(values)) != len(values):
+            raise ValueError(f"{name}: lists an entry twice, {list(values)!r}")
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
 
@@ -191,9 +267,27 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
         {"config", "tasks": per-task summaries, "records", "paths"}.
     """
     methods = list(METHODS) if methods is None else list(methods)
-    seeds = [int(s) if not isinstance(s, bool) else s for s in seeds]
+    try:  # a lower bound first (one run per seed and task), before the seeds are even listed
+        runs = float(len(seeds)) * max(1, len(tasks) if isinstance(tasks, (list, tuple)) else 1)
+    except TypeError:
+        pass  # not a sequence: _check_args names it
+    else:
+        check_memory("seeds", f"at least {runs:.0f} runs and their records", runs * 4000)
+        _check_duration("seeds", f"at least {runs:.0f} runs", runs * MIN_RUN_SECONDS)
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    seeds = list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds
     _check_args(tasks, methods, seeds, epochs)
+    seeds = [int(s) for s in seeds]
     out = check_output_dir("out", out)
+    with RunLock("out", out, folder=True):
+        return _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size,
+                            ls_options, ablation, prices, stability, progress, plots, log, command)
+
+
+def _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size, ls_options,
+                 ablation, prices, stability, progress, plots, log, command) -> dict:
+    """The body of :func:`run_compare`, with its arguments checked and ``out`` locked."""
     ls_options = dict(ls_options or {})
     if ls_options:
         get_method("sgd-ls").build(None, ls_options, None)  # a bad option fails before any work
@@ -203,8 +297,17 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
               "data": data, "data_dir": None if data_dir is None else str(data_dir),
               "quick": quick, "size": size, "ls_options": ls_options, "ablation": ablation,
               "stability": stability, "command": command or " ".join(["minilayerlr"] + sys.argv[1:])}
-    write_json(out / CONFIG_NAME, config)
+    for task in built:
+        if not lineup(task, methods, quick, ls_options, ablation):
+            raise UserError(f"methods: none of {', '.join(methods)} runs on the {task.name} task "
+                            f"({'full' if task.batch_size is None else 'mini'}-batch training); "
+                            "nothing to run")
+    _check_budget(built, config)
     plan = _plan(built, config)
+    _check_output_paths(out, built, plan, ablation)
+    if prices is None and (out / "prices.json").exists():  # read back whether or not a run needs it
+        check_prices(out / "prices.json", load_json(out / "prices.json"))
+    write_json(out / CONFIG_NAME, config)
     bar = _Progress([task.name for task, *_ in plan], log)
     records = _run_plan(plan, out, bar, prices, stability, progress, seeds[0])
     config["run_seconds"] = bar.run_seconds  # whole runs (training, evaluation) done by this call

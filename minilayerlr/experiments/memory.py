@@ -39,3 +39,11 @@ def check_task_size(task: str, data: str, size: Optional[int]) -> None:
 def check_batch(flag: str, batch: int, bytes_per_example: float, what: str) -> None:
     """Refuse a batch whose activations cannot fit."""
     check_memory(flag, f"{what} with a batch of {batch}", float(batch) * bytes_per_example)
+
+
+def check_train_epochs(flag: str, epochs: int, task) -> None:
+    """Refuse, before any step, ``epochs`` whose per-step history cannot fit (``train``'s own bound)."""
+    from .runs import steps_per_epoch
+    per_epoch = steps_per_epoch(task, task.batch_size)
+    check_memory(flag, f"{epochs} epochs of {per_epoch} step(s) (the per-step history)",
+                 float(epochs) * per_epoch * (200 + 48 * len(task.block_names or [0])))

@@ -7,6 +7,7 @@ so plotting never changes the backend of a notebook or opens a window.
 """
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import List
@@ -15,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..paths import atomic_write_bytes
 from .methods import METHODS
 
 #: one colour per method label, stable across figures; others take the next free one
@@ -27,9 +29,14 @@ def _color(label: str, i: int) -> str:
 
 
 def _save(fig: Figure, path: Path) -> Path:
+    """Render to memory, then write atomically: a full disk never leaves a half (or empty) PNG."""
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=100)
-    return path
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, dpi=100, format="png")
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write {path}: {error.strerror or error}") from None
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def _array(values) -> np.ndarray:
@@ -188,6 +195,12 @@ def plot_stability(block: dict, path: Path) -> Path:
                  "(λ_max by power iteration on block-masked HVPs)", fontsize=10)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.86, wspace=0.3)
     return _save(fig, path)
+
+
+def figure_names(task: str, suffix: str = "", layerwise: bool = True) -> List[str]:
+    """The file names :func:`plot_block` may write for ``task`` (checked before any work)."""
+    kinds = ("curves", "step_sizes", "stability") if layerwise else ("curves",)
+    return [f"{task}{suffix}_{kind}.png" for kind in kinds]
 
 
 def plot_block(block: dict, out, suffix: str = "") -> List[Path]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import platform
 import sys
@@ -10,6 +11,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from ..paths import atomic_write_bytes
 from .runs import write_json
 from .verdict import RULE
 
@@ -118,6 +120,9 @@ def results_markdown(config: dict, blocks: List[dict]) -> str:
     return "\n".join(parts)
 
 
+#: the files write_reports writes into the run folder
+REPORT_NAMES = ("results.json", "results.csv", "results.md")
+
 CSV_FIELDS = ["task", "label", "method", "lr", "seed", "final_train_loss", "metric",
               "final_metric", "wall_time", "steps", "grad_equivalents", "diverged", "stop_reason"]
 
@@ -131,17 +136,14 @@ def write_reports(out: Path, config: dict, blocks: List[dict], records: List[dic
                  for b in blocks]
     write_json(paths["json"], {"config": config, "versions": versions(), "tasks": summaries,
                                "runs": records})
-    tmp = paths["csv"].with_name(".results.csv.tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        for r in records:
-            row = {k: r.get(k) for k in CSV_FIELDS}
-            row["grad_equivalents"] = (r["grad_equivalents"] or [None])[-1] if r.get("grad_equivalents") else None
-            row["diverged"] = r["stop_reason"] is not None
-            writer.writerow(row)
-    tmp.replace(paths["csv"])
-    tmp = paths["md"].with_name(".results.md.tmp")
-    tmp.write_text(results_markdown(config, blocks) + "\n")
-    tmp.replace(paths["md"])
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for r in records:
+        row = {k: r.get(k) for k in CSV_FIELDS}
+        row["grad_equivalents"] = (r["grad_equivalents"] or [None])[-1] if r.get("grad_equivalents") else None
+        row["diverged"] = r["stop_reason"] is not None
+        writer.writerow(row)
+    atomic_write_bytes(paths["csv"], text.getvalue().encode())
+    atomic_write_bytes(paths["md"], (results_markdown(config, blocks) + "\n").encode())
     return paths

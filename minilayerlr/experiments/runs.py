@@ -74,6 +74,27 @@ class _EpochHook:
         self.task, self.counting, self.stability_at = task, counting, set(stability_at)
         self.probe, self.seed, self.epoch, self.stability = probe, seed, 0, []
 
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps of the harness: the oracle counts and λ_max measured so far."""
+        return {"calls": dict(self.counting.calls), "snapshots": list(self.counting.snapshots),
+                "stability": list(self.stability), "epoch": self.epoch}
+
+    def load_state_dict(self, saved) -> None:
+        """Continue from :meth:`state_dict` (a resumed run); None or damage: counts stay incomplete."""
+        from collections import Counter
+        try:
+            calls = Counter({str(k): int(v) for k, v in saved["calls"].items()})
+            snapshots = [{str(k): int(v) for k, v in s.items()} for s in saved["snapshots"]]
+            stability = [{"epoch": int(m["epoch"]), "lambda_max": [float(v) for v in m["lambda_max"]]}
+                         for m in saved["stability"]]
+            epoch = int(saved["epoch"])
+        except (TypeError, KeyError, ValueError, AttributeError):
+            self.counting.snapshots = [None]  # never complete: the record leaves the counts out
+            self.epoch = 10 ** 9  # no stability measured: the earlier ones are unknown
+            return
+        self.counting.calls, self.counting.snapshots = calls, snapshots
+        self.stability, self.epoch = stability, epoch
+
     def __call__(self, params):
         metrics = self.task.eval_fn(params)
         self.counting.snapshot()
@@ -93,14 +114,16 @@ def run_record(task: Task, spec: dict, result, counting: Optional[CountingOptimi
         task: the task trained.
         spec: its :func:`run_spec`.
         result: the ``TrainResult``.
-        counting: the CountingOptimizer used (None: no oracle counts, e.g. a resumed train).
+        counting: the CountingOptimizer used (None: no oracle counts). A resumed run
+            has them when its checkpoint holds the harness's state (``_EpochHook``).
         prices: oracle call key -> cost ratio (see ``cost``); None: no gradient equivalents.
         stability: the λ_max measurements of :class:`_EpochHook`.
     """
     m = get_method(spec["method"])
     h = result.history
     calls = counting.snapshots if counting is not None else None
-    complete = calls is not None and len(calls) == len(h.epoch)
+    complete = (calls is not None and len(calls) == len(h.epoch)
+                and all(c is not None for c in calls))
     grad_eq = gradient_equivalents(calls, prices) if complete and prices is not None else None
     return {
         "key": spec_key(spec), "spec": spec, "task": task.name, "method": m.name, "label": m.label,
@@ -135,7 +158,8 @@ def run_one(task: Task, method: str, lr: Optional[float], *, seed: int, epochs: 
     result = train(task.net, task.net.init(seed), counting, task.x_train, task.y_train,
                    epochs=epochs, batch_size=spec["batch_size"], seed=seed, eval_fn=hook,
                    progress=progress, label=f"{task.name} {m.label}"
-                   + ("" if lr is None else f" lr={lr:g}") + f" seed {seed}", **train_kwargs)
+                   + ("" if lr is None else f" lr={lr:g}") + f" seed {seed}", extra_state=hook,
+                   **train_kwargs)
     record = run_record(task, spec, result, counting, prices, hook.stability)
     record["_result"] = result
     return record

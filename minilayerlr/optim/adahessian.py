@@ -35,7 +35,7 @@ from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import check_params, check_state
 from minilayerlr.optim.checks import require_params
 from minilayerlr.optim.oracles import check_oracle
-from minilayerlr.optim.state_checks import check_scalar, check_state_tree
+from minilayerlr.optim.state_checks import check_buffers, check_scalar, check_state_tree
 from minilayerlr.tree import (Params, block_indices, check_same_structure, check_tree, tree_map,
                               zeros_like)
 from minilayerlr.validation import check_int, check_nonnegative, check_positive, check_unit_interval
@@ -146,11 +146,11 @@ class AdaHessian:
         """
         hvp = check_oracle("hvp", hvp, "AdaHessian")
         check_state(state, AdaHessianState, "AdaHessian", grads)
-        check_same_structure(grads, state.mu, "grads")
         if self.weight_decay > 0:
             params = require_params(params, grads, "AdaHessian", "weight decay")
         else:
             check_params(params, grads, False, "AdaHessian")
+        check_buffers(state, ("mu", "nu"), grads, params)  # exact shapes, naming the field
         t = state.count + 1
         seed = int(np.random.SeedSequence([int(self.seed), t]).generate_state(1)[0])
         z = rademacher(grads, np.random.default_rng(seed))

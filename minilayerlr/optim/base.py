@@ -40,7 +40,7 @@ from typing import ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 
-from minilayerlr.optim.state_checks import check_block_arrays, check_state_tree
+from minilayerlr.optim.state_checks import check_block_arrays, check_buffers, check_state_tree
 from minilayerlr.tree import (Params, check_same_structure, check_tree, num_blocks, tree_map,
                               zeros_like)
 from minilayerlr.validation import check_nonnegative, check_positive, check_unit_interval
@@ -191,9 +191,8 @@ class SGD:
         if self.momentum > 0 and state.momentum is None:
             raise ValueError("state: holds no momentum buffer (it was made by an SGD with "
                              "momentum=0); call init of this optimizer")
-        if state.momentum is not None:
-            check_same_structure(grads, state.momentum, "grads")
         check_params(params, grads, self.weight_decay > 0, "SGD")
+        check_buffers(state, ("momentum",), grads, params)  # names state.momentum, not grads
 
     def direction(self, grads: Params, state: SGDState,
                   params: Optional[Params] = None) -> Tuple[Params, SGDState]:
@@ -241,7 +240,6 @@ class AdamState:
         """Raise naming ``where.mu``/``where.nu`` unless both are finite float trees, ν ≥ 0, alike."""
         check_state_tree(self.mu, f"{where}.mu")
         check_state_tree(self.nu, f"{where}.nu", nonnegative=True)
-        check_same_structure(self.nu, self.mu, f"{where}.nu")
 
 
 @dataclass(frozen=True)
@@ -290,8 +288,8 @@ class Adam:
         """Validate the inputs of ``direction``/``update`` once (the public boundary)."""
         who = type(self).__name__
         check_state(state, AdamState, who, grads)
-        check_same_structure(grads, state.mu, "grads")
         check_params(params, grads, self.decoupled_weight_decay > 0, who)
+        check_buffers(state, ("mu", "nu"), grads, params)  # names state.mu / state.nu, not grads
 
     def direction(self, grads: Params, state: AdamState,
                   params: Optional[Params] = None) -> Tuple[Params, AdamState]:

@@ -25,6 +25,6 @@ def require_params(params: Optional[Params], grads: Params, who: str, why: str,
         raise ValueError(f"params: expected a list of {len(grads)} per-layer dicts like grads, "
                          f"got one of length {len(params)}")
     check_same_structure(grads, params, "grads")  # ... a key or shape names grads, as check_params does
-    if start is not None:
-        check_same_structure(params, start, "params")
+    if start is not None:  # params fit grads (just checked): a misfit is the state's x_0
+        check_same_structure(start, params, "state.initial_params")
     return params

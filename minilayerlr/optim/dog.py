@@ -127,7 +127,11 @@ class DoG:
         """Return the initial state: x_0, r̄ = r_ε = reps_rel·(1 + ‖x_0‖), G = eps."""
         check_tree(params, "params")
         x0 = tree_map(np.copy, params)
-        r_eps = self.reps_rel * (1 + np.sqrt(self._group(block_sq_norm(params))))
+        with np.errstate(over="ignore"):
+            r_eps = self.reps_rel * (1 + np.sqrt(self._group(block_sq_norm(params))))
+        if not np.all(np.isfinite(r_eps)):
+            raise ValueError(f"reps_rel: r_ε = reps_rel·(1 + ‖x_0‖) overflows with reps_rel="
+                             f"{self.reps_rel!r}; choose a smaller reps_rel")
         return DoGState(count=0, initial_params=x0, max_distance=r_eps,
                         grad_sq_sum=np.full(len(r_eps), float(self.eps)),
                         step_sizes=np.zeros(num_blocks(params)),

@@ -48,7 +48,8 @@ import numpy as np
 from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import check_params, check_state
 from minilayerlr.optim.oracles import check_oracle
-from minilayerlr.optim.state_checks import check_block_arrays, check_scalar, check_state_tree
+from minilayerlr.optim.state_checks import (check_block_arrays, check_kfac_state, check_scalar,
+                                           check_state_tree)
 from minilayerlr.tree import Params, block_indices, check_same_structure, check_tree, zeros_like
 from minilayerlr.validation import check_int, check_nonnegative, check_positive, check_unit_interval
 
@@ -220,8 +221,8 @@ class KFAC:
         """
         oracle = check_oracle("kronecker_factors", kronecker_factors, "KFAC")
         check_state(state, KFACState, "KFAC", grads)
-        check_same_structure(grads, state.velocity, "grads")
         check_params(params, grads, False, "KFAC")
+        check_kfac_state(state, grads, params, factor_shapes)  # sizes, symmetric PSD, velocity
         t = state.count + 1
         seed = int(np.random.SeedSequence([int(self.seed), t]).generate_state(1)[0])
         fresh = self._checked(oracle(seed=seed), state)

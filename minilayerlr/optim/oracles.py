@@ -84,7 +84,11 @@ def supply_oracles(optimizer, ev, loss: Optional[Callable] = None) -> Dict[str, 
         if name == "loss":
             supplied[name] = loss
         elif name == "curvature":
-            supplied[name] = ev.layer_curvature
+            supplied[name] = getattr(ev, "layer_curvature", None)
         else:
-            supplied[name] = getattr(ev, name)
+            supplied[name] = getattr(ev, name, None)
+        if supplied[name] is None or not callable(supplied[name]):
+            what = "the loss argument" if name == "loss" else f"the evaluation ({type(ev).__name__})"
+            raise ValueError(f"{name}: {type(optimizer).__name__} needs the {name} oracle, "
+                             f"{_WHAT[name]}, but {what} offers none")
     return supplied

@@ -41,7 +41,8 @@ import numpy as np
 
 from minilayerlr.optim.base import check_state
 from minilayerlr.optim.checks import require_params
-from minilayerlr.optim.state_checks import check_scalar, check_state_tree
+from minilayerlr.optim.state_checks import (check_below, check_scalar, check_state_tree,
+                                           check_trees_alike)
 from minilayerlr.tree import (Params, block_dot, check_same_structure, check_tree, num_blocks,
                               tree_map, zeros_like)
 from minilayerlr.validation import (check_nonnegative, check_positive, check_unit_interval,
@@ -82,7 +83,7 @@ class ProdigyState:
         check_state_tree(self.initial_params, f"{where}.initial_params")
         for name in ("mu", "nu", "s"):
             check_state_tree(getattr(self, name), f"{where}.{name}", nonnegative=name == "nu")
-            check_same_structure(getattr(self, name), self.initial_params, f"{where}.{name}")
+        check_trees_alike(self, ("initial_params", "mu", "nu", "s"), where)  # names the odd one
         check_scalar(self.numerator, f"{where}.numerator")
         check_scalar(self.d_hat, f"{where}.d_hat")
         check_scalar(self.d_max, f"{where}.d_max", positive=True)
@@ -140,6 +141,7 @@ class Prodigy:
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name}: expected True or False, got {getattr(self, name)!r}")
         check_positive("d0", self.d0)
+        check_below("d0", self.d0, 1e150, "d² must stay finite")  # the moments hold d²·g²
         check_positive("d_coef", self.d_coef)
         rate = self.growth_rate
         if not (is_real_number(rate) and rate > 1):

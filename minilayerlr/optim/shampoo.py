@@ -48,7 +48,7 @@ import numpy as np
 
 from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import check_params, check_state
-from minilayerlr.optim.state_checks import check_state_tree
+from minilayerlr.optim.state_checks import check_shampoo_statistics, check_state_tree
 from minilayerlr.tree import Params, block_indices, check_tree, num_blocks
 from minilayerlr.validation import check_int, check_positive
 
@@ -114,6 +114,7 @@ class ShampooState:
         """Raise naming ``where.<field>`` unless the sums and their roots are finite."""
         for name in ("left", "right", "left_roots", "right_roots"):
             check_state_tree(getattr(self, name), f"{where}.{name}")
+        check_shampoo_statistics(self, where)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ class Shampoo:
         """
         check_state(state, ShampooState, "Shampoo", grads)
         self._check_fits(grads, state)
+        check_shampoo_statistics(state, "state", self._diagonal)  # diagonal exactly where init made one
         check_params(params, grads, False, "Shampoo")
         t = state.count + 1
         refresh = (t - 1) % self.update_every == 0

@@ -24,7 +24,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
-from minilayerlr.tree import Params, check_tree
+from minilayerlr.tree import Params, block_indices, check_same_structure, check_tree
 from minilayerlr.validation import is_real_number
 
 
@@ -149,3 +149,124 @@ def rule_state_checks(per_block: bool, n_codes: int):
         """Raise naming ``where.<field>`` unless the values are as :func:`check_rule_state` says."""
         check_rule_state(self, where, n_codes, per_block)
     return check_values
+
+
+def check_below(name: str, value: float, bound: float, why: str) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` < ``bound`` (a constructor's overflow guard)."""
+    if not value < bound:
+        raise ValueError(f"{name}: expected a number below {bound:g} ({why}), got {value!r}")
+
+
+def check_buffers(state, names: Iterable[str], grads: Params, params: Optional[Params] = None,
+                  where: str = "state") -> None:
+    """Raise naming ``where.<field>`` unless each tree field has exactly the parameters' keys and shapes.
+
+    The reference is ``params`` when given (already checked against ``grads``,
+    so a wrong gradient is blamed on ``grads`` before this runs), else
+    ``grads``. Shapes must be equal, not merely broadcastable: a buffer of
+    shape (3, 1) for a (3,) bias would silently turn every update into a matrix.
+    None fields (a buffer switched off) are skipped.
+    """
+    ref = params if params is not None else grads
+    for name in names:
+        value = getattr(state, name)
+        if value is not None:
+            check_same_structure(value, ref, f"{where}.{name}")
+
+
+#: matrices up to this size are checked whole; larger ones on ``_SAMPLED_ROWS`` rows (cost O(d))
+_FULL_CHECK_SIZE, _SAMPLED_ROWS = 64, 16
+
+
+def check_square_matrices(arrays, shapes, label: str, symmetric_rtol: float) -> None:
+    """Raise naming ``label[i]`` unless ``arrays[i]`` is a symmetric positive semi-definite (d, d) matrix.
+
+    ``shapes[i]`` is d. Positive semi-definiteness is checked by necessary
+    conditions: a diagonal ≥ 0 and |M_ij| ≤ √(M_ii M_jj) (a negative-definite or
+    plainly indefinite matrix fails them; the preconditioner would otherwise send
+    the update uphill). Cost, run every step: matrices up to ``_FULL_CHECK_SIZE``
+    are checked whole; larger ones have their diagonal checked whole and the
+    symmetry and the bound on ``_SAMPLED_ROWS`` evenly spaced rows (O(d) each,
+    where the whole check would cost a third of a K-FAC step).
+    """
+    for i, (a, d) in enumerate(zip(arrays, shapes)):
+        where = f"{label}[{i}]"
+        if a.shape != (d, d):
+            raise ValueError(f"{where}: expected shape ({d}, {d}) for this block, got {a.shape}")
+        diag = np.diagonal(a)
+        scale = float(np.abs(diag).max()) if d else 0.0
+        rows = np.arange(d) if d <= _FULL_CHECK_SIZE else np.linspace(0, d - 1, _SAMPLED_ROWS).astype(int)
+        some = a[rows]
+        scale = max(scale, float(np.abs(some).max()) if some.size else 0.0)
+        if scale == 0.0:
+            continue  # the zeros of init (no statistics yet)
+        tol = symmetric_rtol * scale
+        if float(np.abs(some - a[:, rows].T).max()) > tol:
+            raise ValueError(f"{where}: is not symmetric; it must be a covariance or its inverse")
+        if diag.min() < -tol:
+            raise ValueError(f"{where}: has a negative diagonal entry {float(diag.min()):.3g}; it "
+                             "must be positive semi-definite")
+        root = np.sqrt(np.maximum(diag, 0.0))
+        if np.any(np.abs(some) > np.outer(root[rows], root) * (1 + symmetric_rtol) + tol):
+            raise ValueError(f"{where}: is not positive semi-definite (|M_ij| > √(M_ii M_jj) "
+                             "somewhere)")
+
+
+def check_kfac_state(state, grads: Params, params: Optional[Params], factor_shapes) -> None:
+    """K-FAC's state against the blocks of ``grads``: each factor and inverse square of its block's
+    size, symmetric and positive semi-definite, and the velocity shaped like the parameters.
+
+    Run by ``KFAC.update`` before the oracle is called, so a wrong state field is
+    named, not blamed on the oracle's answer. ``factor_shapes(entry) -> (dim A, dim G)``
+    is K-FAC's own (passed in: this module imports no optimizer).
+    """
+    shapes = [factor_shapes(grads[k]) for k in block_indices(grads)]
+    for name, which, rtol in (("factors_a", 0, 1e-6), ("factors_g", 1, 1e-6),
+                              ("inverse_a", 0, 1e-3), ("inverse_g", 1, 1e-3)):
+        check_square_matrices(getattr(state, name), [s[which] for s in shapes],
+                              f"state.{name}", rtol)
+    check_buffers(state, ("velocity",), grads, params)
+
+
+def check_shampoo_statistics(state, where: str = "state", diagonal=None) -> None:
+    """Shampoo's sums are square matrices (or vectors, when diagonal) and their roots alike.
+
+    A (n, 1) "matrix" would broadcast through the preconditioning without an
+    error; it is refused here, naming the field. With ``diagonal`` (the
+    optimizer's ``size -> bool``), a sum must also be a vector exactly where
+    ``init`` makes one: an (n,) sum where an (n, n) one belongs would broadcast too.
+    """
+    for name in ("left", "right", "left_roots", "right_roots"):
+        for k, entry in enumerate(getattr(state, name)):
+            for key, value in entry.items():
+                if not (value.ndim == 1 or (value.ndim == 2 and value.shape[0] == value.shape[1])):
+                    raise ValueError(f"{where}.{name}[{k}][{key!r}]: expected a square matrix or a "
+                                     f"vector (diagonal), got shape {value.shape}")
+                if diagonal is not None and value.ndim != (1 if diagonal(len(value)) else 2):
+                    raise ValueError(f"{where}.{name}[{k}][{key!r}]: shape {value.shape}, but this "
+                                     f"Shampoo keeps a {'diagonal' if value.ndim == 2 else 'full'} "
+                                     f"statistic for a dimension of {len(value)}; call its init")
+    if diagonal is not None:  # each kind checked on its own first: a mismatch now is the root's size
+        for name in ("left", "right"):
+            check_same_structure(getattr(state, f"{name}_roots"), getattr(state, name),
+                                 f"{where}.{name}_roots")
+
+
+def _signature(tree):
+    return tuple(tuple((key, np.shape(v)) for key, v in entry.items()) if isinstance(entry, dict)
+                 else None for entry in tree) if isinstance(tree, (list, tuple)) else None
+
+
+def check_trees_alike(state, names: Iterable[str], where: str = "state") -> None:
+    """Raise naming the odd field out unless the tree fields ``names`` share keys and shapes.
+
+    The structure most of them share is the reference, so one damaged field is
+    named as itself rather than blamed on the field it is compared with.
+    """
+    names = list(names)
+    signatures = [_signature(getattr(state, n)) for n in names]
+    reference = max(signatures, key=signatures.count)
+    ref_tree = getattr(state, names[signatures.index(reference)])
+    for name, sig in zip(names, signatures):
+        if sig != reference:
+            check_same_structure(getattr(state, name), ref_tree, f"{where}.{name}")

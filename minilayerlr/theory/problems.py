@@ -15,6 +15,7 @@ Problems:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -39,6 +40,9 @@ class BlockProblem:
     offsets: np.ndarray
 
     def _set_blocks(self, block_sizes: Sequence[int], dim: int) -> None:
+        if isinstance(block_sizes, (Mapping, set, frozenset)):  # its keys, or no order: not sizes
+            raise ValueError(f"block_sizes: expected a sequence of positive ints (a list or "
+                             f"tuple), got a {type(block_sizes).__name__}")
         self.block_sizes = check_block_sizes(block_sizes, dim)
         self.offsets = np.concatenate([[0], np.cumsum(self.block_sizes)])
 

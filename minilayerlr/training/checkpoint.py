@@ -134,7 +134,7 @@ def _compare(spec, ref, arrays, ref_arrays, where):
 
 
 def save_checkpoint(path, *, params, opt_state, rng_state: dict, history: dict,
-                    epoch: int, meta: dict) -> Path:
+                    epoch: int, meta: dict, extra: Optional[dict] = None) -> Path:
     """Write a checkpoint to ``path`` atomically (a crash never leaves half a file).
 
     Args:
@@ -146,6 +146,8 @@ def save_checkpoint(path, *, params, opt_state, rng_state: dict, history: dict,
         epoch: epochs completed.
         meta: anything JSON-able that ``train`` checks on resume (seed,
             batch size, optimizer description).
+        extra: JSON-able state of the caller's own (``train``'s ``extra_state``,
+            e.g. the oracle counts of the ``compare`` harness), given back on resume.
     Returns:
         The path written.
     """
@@ -160,6 +162,8 @@ def save_checkpoint(path, *, params, opt_state, rng_state: dict, history: dict,
         "history": history,
         "meta": meta,
     }
+    if extra is not None:
+        header["extra"] = extra
     buffer = io.BytesIO()
     np.savez(buffer, __header__=np.array(json.dumps(header)), **arrays)
     if path.parent and not path.parent.exists():
@@ -172,7 +176,7 @@ def load_checkpoint(path) -> dict:
 
     Returns:
         dict with "epoch", "params_spec", "opt_spec", "rng_state", "history",
-        "meta" and "arrays" (name -> array); :func:`decode_tree` rebuilds
+        "meta", "extra" (a dict, or None) and "arrays" (name -> array); :func:`decode_tree` rebuilds
         the parameters and the optimizer state from the specs.
 
     Raises:
@@ -206,7 +210,8 @@ def load_checkpoint(path) -> dict:
             raise ValueError(f"resume: {path} is corrupt (its header lacks a valid {key!r})")
     return {"epoch": header["epoch"], "params_spec": header["params"],
             "opt_spec": header["opt_state"], "rng_state": header["rng_state"],
-            "history": header["history"], "meta": header["meta"], "arrays": arrays}
+            "history": header["history"], "meta": header["meta"], "arrays": arrays,
+            "extra": header.get("extra") if isinstance(header.get("extra"), dict) else None}
 
 
 def run_meta(net, params, x, y) -> dict:

@@ -31,8 +31,9 @@ from ..optim import apply_updates
 from ..optim.base import step_diagnostics
 from ..optim.oracles import supply_oracles
 from ..optim.state_checks import check_nested_state_values
+from ..paths import RunLock, check_output_file
 from ..tree import check_same_structure, check_tree
-from ..validation import check_int
+from ..validation import check_int, check_memory
 from .checkpoint import (check_checkpoint_target, check_layout, check_resume_meta, decode_tree,
                          load_checkpoint, run_meta, save_checkpoint)
 from .resume_checks import check_loaded_values, check_metric_names
@@ -127,7 +128,7 @@ def step(net, optimizer, params, state, xb, yb):
 def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int] = None,
           seed: int = 0, eval_fn: Optional[EvalFn] = None, checkpoint=None,
           checkpoint_every: int = 1, resume=None, progress: Optional[bool] = None,
-          label: str = "train", overwrite: bool = False) -> TrainResult:
+          label: str = "train", overwrite: bool = False, extra_state=None) -> TrainResult:
     """Train ``net`` from ``params`` with ``optimizer`` for ``epochs`` epochs.
 
     Args:
@@ -157,6 +158,11 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
         label: prefix of the progress line.
         overwrite: replace an existing ``checkpoint`` file that is not the one
             this run resumes from (refused otherwise, before any work).
+        extra_state: the caller's own state that must survive a resume along
+            with the run (e.g. what ``eval_fn`` accumulates): an object with
+            ``state_dict() -> dict`` (JSON-able), saved in every checkpoint, and
+            ``load_state_dict(dict or None)``, called on resume (None: the
+            checkpoint holds none).
 
     Returns:
         TrainResult(params, state, history). If a loss, curvature or parameter
@@ -176,13 +182,31 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
         net.check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
     n = len(x)
     meta = {**_run_meta(optimizer, seed, batch_size, n), **run_meta(net, params, x, y)}
-    checkpoint = check_checkpoint_target(checkpoint, resume, overwrite, meta)
+    lock = None
+    if checkpoint is not None:  # one writer per checkpoint file: a second run is refused
+        lock = RunLock("checkpoint", check_output_file("checkpoint", checkpoint))
+    try:
+        checkpoint = check_checkpoint_target(checkpoint, resume, overwrite, meta)
+        return _train(net, params, optimizer, x, y, epochs, batch_size, seed, eval_fn,
+                      checkpoint, checkpoint_every, resume, progress, label, meta, extra_state)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(net, params, optimizer, x, y, epochs, batch_size, seed, eval_fn, checkpoint,
+           checkpoint_every, resume, progress, label, meta, extra_state) -> TrainResult:
+    """The body of :func:`train`, once its arguments are checked and the checkpoint locked."""
+    n = len(x)
     rng = np.random.default_rng(seed)
 
     evaluate = partial(_evaluate, net, x, y, eval_fn)
     if resume is not None:
-        params, state, history, start_epoch = _resume(resume, net, optimizer, meta, epochs, rng)
+        params, state, history, start_epoch, extra = _resume(resume, net, optimizer, meta,
+                                                             epochs, rng)
         check_metric_names(eval_fn, params, history)
+        if extra_state is not None:
+            extra_state.load_state_dict(extra)
     else:
         state, history, start_epoch = optimizer.init(params), History(), 0
         loss0, metrics0 = evaluate(params)
@@ -219,7 +243,8 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
             if checkpoint is not None and (done or epoch % checkpoint_every == 0):
                 save_checkpoint(checkpoint, params=params, opt_state=state,
                                 rng_state=rng.bit_generator.state, history=history.to_dict(),
-                                epoch=epoch, meta=meta)
+                                epoch=epoch, meta=meta,
+                                extra=None if extra_state is None else extra_state.state_dict())
     finally:
         display.close()
     return TrainResult(params=params, state=state, history=history)
@@ -270,9 +295,16 @@ def _check_arguments(net, optimizer, x, y, epochs, batch_size, seed, eval_fn, ch
         batch_size = check_int("batch_size", batch_size, 1)
         if batch_size > n:
             raise ValueError(f"batch_size: {batch_size} exceeds the {n} training examples")
+        if getattr(optimizer, "full_batch", False) is True and batch_size < n:
+            raise ValueError(f"batch_size: {type(optimizer).__name__} is a full-batch method "
+                             "(its theory assumes exact gradients): use batch_size=None")
         if net.mixes_examples and batch_size < n:
             raise ValueError("batch_size: this network mixes examples (graph convolution), so it "
                              "trains full batch: use batch_size=None")
+    per_epoch = 1 if batch_size is None else -(-n // batch_size)
+    # the history keeps a loss, L step sizes and L fallback codes per step (Python objects)
+    check_memory("epochs", f"{epochs} epochs of {per_epoch} step(s) (the per-step history)",
+                 float(epochs) * per_epoch * (200 + 48 * len(net.blocks)))
     if eval_fn is not None and not callable(eval_fn):
         raise ValueError("eval_fn: expected a callable params -> {name: value}")
     return epochs, seed, checkpoint_every, batch_size
@@ -320,4 +352,4 @@ def _resume(resume, net, optimizer, meta: dict, epochs: int, rng: np.random.Gene
         check_loaded_values(params, state, history, saved)
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as error:
         raise ValueError(f"resume: {resume} is corrupt: {error}") from None
-    return params, state, history, saved["epoch"]
+    return params, state, history, saved["epoch"], saved["extra"]
