@@ -274,3 +274,17 @@ def test_c7_large_kfac_matrices_are_checked_too(field, matrix, needle):
     state = dataclasses.replace(state, **{field: _replace_item(getattr(state, field), 0, matrix)})
     with pytest.raises(ValueError, match=rf"^state\.{field}\[0\]: .*{needle}"):
         opt.update(ev.grads, state, params, kronecker_factors=ev.kronecker_factors)
+
+
+def test_c8_gdls_refuses_mini_batches_and_says_so():
+    """GDLS is the full-batch idealized method: train refuses a mini-batch for it (and only for it)."""
+    from minilayerlr.optim import GDLS, LayerwiseStepSize
+    from minilayerlr.training import train
+    net = mll.Sequential([mll.Dense(3, 2)], loss=mll.SoftmaxCrossEntropy())
+    x, y = np.random.default_rng(0).standard_normal((8, 3)), np.arange(8) % 2
+    assert GDLS().full_batch and not LayerwiseStepSize().full_batch
+    with pytest.raises(ValueError, match="^batch_size: .*full-batch"):
+        train(net, net.init(0), GDLS(), x, y, epochs=1, batch_size=4, progress=False)
+    train(net, net.init(0), GDLS(), x, y, epochs=1, batch_size=None, progress=False)
+    with pytest.raises(ValueError, match="^full_batch"):
+        LayerwiseStepSize(full_batch="yes")

@@ -10,18 +10,13 @@ fixed::
     θ_l   ← θ_l − α_l d_l
 
 The formula is the natural reading of the paper's abstract (its full text is
-not available to us). The safeguards below — moving average, cap, fallbacks
-and their defaults — are *our* choices; each is a documented parameter.
-
-The three pure functions at the top are the method; ``LayerwiseStepSize.update``
-checks its inputs once and calls them in order: direction → numerators →
-curvature → average → rule → fallbacks → updates.
-
-The optimizer never sees a network: ``update`` gets the gradients and a
-curvature oracle, a callable ``curvature(d) -> q`` of shape (L,) (networks:
-``ev.layer_curvature``; closed forms: ``BlockQuadratic.evaluate(x)
-.layer_curvature``; tests: any lambda). See docs/design.md for the oracle
-protocol and docs/measurements.md for the measurements behind the defaults.
+not available to us); the denominator, multiplier, averages, fallbacks and their
+defaults are *our* choices, each a documented parameter. The rule's pure functions
+are in ``minilayerlr.optim.rule``; ``LayerwiseStepSize.update`` checks its inputs once
+and calls them in order: direction → numerators → curvature → average → rule →
+fallbacks → updates. The optimizer never sees a network: it gets the gradients and
+a curvature oracle ``curvature(d) -> q`` of shape (L,) (``ev.layer_curvature``,
+``BlockQuadratic.evaluate(x).layer_curvature``, or any lambda in tests).
 """
 from __future__ import annotations
 
@@ -179,6 +174,7 @@ class LayerwiseStepSize:
             ``seed = SeedSequence([seed, t]).generate_state(1)[0]``.
         line_search: Armijo backtracking on the step with the ``loss`` oracle (default
             False; GDLS turns it on): f never increases (docs/theory.md, Theorem 10).
+        full_batch: the method assumes exact gradients (GDLS): ``train`` refuses mini-batches.
 
     AdamW's decay is implicit (our choice; docs/theory.md, Prop. 11): AdamW's update with
     lr α̃_l = α_l/(1 + α_l wd), recorded in ``step_sizes``; it never reverses θ.
@@ -200,6 +196,7 @@ class LayerwiseStepSize:
     seed: int = 0
     line_search: bool = False
     denominator: str = DEFAULT_DENOMINATOR
+    full_batch: bool = False
 
     @property
     def oracles(self) -> Tuple[str, ...]:
@@ -237,8 +234,9 @@ class LayerwiseStepSize:
                              f"{COUPLING_KINDS[1:]}, got {self.curvature_kind!r}; pass a number "
                              f"or 'blocks' as scale")
         check_int("seed", self.seed, minimum=0)
-        if not isinstance(self.line_search, (bool, np.bool_)):
-            raise ValueError(f"line_search: expected True or False, got {self.line_search!r}")
+        for name in ("line_search", "full_batch"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name}: expected True or False, got {getattr(self, name)!r}")
 
     @property
     def coupled(self) -> bool:

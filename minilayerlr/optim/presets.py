@@ -57,5 +57,5 @@ def GDLS(scale: Optional[float] = None, curvature_kind: Optional[str] = "hessian
         The configured :class:`LayerwiseStepSize`.
     """
     return LayerwiseStepSize(SGD(lr=1.0), scale="blocks" if scale is None else scale,
-                             denominator="signed", damping=0.0, ema=0.0,
+                             denominator="signed", damping=0.0, ema=0.0, full_batch=True,
                              curvature_kind=curvature_kind, line_search=line_search)
