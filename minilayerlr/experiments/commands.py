@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..paths import RunLock, check_output_dir, check_output_file, check_output_files
+from .ls_flags import add_ls_arguments, ls_options
 from .methods import LS_OPTION_NAMES, METHODS, build_optimizer, get_method, parse_methods
 from .tasks import DATA_NAMES, FILE_DATA, TASK_NAMES
 
@@ -45,20 +46,7 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
                         "one-minute smoke run")
     p.add_argument("--size", type=int, metavar="N",
                    help="shrink the data: N training images, or N graph nodes for gcn")
-    p.add_argument("--ls-scale", metavar="ETA",
-                   help="η, the multiplier of every layer-wise step: a number (1 = minimiser of "
-                        "each layer's quadratic model), 'blocks' (1/L, the 0.1 rule's) or "
-                        "'coupling' (the default: min(1, 1/c) from the blocks' coupling)")
-    p.add_argument("--ls-denominator", choices=("abs", "signed", "rms"),
-                   help="how the layer-wise curvature q_l is averaged: abs (the default, |q_l|), "
-                        "signed (q_l, the 0.1 rule) or rms (√ of the average q_l²)")
-    p.add_argument("--ls-curvature", choices=("hessian", "ggn", "sign_hvp", "mc_fisher"),
-                   help="the curvature q_l of the layer-wise methods: hessian (the default, "
-                        "exact blocks), ggn (exact Gauss-Newton blocks), or an estimator "
-                        "(these need --ls-scale blocks or a number)")
-    p.add_argument("--ls-ema", type=float, metavar="RHO",
-                   help="ρ in [0, 1), averaging of the step-size numerator and denominator over "
-                        "steps (default: the optimizer's 0.9)")
+    add_ls_arguments(p)
     p.add_argument("--no-progress", action="store_true",
                    help="no per-run progress line on stderr (it only shows on a terminal anyway)")
 
@@ -83,32 +71,6 @@ def _check_common(args, tasks) -> None:
         raise UserError(f"--data-dir: {args.data_dir} is not a folder")
     for task in tasks:
         check_task_size(task, args.data or default_data(task, args.quick), args.size)
-
-
-def _ls_options(args) -> dict:
-    """--ls-scale / --ls-ema as LayerwiseStepSize keyword arguments (only those given)."""
-    options = {}
-    if args.ls_scale is not None:
-        if args.ls_scale in ("blocks", "coupling"):
-            options["scale"] = args.ls_scale
-        else:
-            try:
-                scale = float(args.ls_scale)
-            except ValueError:
-                scale = math.nan
-            if not (scale > 0 and math.isfinite(scale)):
-                raise UserError(f"--ls-scale: expected a finite number > 0, 'blocks' or "
-                                f"'coupling', got {args.ls_scale}")
-            options["scale"] = scale
-    if getattr(args, "ls_denominator", None) is not None:
-        options["denominator"] = args.ls_denominator
-    if getattr(args, "ls_curvature", None) is not None:
-        options["curvature_kind"] = args.ls_curvature
-    if args.ls_ema is not None:
-        if not 0 <= args.ls_ema < 1:
-            raise UserError(f"--ls-ema: expected a number in [0, 1), got {args.ls_ema}")
-        options["ema"] = args.ls_ema
-    return options
 
 
 def _log(line: str) -> None:
@@ -225,7 +187,7 @@ def _compare_settings(args) -> dict:
     return {"tasks": tasks, "methods": methods,
             "seeds": range(args.seed, args.seed + (args.seeds or 1)),
             "epochs": args.epochs, "data": args.data, "data_dir": args.data_dir,
-            "quick": args.quick, "size": args.size, "ls_options": _ls_options(args),
+            "quick": args.quick, "size": args.size, "ls_options": ls_options(args),
             "ablation": args.ablation, "stability": not args.no_stability,
             "out": Path(args.out or time.strftime("runs/compare-%Y%m%d-%H%M%S"))}
 
@@ -315,7 +277,7 @@ def _check_train(args, method):
         raise UserError(f"--lr: {args.optimizer} computes its own step sizes; drop --lr")
     if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
         raise UserError(f"--lr: expected a finite number > 0, got {args.lr}")
-    options = _ls_options(args)
+    options = ls_options(args)
     if options and not method.step_options:
         raise UserError(f"--ls-scale/--ls-ema: only for the layer-wise optimizers, not {args.optimizer}")
     if args.out is not None:
