@@ -19,13 +19,17 @@ from matplotlib.figure import Figure
 from ..paths import atomic_write_bytes
 from .methods import METHODS
 
-#: one colour per method label, stable across figures; others take the next free one
-COLORS = {"SGD-m": "tab:blue", "AdamW": "tab:orange", "SGD-m-LS": "tab:green",
-          "AdamW-LS": "tab:red", "GD-LS": "tab:purple"}
+#: line styles after the ten colours are used: (colour, style) is unique per method
+_LINE_STYLES = ("-", "--", ":", "-.")
 
 
-def _color(label: str, i: int) -> str:
-    return COLORS.get(label, f"C{(i + 5) % 10}")
+def _style(label: str, i: int):
+    """(colour, line style) of a method: fixed by its place in the registry, the same in
+    every figure and unique among registered methods; other labels (ablation variants)
+    take their place ``i`` in the figure after the registry's."""
+    labels = [m.label for m in METHODS.values()]
+    k = labels.index(label) if label in labels else len(labels) + i
+    return f"C{k % 10}", _LINE_STYLES[(k // 10) % len(_LINE_STYLES)]
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -33,7 +37,7 @@ def _save(fig: Figure, path: Path) -> Path:
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
     try:
-        fig.savefig(buffer, dpi=100, format="png")
+        fig.savefig(buffer, dpi=100, format="png", bbox_inches="tight")
     except OSError as error:
         raise OSError(error.errno, f"cannot write {path}: {error.strerror or error}") from None
     return atomic_write_bytes(path, buffer.getvalue())
@@ -57,13 +61,13 @@ def _stack(runs, get) -> np.ndarray:
     return np.array([np.pad(r, (0, width - len(r)), constant_values=np.nan) for r in rows])
 
 
-def _band(ax, x, ys, color, label, log: bool):
+def _band(ax, x, ys, color, label, log: bool, ls: str = "-"):
     with warnings.catch_warnings():  # all-NaN columns (a diverged seed) are gaps
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, lo, hi = np.nanmean(ys, 0), np.nanmin(ys, 0), np.nanmax(ys, 0)
     if log:
         mean, lo, hi = (np.where(a > 0, a, np.nan) for a in (mean, lo, hi))
-    ax.plot(x, mean, color=color, label=label, lw=1.5)
+    ax.plot(x, mean, color=color, label=label, lw=1.5, ls=ls)
     if ys.shape[0] > 1:
         ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
 
@@ -80,18 +84,18 @@ def plot_curves(block: dict, path: Path) -> Path:
                   for v in r["history"]["train_loss"] if v is not None]
     log = bool(all_losses) and min(all_losses) > 0
     for i, e in enumerate(block["entries"]):
-        runs, color = e["_runs"], _color(e["label"], i)
+        runs, (color, ls) = e["_runs"], _style(e["label"], i)
         loss = _stack(runs, lambda r: r["history"]["train_loss"])
         width = loss.shape[1]
         epochs = np.arange(width)
         seconds = np.nanmean(_stack(runs, lambda r: r["history"]["time"]), 0)
-        _band(axes[0], epochs, loss, color, _label(e), log)
-        _band(axes[1], seconds, loss, color, _label(e), log)
+        _band(axes[0], epochs, loss, color, _label(e), log, ls)
+        _band(axes[1], seconds, loss, color, _label(e), log, ls)
         if all(r.get("grad_equivalents") for r in runs):
             ge = np.nanmean(_stack(runs, lambda r: r["grad_equivalents"]), 0)
-            _band(axes[2], ge, loss, color, _label(e), log)
+            _band(axes[2], ge, loss, color, _label(e), log, ls)
         metric = _stack(runs, lambda r: r["history"]["metrics"].get(block["metric"], []))
-        _band(axes[3], np.arange(metric.shape[1]), metric, color, _label(e), False)
+        _band(axes[3], np.arange(metric.shape[1]), metric, color, _label(e), False, ls)
     labels = ("epoch", "training time (s)", "gradient equivalents (passes over the data)", "epoch")
     for ax, xlabel in zip(axes, labels):
         ax.set_xlabel(xlabel)
@@ -101,7 +105,9 @@ def plot_curves(block: dict, path: Path) -> Path:
         if log:
             ax.set_yscale("log")
     axes[3].set_ylabel(block["metric"].replace("_", " "))
-    axes[0].legend(fontsize=7)
+    # one legend beside the panels, where it covers no curve
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.0, 0.5),
+               fontsize=8)
     k = len(block["seeds"])
     fig.suptitle(f"{block['task']}: {block['description']} — mean of {k} seed(s)"
                  + (", band: min to max" if k > 1 else ""), fontsize=10)
