@@ -323,3 +323,18 @@ def test_an_undamped_singular_factor_stops_with_a_named_error():
     error = expect_error(lambda: opt.update(ev.grads, opt.init(params), params,
                                             kronecker_factors=ev.kronecker_factors), "damping")
     assert isinstance(error, mll.errors.NonFiniteError)
+
+
+def test_a_run_counts_the_factors_the_model_products_and_the_loss_calls():
+    """Issue 19: K-FAC's cost includes its quadratic model and damping rule. Per step one factor
+    call and two F·v products (one at the first step, v = 0); two loss calls at step 5 (the
+    rule's interval). Priced 0.75 each (full batch: one step per epoch)."""
+    from minilayerlr.experiments import build_task, run_one
+    from minilayerlr.experiments.cost import fixed_prices
+    record = run_one(build_task("gcn", size=60), "kfac", 0.1, seed=0, epochs=6,
+                     prices=fixed_prices(0.75), stability=False)
+    assert record["oracle_calls"][-1] == {"steps": 6, "kronecker_factors": 6, "hvp": 11, "loss": 2}
+    per_step = [1 + 0.75 + 0.75] + [1 + 0.75 + 1.5] * 5
+    per_step[4] += 2 * 0.75
+    assert record["grad_equivalents"] == pytest.approx(np.concatenate([[0.0], np.cumsum(per_step)]),
+                                                       rel=1e-15)
