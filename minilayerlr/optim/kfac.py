@@ -73,27 +73,16 @@ import numpy as np
 
 from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import check_params, check_state
-from minilayerlr.optim.kfac_qmodel import adapt_damping, solve_qmodel
+from minilayerlr.optim.kfac_qmodel import adapt_damping, quadratic_model
 from minilayerlr.optim.oracles import check_oracle
 from minilayerlr.optim.state_checks import check_block_arrays, check_scalar, check_state_tree
-from minilayerlr.tree import (Params, apply_updates, block_dot, block_indices, check_same_structure,
-                              check_tree, zeros_like)
+from minilayerlr.tree import (Params, apply_updates, block_indices, check_same_structure, check_tree,
+                              zeros_like)
 from minilayerlr.validation import (check_int, check_nonnegative, check_positive, check_unit_interval,
                                     is_real_number)
 
 #: how the step and its momentum are chosen: the exact quadratic model (M&G §7) or fixed lr, μ
 MOMENTUM_TYPES = ("qmodel", "regular")
-
-
-def real_tree(tree, like: Params, name: str) -> Params:
-    """The oracle's answer if it is a finite tree shaped like ``like``, else an error naming ``name``."""
-    try:
-        check_tree(tree, name, like=like)
-    except (TypeError, ValueError) as error:
-        if isinstance(error, NonFiniteError):
-            raise
-        raise ValueError(f"{name}: the oracle must return a tree like the gradients ({error})") from None
-    return tree
 
 
 def as_matrix(entry) -> np.ndarray:
@@ -347,7 +336,7 @@ class KFAC:
         for i, k in enumerate(blocks):
             delta[k] = precondition(grads[k], inverse_a[i], inverse_g[i])
         if qmodel:
-            alpha, mu, change = self._qmodel(grads, delta, state.velocity, lam, hvp)
+            alpha, mu, change = quadratic_model(grads, delta, state.velocity, lam, hvp, float(self.lr))
         else:
             alpha, mu, change = 1.0, float(self.momentum), 0.0
         velocity = [{n: mu * state.velocity[k][n] + alpha * d for n, d in e.items()}
@@ -365,21 +354,6 @@ class KFAC:
         return updates, KFACState(t, sizes, factors_a, factors_g, inverse_a, inverse_g, pis, velocity,
                                   seed, float(new_lam), lam, float(inverse_damping), float(alpha),
                                   float(mu), float(change), float(rho))
-
-    def _qmodel(self, grads: Params, delta: Params, velocity: Params, lam: float, hvp):
-        """(α, μ, model change) of M&G §7 from F Δ and F v (one product when v = 0)."""
-        f_delta = real_tree(hvp(delta, kind="ggn"), grads, "hvp")
-        moving = any(np.any(a) for e in velocity for a in e.values())
-        f_velocity = real_tree(hvp(velocity, kind="ggn"), grads, "hvp") if moving else velocity
-        dot = lambda a, b: float(block_dot(a, b).sum())  # noqa: E731
-        m = np.array([[dot(delta, f_delta), dot(velocity, f_delta)],
-                      [dot(velocity, f_delta), dot(velocity, f_velocity)]])
-        b = lam * np.array([[dot(delta, delta), dot(velocity, delta)],
-                            [dot(velocity, delta), dot(velocity, velocity)]])
-        c = np.array([dot(grads, delta), dot(grads, velocity)])
-        if not (np.all(np.isfinite(m)) and np.all(np.isfinite(c))):
-            raise NonFiniteError("hvp: the quadratic model of the K-FAC step is not finite")
-        return solve_qmodel(m, b, c, float(self.lr))
 
     @staticmethod
     def _loss_value(loss, params) -> float:

@@ -41,6 +41,46 @@ from typing import Tuple
 
 import numpy as np
 
+from minilayerlr.errors import NonFiniteError
+from minilayerlr.tree import Params, block_dot, check_tree
+
+
+def quadratic_model(grads: Params, delta: Params, velocity: Params, damping: float, hvp,
+                    rescale: float = 1.0) -> Tuple[float, float, float]:
+    """(α, μ, model change) for the step −(αΔ + μv), from F Δ and F v (one product when v = 0).
+
+    Args:
+        grads: g; delta: Δ = F̃⁻¹g; velocity: v (all with the params' structure).
+        damping: λ of the model.
+        hvp: the oracle ``(v, kind="ggn") -> F v``, e.g. ``ev.hvp``.
+        rescale: r, the multiplier of the step taken (``KFAC.lr``).
+    """
+    f_delta = _tree_answer(hvp(delta, kind="ggn"), grads)
+    moving = any(np.any(a) for e in velocity for a in e.values())
+    f_velocity = _tree_answer(hvp(velocity, kind="ggn"), grads) if moving else velocity
+
+    def dot(a, b):
+        return float(block_dot(a, b).sum())
+    m = np.array([[dot(delta, f_delta), dot(velocity, f_delta)],
+                  [dot(velocity, f_delta), dot(velocity, f_velocity)]])
+    b = damping * np.array([[dot(delta, delta), dot(velocity, delta)],
+                            [dot(velocity, delta), dot(velocity, velocity)]])
+    c = np.array([dot(grads, delta), dot(grads, velocity)])
+    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(c))):
+        raise NonFiniteError("hvp: the quadratic model of the K-FAC step is not finite")
+    return solve_qmodel(m, b, c, rescale)
+
+
+def _tree_answer(tree, like: Params) -> Params:
+    """The hvp oracle's answer if it is a finite tree shaped like ``like``, else an error naming hvp."""
+    try:
+        check_tree(tree, "hvp", like=like)
+    except NonFiniteError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"hvp: the oracle must return a tree like the gradients ({error})") from None
+    return tree
+
 
 def solve_qmodel(m: np.ndarray, b: np.ndarray, c: np.ndarray, rescale: float = 1.0,
                  momentum: bool = True) -> Tuple[float, float, float]:
