@@ -166,7 +166,7 @@ def oracles_of(name: str) -> Tuple[str, ...]:
 KFAC_GRID = {"autoencoder": (0.1, 1.0, 10.0), "cnn": (0.1, 1.0, 10.0), "gcn": (1e-8, 1e-6, 1e-4)}
 #: Shampoo's grafting in the line-up ("none" = as released) and its learning-rate grid per task
 SHAMPOO_GRAFT = "none"
-SHAMPOO_GRID = {"autoencoder": (0.1, 0.3, 1.0), "cnn": (0.03, 0.1, 0.3), "gcn": (0.3, 1.0, 3.0)}
+SHAMPOO_GRID = {"autoencoder": (0.01, 0.03, 0.1), "cnn": (0.03, 0.1, 0.3), "gcn": (0.3, 1.0, 3.0)}
 
 
 def _gdls(lr, options, steps):
