@@ -102,7 +102,7 @@ def test_a_dimension_equal_to_max_matrix_size_stays_dense(size):
 
 def test_diagonal_powers_are_recomputed_every_step_and_dense_roots_wait():
     """update_every = 3 with a diagonal dimension: its power follows the sums at every step
-    (released), while the dense root stays the one of step 1 until step 4."""
+    (released), while the dense root is the identity until step 3 (released: step mod T = 0)."""
     rng = np.random.default_rng(0)
     params = [{"W": np.zeros((4, 2)), "b": np.zeros(2)}]
     opt = Shampoo(lr=1.0, eps=1e-3, update_every=3, max_matrix_size=3)  # d_in = 4 > 3: diagonal
@@ -112,9 +112,8 @@ def test_diagonal_powers_are_recomputed_every_step_and_dense_roots_wait():
         G = rng.standard_normal((4, 2))
         updates, state = opt.update([{"W": G, "b": np.zeros(2)}], state, params)
         sums_diag += (G * G).sum(axis=1)
-        if t == 1:
-            right = _eig_power(sums_dense + G.T @ G / 2 + 1e-3 * np.eye(2), -0.25)
         sums_dense += G.T @ G
+        right = np.eye(2) if t < 3 else _eig_power(sums_dense / 2 + 1e-3 * np.eye(2), -0.25)
         left = (sums_diag / 4) ** -0.25  # diagonal: Σ_j G_ij² / d_in, no ε, every step
         np.testing.assert_allclose(state.left_roots[0]["W"], left, rtol=1e-14)
         np.testing.assert_allclose(state.right_roots[0]["W"], right, rtol=1e-13)
@@ -129,7 +128,8 @@ def _shampoo_reference(net, params, x, y, steps, lr, eps, T, max_size):
 
     Conv2d W as (O, C·k·k); each statistic divided by its dimension d; a dimension with
     d > max_size keeps only diag Σ G Gᵀ (divided by d unless the array is a vector), powered
-    without ε at every step; dense roots only at steps 1, 1 + T, ...
+    without ε at every step; dense roots the identity until step T, then refreshed at steps
+    T, 2T, ... (the released schedule)
     """
     sums, roots = {}, {}
     for t in range(1, steps + 1):
@@ -150,10 +150,11 @@ def _shampoo_reference(net, params, x, y, steps, lr, eps, T, max_size):
                     if stat.ndim == 1:
                         D = sums[key] / (1 if m.ndim == 1 else d)
                         roots[key] = np.where(D > 0, np.abs(D) + (D == 0), 0) ** (-1 / p) * (D > 0)
-                    elif (t - 1) % T == 0:
+                    elif t % T == 0:
                         S = sums[key] / d
                         roots[key] = np.real(scipy.linalg.fractional_matrix_power(S + eps * np.eye(d), -1 / p))
-                left, right = roots[(k, name, 0)], roots.get((k, name, 1))
+                eye = lambda side: roots.get((k, name, side), np.eye(m.shape[side]))  # noqa: E731
+                left, right = eye(0), (eye(1) if m.ndim == 2 else None)
                 step = (left[:, None] * m if m.ndim == 2 else left * m) if left.ndim == 1 else left @ m
                 if right is not None:
                     step = step * right[None, :] if right.ndim == 1 else step @ right

@@ -19,9 +19,11 @@ Roots by eigendecomposition with eigenvalues clipped below at ε. A dimension
 d_i > ``max_matrix_size`` gets a diagonal statistic instead: the row sums
 D = Σ_s Σ_{j} (G_s)_{·j}² / d_i (a vector keeps Σ g², not divided), power
 D^{-1/(2·rank)} elementwise where D > 0 and 0 where D = 0 (no ε on this path,
-as released). Dense roots are recomputed every ``update_every`` = T steps (at
-steps 1, 1 + T, …) and reused in between; the sums and the diagonal powers
-are updated at every step, as released.
+as released). Dense roots are recomputed every ``update_every`` = T steps, at
+steps T, 2T, … (the released schedule: step mod T = 0), start as the identity
+(so with T > 1 the first T − 1 steps are plain gradient steps) and are reused
+in between; the sums and the diagonal powers are updated at every step, as
+released.
 
 Learning-rate grafting (Agarwal et al. 2020, "Disentangling adaptive
 gradient methods from learning rates", arXiv 2002.11803; as Distributed
@@ -44,15 +46,13 @@ Departures, and why:
 * Conv2d kernels (order 4) are reshaped to (O, C·k·k) matrices, as later
   Shampoo implementations do ("merged dimensions"); the released code
   preconditions each of the four axes with power −1/8.
-* With ``update_every`` = T > 1 the released code uses the identity as the
-  root until step T (its root slots start at I and it refreshes when
-  step mod T = 0); we compute the roots at step 1, 1 + T, …, so the first
-  steps are Shampoo steps.
 * Roots by ``numpy.linalg.eigh`` of the symmetric statistic (the released code
   takes an SVD: the same numbers for a symmetric PSD matrix). The older,
   unreleased state of the TensorFlow code (no division by the dimension,
-  ε = 0.1, diagonal from d ≥ max_matrix_size, powers reused between refreshes)
-  is not offered.
+  ε = 0.1, diagonal from d ≥ max_matrix_size, powers reused between refreshes,
+  roots first computed at step 1) is not offered. The released code refreshes
+  on its ``global_step`` argument, which the caller must pass (left at its
+  default 0 it never refreshes when T > 1); we count the steps ourselves.
 * Grafting is per block (layer); Distributed Shampoo grafts per parameter
   tensor (or per its sub-blocks). ε_graft = 1e-10 is our choice.
 """
@@ -107,6 +107,11 @@ def inverse_root(stat: np.ndarray, eps: float, p: int, normalizer: float) -> np.
     return (vectors * np.maximum(values, eps) ** (-1.0 / p)) @ vectors.T
 
 
+def _identity_like(stat: np.ndarray) -> np.ndarray:
+    """The released code's initial root: I for a dense statistic (a diagonal one is recomputed anyway)."""
+    return np.eye(stat.shape[0]) if stat.ndim == 2 else np.zeros_like(stat)
+
+
 def apply_root(root: np.ndarray, m: np.ndarray, side: str) -> np.ndarray:
     """root · m (side "left") or m · root ("right"); a 1-D root stands for a diagonal matrix."""
     if root.ndim == 2:
@@ -126,7 +131,8 @@ class ShampooState:
             step, shape (L,): lr, or lr·‖u_l‖/‖P_l‖ with grafting.
         left: Σ G Gᵀ per array (Σ g gᵀ for vectors; the diagonal when > max_matrix_size).
         right: Σ Gᵀ G per matrix-shaped array (absent for vectors).
-        left_roots: the power of ``left`` used at the last step (dense: from the last refresh).
+        left_roots: the power of ``left`` used at the last step (dense: from the last refresh,
+            the identity before the first).
         right_roots: the power of ``right`` used at the last step.
         graft_sums: AdaGrad's Σ g ⊙ g (like params) when ``graft="adagrad"``, else None.
     """
@@ -155,7 +161,7 @@ class Shampoo:
         lr: learning rate > 0 (released default 1.0); with grafting, the
             learning rate of the grafted method.
         eps: ε > 0 added to each normalised dense statistic (released default 1e-4).
-        update_every: T ≥ 1, steps between recomputations of the dense roots
+        update_every: T ≥ 1, the dense roots are recomputed at steps T, 2T, …
             (released ``svd_interval``, 1).
         max_matrix_size: dimensions larger than this get a diagonal statistic
             (released 768; a dimension equal to it stays dense).
@@ -213,14 +219,14 @@ class Shampoo:
                                      f"state made by init (expected {sizes} as a matrix)")
 
     def init(self, params: Params) -> ShampooState:
-        """Zero sums (ε I enters at the root), zero roots, zero AdaGrad sums when grafting from AdaGrad."""
+        """Zero sums (ε I enters at the root), identity roots, zero AdaGrad sums when grafting from AdaGrad."""
         check_tree(params, "params")
         left = [{n: self._zeros(as_matrix(a), 0) for n, a in e.items()} for e in params]
         right = [{n: self._zeros(as_matrix(a), 1) for n, a in e.items() if as_matrix(a).ndim == 2}
                  for e in params]
         return ShampooState(0, np.zeros(num_blocks(params)), left, right,
-                            [{n: np.zeros_like(s) for n, s in e.items()} for e in left],
-                            [{n: np.zeros_like(s) for n, s in e.items()} for e in right],
+                            [{n: _identity_like(s) for n, s in e.items()} for e in left],
+                            [{n: _identity_like(s) for n, s in e.items()} for e in right],
                             zeros_like(params) if self.graft == "adagrad" else None)
 
     def _power(self, stat, old_root, m, axis, p, refresh):
@@ -244,7 +250,7 @@ class Shampoo:
             raise ValueError(f"state: made by a Shampoo with another graft; call init of this one "
                              f"(graft={self.graft!r})")
         t = state.count + 1
-        refresh = (t - 1) % self.update_every == 0
+        refresh = t % self.update_every == 0  # released: step mod T = 0
         left, right, left_roots, right_roots, directions = ([{} for _ in grads] for _ in range(5))
         for k, entry in enumerate(grads):
             for name, g in entry.items():
