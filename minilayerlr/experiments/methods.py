@@ -162,9 +162,11 @@ def oracles_of(name: str) -> Tuple[str, ...]:
     return required_oracles(build_optimizer(name, lr))
 
 
-#: K-FAC's grid of initial dampings λ₀ per task (see the K-FAC entry below)
-KFAC_GRID = {"autoencoder": (0.1, 1.0, 10.0), "cnn": (0.1, 1.0, 10.0), "gcn": (1e-8, 1e-6, 1e-4)}
-#: Shampoo's grafting in the line-up ("none" = as released) and its learning-rate grid per task
+#: K-FAC's grid of initial dampings λ₀ per task (see the K-FAC entry below): decade steps, each
+#: best value bracketed over three seeds (docs/peers.md, results of issue 19)
+KFAC_GRID = {"autoencoder": (0.1, 1.0, 10.0), "cnn": (1.0, 10.0, 100.0), "gcn": (1e-8, 1e-6, 1e-4)}
+#: Shampoo's grafting in the line-up ("none" = as released: grafting from AdaGrad or SGD did not
+#: beat it, docs/peers.md) and its learning-rate grid per task (best bracketed over three seeds)
 SHAMPOO_GRAFT = "none"
 SHAMPOO_GRID = {"autoencoder": (0.01, 0.03, 0.1), "cnn": (0.03, 0.1, 0.3), "gcn": (0.3, 1.0, 3.0)}
 
