@@ -14,9 +14,9 @@ Adding a method is one call, e.g. for a tuning-free peer::
 
 and for a tuned one (a grid per task, half-decade steps, bracketing the best rate)::
 
-    register(Method("kfac", "K-FAC", lambda lr, options, steps: KFAC(lr=lr), tuned=True,
-                    lr_grid={"autoencoder": (0.01, 0.03, 0.1, 0.3), "cnn": (...),
-                             "gcn": (...)}, description="K-FAC (Martens & Grosse 2015)"))
+    register(Method("shampoo", "Shampoo", lambda lr, options, steps: Shampoo(lr=lr), tuned=True,
+                    lr_grid={"autoencoder": (0.01, 0.03, 0.1), "cnn": (...),
+                             "gcn": (...)}, description="Shampoo (Gupta et al. 2018)"))
 
 and the global-step ablation, which takes the layer-wise options but is not one of the
 paper's layer-wise methods (then also add its row to ``ablation.VARIANTS``)::
