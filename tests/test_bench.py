@@ -16,8 +16,9 @@ from minilayerlr.experiments import METHODS, bench
 
 # every method of the registry gets its step timed: a new method joins with no change here
 STEPPED = list(METHODS) + list(bench.VARIANTS)
-#: methods with periodic work (K-FAC's inverses every 10 steps, the Shampoo variant's roots)
-PERIODIC = {"kfac": 10, "shampoo[update_every=10]": 10}
+#: methods with periodic work (K-FAC's inverses every 5 steps, 10 in the fixed-damping variant,
+#: the Shampoo variant's roots)
+PERIODIC = {"kfac": 5, "kfac[fixed damping]": 10, "shampoo[update_every=10]": 10}
 TIMED = (["evaluate", "hvp", "block_hessian"] + [f"curvature[{kind}]" for kind in KINDS]
          + [f"step[{m}]" for m in STEPPED] + [f"step_between[{m}]" for m in PERIODIC])
 
@@ -102,9 +103,21 @@ def test_bench_records_the_machine(bench_run):
 def test_bench_table_names_every_task_and_target(bench_run):
     table = bench.format_table(bench_run[1])
     for name in (list(bench.TASKS) + list(bench.TARGETS)
-                 + ["curvature mc_fisher", "step sgd-ls", "step kfac amortised over 10",
+                 + ["curvature mc_fisher", "step sgd-ls", "step kfac amortised over 5",
                     "step shampoo[update_every=10] amortised / sgd step", "peak mem kfac / sgd"]):
         assert name in table
+
+
+def test_bench_prices_the_new_kfac_and_both_shampoo_configurations_against_sgd(bench_run):
+    """Issue 19: K-FAC (quadratic model, adaptive λ), the fixed-damping K-FAC and the Shampoo
+    configuration the line-up does not use each have a row against their base step."""
+    table = bench.format_table(bench_run[1])
+    graft = [v for v in bench.VARIANTS if v.startswith("shampoo[graft=")]
+    assert len(graft) == 1
+    for m in ["kfac", "kfac[fixed damping]", "shampoo"] + graft:
+        assert bench.STEP_BASE[m] == "sgd" and f"step {m} / sgd step" in table
+    for task in bench.TASKS:
+        assert bench_run[1]["tasks"][task]["step_vs_base"]["kfac[fixed damping]"] > 0
 
 
 def test_bench_compares_each_layerwise_method_with_its_base():

@@ -154,6 +154,23 @@ def test_zero_gradients_take_no_step():
     opt = Prodigy()
     updates, state = opt.update([{"x": np.zeros(2)}], opt.init(params), params)
     assert np.all(updates[0]["x"] == 0) and state.d == 1e-6 and np.all(state.step_sizes == 0)
+    assert state.count == 0  # the official step returns before counting it
+
+
+def test_an_exactly_zero_first_gradient_is_not_counted_with_bias_correction():
+    """use_bias_correction=True, g_0 = 0 then g_1 = g: the official code returns before k += 1, and
+    m, v, s advance by zero, so the second step is a fresh first step, bit for bit (bias
+    correction √(1 − β2)/(1 − β1), not √(1 − β2²)/(1 − β1²))."""
+    params = [{"x": np.array([1.0, -2.0])}]
+    g = [{"x": np.array([0.5, -0.25])}]
+    opt = Prodigy(use_bias_correction=True)
+    _, state = opt.update([{"x": np.zeros(2)}], opt.init(params), params)
+    after_zero, state = opt.update(g, state, params)
+    fresh, fresh_state = opt.update(g, opt.init(params), params)
+    np.testing.assert_array_equal(after_zero[0]["x"], fresh[0]["x"])
+    assert state.count == fresh_state.count == 1
+    np.testing.assert_array_equal(state.step_sizes, fresh_state.step_sizes)
+    assert fresh_state.step_sizes[0] == pytest.approx(1e-6 * np.sqrt(1 - 0.999) / (1 - 0.9), rel=1e-15)
 
 
 def test_coupled_weight_decay_enters_the_gradient():

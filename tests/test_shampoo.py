@@ -36,11 +36,12 @@ def _eig_power(S, power):
 
 
 @given(n=st.integers(2, 6), d_in=st.integers(1, 4), d_out=st.integers(1, 4), seed=seeds,
-       eps=st.sampled_from([1e-3, 0.1, 1.0]))
+       eps=st.sampled_from([1e-4, 1e-3, 0.1, 1.0]))
 @settings(max_examples=8)
-def test_statistics_are_accumulated_sums_and_the_step_is_the_root_step(n, d_in, d_out, seed, eps):
+def test_statistics_are_accumulated_sums_and_the_step_is_the_released_root_step(n, d_in, d_out, seed, eps):
     """Matrix least squares: L = Σ G Gᵀ, R = Σ GᵀG, H = Σ g gᵀ, and the third step is
-    −lr (εI + L)^{-1/4} G (εI + R)^{-1/4} (W) and −lr (εI + H)^{-1/2} g (b) (Algorithms 1 and 2)."""
+    −lr (L/d_in + εI)^{-1/4} G (R/d_out + εI)^{-1/4} (W) and −lr (H/d_out + εI)^{-1/2} g (b):
+    each statistic divided by its own dimension, as TensorFlow 1.15 releases it."""
     rng = np.random.default_rng(seed)
     net = mll.Sequential([mll.Dense(d_in, d_out)], mll.MeanSquaredError())
     x, y = rng.standard_normal((n, d_in)), rng.standard_normal((n, d_out))
@@ -52,18 +53,83 @@ def test_statistics_are_accumulated_sums_and_the_step_is_the_root_step(n, d_in, 
     for got, want in ((state.left[0]["W"], L), (state.right[0]["W"], R), (state.left[0]["b"], H)):
         np.testing.assert_allclose(got, want, rtol=0, atol=8 * n * EPS * scale)  # sums of 3n products
     eye = np.eye
-    step_W = _eig_power(L + eps * eye(d_in), -0.25) @ GW[-1] @ _eig_power(R + eps * eye(d_out), -0.25)
-    step_b = _eig_power(H + eps * eye(d_out), -0.5) @ gb[-1]
+    step_W = (_eig_power(L / d_in + eps * eye(d_in), -0.25) @ GW[-1]
+              @ _eig_power(R / d_out + eps * eye(d_out), -0.25))
+    step_b = _eig_power(H / d_out + eps * eye(d_out), -0.5) @ gb[-1]
     # roots of matrices with eigenvalues ≥ ε: rounding grows like cond^(1/4)·eps ≤ (scale/ε)·eps
     tol = 100 * (1 + scale / eps) * EPS * max(np.abs(step_W).max(), np.abs(step_b).max(), 1e-300)
     np.testing.assert_allclose(updates[0]["W"], -lr * step_W, rtol=0, atol=lr * tol)
     np.testing.assert_allclose(updates[0]["b"], -lr * step_b, rtol=0, atol=lr * tol)
 
 
-def _shampoo_reference(net, params, x, y, steps, lr, eps, T, max_size):
-    """Gupta et al. 2018, Algorithms 1/2, from the equations, roots by scipy's fractional_matrix_power.
+def test_one_step_on_a_2x3_matrix_is_the_released_one_not_the_unreleased_one():
+    """The released defaults (ε = 1e-4, statistics divided by their dimension) by hand on one step.
 
-    Conv2d W as (O, C·k·k); a dimension of size ≥ max_size keeps only diag Σ G Gᵀ (official code).
+    G = [[1, 0, 2], [0, 3, 0]]: G Gᵀ = diag(5, 9) and Gᵀ G has eigenvalues 5, 9, 0, so every
+    root is explicit. The unreleased state (no division, ε = 0.1) moves W by a different amount.
+    """
+    G = np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]])
+    opt = Shampoo()
+    assert (opt.lr, opt.eps, opt.max_matrix_size) == (1.0, 1e-4, 768)
+    params = [{"W": np.zeros((2, 3)), "b": np.zeros(3)}]
+    grads = [{"W": G, "b": np.zeros(3)}]
+    updates, _ = opt.update(grads, opt.init(params), params)
+    eps = 1e-4
+    left = np.diag([(5 / 2 + eps) ** -0.25, (9 / 2 + eps) ** -0.25])
+    # Gᵀ G = 5 u uᵀ + 9 v vᵀ with u = (1, 0, 2)/√5, v = (0, 1, 0); the third eigenvalue is 0
+    u, v = np.array([1.0, 0, 2]) / np.sqrt(5), np.array([0.0, 1, 0])
+    w = np.cross(u, v)
+    right = ((5 / 3 + eps) ** -0.25 * np.outer(u, u) + (9 / 3 + eps) ** -0.25 * np.outer(v, v)
+             + eps ** -0.25 * np.outer(w, w))
+    want = -(left @ G @ right)
+    # entries O(1); the eigendecomposition of a 3×3 with eigenvalue ratio 3/1e-4: rounding ~1e-12
+    np.testing.assert_allclose(updates[0]["W"], want, rtol=0, atol=3e4 * EPS)
+    np.testing.assert_array_equal(updates[0]["b"], 0.0)  # a zero vector statistic: power 0 · 0
+    unreleased = -(np.diag([(5 + 0.1) ** -0.25, (9 + 0.1) ** -0.25]) @ G
+                   @ ((5.1) ** -0.25 * np.outer(u, u) + 9.1 ** -0.25 * np.outer(v, v)
+                      + 0.1 ** -0.25 * np.outer(w, w)))
+    assert np.abs(updates[0]["W"] - unreleased).max() > 0.1 * np.abs(unreleased).max()
+
+
+@pytest.mark.parametrize("size", [3, 2])
+def test_a_dimension_equal_to_max_matrix_size_stays_dense(size):
+    """Released: dense when d ≤ max_matrix_size (inclusive), diagonal only when d > max."""
+    params = [{"W": np.zeros((3, 2)), "b": np.zeros(2)}]
+    state = Shampoo(max_matrix_size=size).init(params)
+    assert state.left[0]["W"].shape == ((3, 3) if size == 3 else (3,))
+    assert state.right[0]["W"].shape == (2, 2) and state.left[0]["b"].shape == (2, 2)
+
+
+def test_diagonal_powers_are_recomputed_every_step_and_dense_roots_wait():
+    """update_every = 3 with a diagonal dimension: its power follows the sums at every step
+    (released), while the dense root is the identity until step 3 (released: step mod T = 0)."""
+    rng = np.random.default_rng(0)
+    params = [{"W": np.zeros((4, 2)), "b": np.zeros(2)}]
+    opt = Shampoo(lr=1.0, eps=1e-3, update_every=3, max_matrix_size=3)  # d_in = 4 > 3: diagonal
+    state = opt.init(params)
+    sums_diag, sums_dense = np.zeros(4), np.zeros((2, 2))
+    for t in range(1, 4):
+        G = rng.standard_normal((4, 2))
+        updates, state = opt.update([{"W": G, "b": np.zeros(2)}], state, params)
+        sums_diag += (G * G).sum(axis=1)
+        sums_dense += G.T @ G
+        right = np.eye(2) if t < 3 else _eig_power(sums_dense / 2 + 1e-3 * np.eye(2), -0.25)
+        left = (sums_diag / 4) ** -0.25  # diagonal: Σ_j G_ij² / d_in, no ε, every step
+        np.testing.assert_allclose(state.left_roots[0]["W"], left, rtol=1e-14)
+        np.testing.assert_allclose(state.right_roots[0]["W"], right, rtol=1e-13)
+        # cond(R/2 + εI) ≤ (‖G‖²/2 + ε)/ε ~ 1e4: eigh rounding ~ cond·eps
+        np.testing.assert_allclose(updates[0]["W"], -(left[:, None] * G) @ right, rtol=0, atol=1e5 * EPS)
+    assert state.count == 3
+
+
+def _shampoo_reference(net, params, x, y, steps, lr, eps, T, max_size):
+    """Gupta et al. 2018, Algorithms 1/2 as TensorFlow 1.15 releases them, roots by scipy's
+    fractional_matrix_power.
+
+    Conv2d W as (O, C·k·k); each statistic divided by its dimension d; a dimension with
+    d > max_size keeps only diag Σ G Gᵀ (divided by d unless the array is a vector), powered
+    without ε at every step; dense roots the identity until step T, then refreshed at steps
+    T, 2T, ... (the released schedule)
     """
     sums, roots = {}, {}
     for t in range(1, steps + 1):
@@ -78,13 +144,17 @@ def _shampoo_reference(net, params, x, y, steps, lr, eps, T, max_size):
                 p = 4 if m.ndim == 2 else 2
                 for side, full, diag in sides:
                     key = (k, name, side)
-                    stat = diag if m.shape[side] >= max_size else full
+                    d = m.shape[side]
+                    stat = diag if d > max_size else full
                     sums[key] = sums.get(key, 0) + stat
-                    if (t - 1) % T == 0:
-                        S = sums[key]
-                        roots[key] = ((S + eps) ** (-1 / p) if S.ndim == 1 else
-                                      np.real(scipy.linalg.fractional_matrix_power(S + eps * np.eye(len(S)), -1 / p)))
-                left, right = roots[(k, name, 0)], roots.get((k, name, 1))
+                    if stat.ndim == 1:
+                        D = sums[key] / (1 if m.ndim == 1 else d)
+                        roots[key] = np.where(D > 0, np.abs(D) + (D == 0), 0) ** (-1 / p) * (D > 0)
+                    elif t % T == 0:
+                        S = sums[key] / d
+                        roots[key] = np.real(scipy.linalg.fractional_matrix_power(S + eps * np.eye(d), -1 / p))
+                eye = lambda side: roots.get((k, name, side), np.eye(m.shape[side]))  # noqa: E731
+                left, right = eye(0), (eye(1) if m.ndim == 2 else None)
                 step = (left[:, None] * m if m.ndim == 2 else left * m) if left.ndim == 1 else left @ m
                 if right is not None:
                     step = step * right[None, :] if right.ndim == 1 else step @ right
@@ -93,7 +163,7 @@ def _shampoo_reference(net, params, x, y, steps, lr, eps, T, max_size):
     return params
 
 
-@pytest.mark.parametrize("max_size", [768, 3], ids=["full", "some-diagonal"])
+@pytest.mark.parametrize("max_size", [768, 3, 9], ids=["full", "some-diagonal", "equal-dense"])
 def test_three_steps_equal_the_equations_unrolled(max_size):
     net, x, y = _conv_dense_net()
     params0 = net.init(4)
@@ -156,3 +226,33 @@ def test_overflowing_statistics_stop_with_a_named_error():
     with np.errstate(over="ignore"):  # the overflow is the point
         error = expect_error(lambda: opt.update(huge, opt.init(params), params), "grads")
     assert isinstance(error, mll.errors.NonFiniteError)
+
+
+@pytest.mark.parametrize("graft", ["sgd", "adagrad"])
+def test_grafting_takes_the_direction_of_shampoo_and_the_size_of_the_grafted_step(graft):
+    """Per block l (W and b together): update = −lr ‖u_l‖/‖P_l‖ · P_l with P Shampoo's direction
+    and u = g (sgd) or g/(√Σg² + ε_graft) (adagrad); two steps so that AdaGrad's sums matter."""
+    net, x, y = _conv_dense_net()
+    params = net.init(1)
+    plain, grafted = Shampoo(lr=1.0, eps=0.01), Shampoo(lr=0.05, eps=0.01, graft=graft)
+    s_plain, s_graft, sums = plain.init(params), grafted.init(params), None
+    for _ in range(2):
+        ev = net.evaluate(params, x, y)
+        p_upd, s_plain = plain.update(ev.grads, s_plain, params)
+        g_upd, s_graft = grafted.update(ev.grads, s_graft, params)
+        g = ev.grads
+        sums = [{n: a * a + (0 if sums is None else sums[k][n]) for n, a in e.items()}
+                for k, e in enumerate(g)]
+        for i, k in enumerate(net.blocks):
+            u = g[k] if graft == "sgd" else {n: a / (np.sqrt(sums[k][n]) + 1e-10) for n, a in g[k].items()}
+            norm_u = np.sqrt(sum(np.sum(a * a) for a in u.values()))
+            norm_p = np.sqrt(sum(np.sum(a * a) for a in p_upd[k].values()))  # lr = 1: ‖P_l‖
+            for n in g[k]:
+                want = 0.05 * norm_u / norm_p * p_upd[k][n]
+                np.testing.assert_allclose(g_upd[k][n], want, rtol=1e-13, atol=1e-15 * np.abs(want).max())
+            assert s_graft.step_sizes[i] == pytest.approx(0.05 * norm_u / norm_p, rel=1e-13)
+        params = mll.apply_updates(params, g_upd)
+    assert (s_graft.graft_sums is None) == (graft == "sgd")
+    expect_error(lambda: Shampoo(graft="adam"), "graft")
+    expect_error(lambda: plain.update(ev.grads, s_graft, params) if graft == "adagrad"
+                 else grafted.update(ev.grads, Shampoo(graft="adagrad").init(params), params), "state")

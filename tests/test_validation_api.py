@@ -76,9 +76,11 @@ HYPER = {
                      "max_step": "positive_or_inf", "on_ascent": "rule",
                      "on_nonpositive_curvature": "rule", "base": "base"},
     KFAC: {"lr": "positive", "damping": "nonnegative", "factor_decay": "unit",
-           "inverse_every": "count", "momentum": "unit", "seed": "seed"},
+           "inverse_every": "count", "momentum": "unit", "seed": "seed", "momentum_type": "rule",
+           "adapt_damping": "bool", "damping_interval": "count", "damping_decay": "open_unit",
+           "min_damping": "nonnegative"},
     Shampoo: {"lr": "positive", "eps": "positive", "update_every": "count",
-              "max_matrix_size": "count"},
+              "max_matrix_size": "count", "graft": "rule", "graft_eps": "positive"},
     AdaHessian: {"lr": "positive", "b1": "unit", "b2": "unit", "eps": "positive",
                  "hessian_power": "power", "weight_decay": "nonnegative", "seed": "seed"},
 }

@@ -34,7 +34,7 @@ from ..optim.oracles import supply_oracles
 from ..paths import check_output_file
 from .bench_report import format_table
 from .cost import time_interleaved
-from .methods import METHODS, build_optimizer
+from .methods import METHODS, SHAMPOO_GRAFT, build_optimizer
 from .tasks import PAPER_TASKS
 
 TASKS = PAPER_TASKS  # the stress tasks are tanh MLPs like the autoencoder: not priced
@@ -55,7 +55,15 @@ LS_METHODS = tuple(BASE_OF)
 #: methods and the peers (``Method.cost_base``), plus the bench-only variants below
 STEP_BASE = {**BASE_OF, **{m.name: m.cost_base for m in METHODS.values() if m.cost_base}}
 #: bench-only variants (not in the comparison): name -> (method it varies, constructor options)
-VARIANTS = {"shampoo[update_every=10]": ("shampoo", {"update_every": 10})}
+VARIANTS = {
+    "shampoo[update_every=10]": ("shampoo", {"update_every": 10}),
+    # the Shampoo configuration the line-up does not use: grafted from AdaGrad, or as released
+    (f"shampoo[graft={'adagrad' if SHAMPOO_GRAFT == 'none' else 'none'}]"):
+        ("shampoo", {"graft": "adagrad" if SHAMPOO_GRAFT == "none" else "none"}),
+    # K-FAC before issue 19: fixed λ = 0.1, regular momentum 0.9, lr 0.01, inverses every 10 steps
+    "kfac[fixed damping]": ("kfac", {"momentum_type": "regular", "adapt_damping": False, "lr": 0.01,
+                                     "damping": 0.1, "inverse_every": 10}),
+}
 STEP_BASE.update({name: STEP_BASE[of] for name, (of, _) in VARIANTS.items()})
 
 

@@ -8,31 +8,57 @@ layout) and ∇W̃ its gradient::
     Ā ← ε Ā + (1 − ε) A_t,   Ḡ ← ε Ḡ + (1 − ε) G_t          (zero start, zero-debiased)
     π = sqrt( (tr Ā / dim Ā) / (tr Ḡ / dim Ḡ) )               (M&G section 6.3)
     Δ = (Ā + π√λ I)⁻¹ ∇W̃ (Ḡ + (√λ/π) I)⁻¹     (Dense/GraphConv; Conv2d: Ḡ⁻¹ on the left)
-    v ← μ v + Δ,   θ ← θ − lr · v
+
+By default (``momentum_type="qmodel"``, M&G §7) the step and its momentum come
+from the exact quadratic model (``kfac_qmodel``): (α, μ) minimise
+gᵀw + ½wᵀ(F + λI)w over w = −(αΔ + μv), F the exact Fisher (= the
+Gauss-Newton matrix for our losses, two ``hvp(·, kind="ggn")`` products per
+step), then::
+
+    v ← μ v + α Δ,   θ ← θ − lr · v           (lr = 1: the model's minimiser)
+
+and (``adapt_damping=True``, M&G §6.5) every ``damping_interval`` = 5 steps λ
+follows the Levenberg-Marquardt rule on ρ = (f(θ_new) − f(θ)) / (model change),
+f on the same mini-batch (two ``loss`` calls), λ ← λω or λ/ω, ω = 0.95⁵.
+With ``momentum_type="regular"`` and a fixed λ it is the plain K-FAC step
+v ← μ v + Δ, θ ← θ − lr · v with the given μ = ``momentum``.
 
 The damped inverses are recomputed every ``inverse_every`` steps (at steps
-1, 1 + T, 1 + 2T, …) and reused in between; the factors are refreshed at
-every step.
+1, 1 + T, 1 + 2T, …) with the λ in force and reused in between; the factors
+are refreshed at every step; λ is adapted after the step (steps T_λ, 2T_λ, …),
+so with ``inverse_every`` = ``damping_interval`` = 5 each refresh uses the newest λ.
 
 Official implementation followed: the authors' TensorFlow package ``kfac``
-(github.com/tensorflow/kfac, PyPI ``kfac`` 0.2; ``PeriodicInvCovUpdateKfacOpt``
-with ``momentum_type="regular"``): covariances start at zero and are
-zero-debiased (``INIT_COVARIANCES_AT_ZERO = ZERO_DEBIAS = True``),
-``invert_every = 10``, ``cov_update_every = 1`` (its defaults),
-``cov_ema_decay = 0.95`` and ``momentum = 0.9`` (the values in its
-examples), π by the trace norm (``PI_TYPE = "tracenorm"``), one sampled target
-per example (``estimation_mode = "gradients"``). For Conv2d it scales the
-damping by 1/|T| on factors averaged over locations; with KFC's spatial sum
-in A that is the same damped product, so nothing changes.
+(github.com/tensorflow/kfac, PyPI ``kfac`` 0.2.4, ``PeriodicInvCovUpdateKfacOpt``)
+with ``momentum_type="qmodel"`` and ``adapt_damping=True`` as its MNIST
+autoencoder example runs it: covariances start at zero and are zero-debiased
+(``INIT_COVARIANCES_AT_ZERO = ZERO_DEBIAS = True``), ``cov_ema_decay = 0.95``,
+``cov_update_every = 1``, ``invert_every = 5`` (the example's; the class
+default 10 makes the package warn that the adaptation interval 5 is not a
+multiple of it), ``damping_adaptation_interval = 5``,
+``damping_adaptation_decay = 0.95``, thresholds 0.75 / 0.25,
+``min_damping = 1e-8``, ``update_damping_immediately = True``, ``l2_reg = 0``,
+``qmodel_update_rescale = None`` (our ``lr`` = 1), the model change without
+its damping term (``_INCLUDE_DAMPING_IN_QMODEL_CHANGE = False``), π by the
+trace norm (``PI_TYPE = "tracenorm"``), one sampled target per example
+(``estimation_mode = "gradients"``). For Conv2d it scales the damping by 1/|T|
+on factors averaged over locations; with KFC's spatial sum in A that is the
+same damped product, so nothing changes.
 
 Departures, and why:
 
-* ``lr`` and ``damping`` have no defaults in the official package (both are
-  required; its examples use lr = 1e-4, λ = 1e-3). Ours, lr = 0.01 and
-  λ = 0.1, are our choice: at lr = 0.01, λ = 0.01 diverged on the quick
-  autoencoder task and λ = 1e-3 on the tests' CNN. Tune lr over a grid.
-* No "qmodel" momentum, no Levenberg-Marquardt damping adaptation and no
-  KL norm constraint (off by default in the package too: ``norm_constraint=None``).
+* The initial λ has no default in the package (it is required; its example
+  starts the adaptation at 150, "probably far too high" for other losses, it
+  says). Ours, ``damping = 1.0``, is our choice; the comparison tunes it (see
+  ``experiments.methods``).
+* ``momentum_type="regular"`` with ``adapt_damping=True`` (the package then
+  compares with a model built from the approximate Fisher) is not offered,
+  nor the "adam" momentum type or the KL norm constraint (``norm_constraint``,
+  off by default in the package).
+* A 2×2 model that is singular in floating point (v parallel to Δ) takes the
+  1-D model (μ = 0), and g = 0 gives α = 0, where the package divides by zero.
+* F v is the engine's exact Gauss-Newton product (the package multiplies by
+  the Fisher's factor transpose: the same matrix for our losses).
 * Inverses by ``numpy.linalg.inv`` of the damped factors, as the package's
   non-eigen path; when tr Ḡ = 0 (a block whose sampled δ all vanish) π is
   taken as 1 instead of dividing by zero (our choice).
@@ -41,17 +67,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import check_params, check_state
+from minilayerlr.optim.kfac_qmodel import adapt_damping, quadratic_model
 from minilayerlr.optim.oracles import check_oracle
 from minilayerlr.optim.state_checks import (check_block_arrays, check_kfac_state, check_scalar,
                                            check_state_tree)
-from minilayerlr.tree import Params, block_indices, check_same_structure, check_tree, zeros_like
-from minilayerlr.validation import check_int, check_nonnegative, check_positive, check_unit_interval
+from minilayerlr.tree import (Params, apply_updates, block_indices, check_same_structure, check_tree,
+                              zeros_like)
+from minilayerlr.validation import (check_int, check_nonnegative, check_positive, check_unit_interval,
+                                    is_real_number)
+
+#: how the step and its momentum are chosen: the exact quadratic model (M&G §7) or fixed lr, μ
+MOMENTUM_TYPES = ("qmodel", "regular")
 
 
 def as_matrix(entry) -> np.ndarray:
@@ -114,7 +146,8 @@ class KFACState:
 
     Attributes:
         count: number of steps taken.
-        step_sizes: the learning rate per block at the last step, shape (L,).
+        step_sizes: the multiplier of Δ in the last update per block, shape (L,):
+            lr (regular momentum) or lr·α (qmodel).
         factors_a: zero-debiased averages Ā (dim A × dim A).
         factors_g: zero-debiased averages Ḡ (dim G × dim G).
         inverse_a: (Ā + π√λ I)⁻¹ from the last inverse step (zeros before the first).
@@ -122,6 +155,13 @@ class KFACState:
         pis: π per block at the last inverse step, shape (L,).
         velocity: the momentum buffer v, same structure as params.
         factor_seed: the seed passed to the factor oracle at the last step.
+        damping: λ in force for the next step (after this step's adaptation, if any).
+        step_damping: λ of the last step's quadratic model.
+        inverse_damping: λ of the inverses in use.
+        alpha: α of the last step (qmodel; 1 with regular momentum).
+        mu: μ of the last step (qmodel; ``momentum`` with regular momentum).
+        model_change: the undamped model change at the last step taken (0 if not computed).
+        rho: the reduction ratio of the last adaptation (nan before the first).
     """
 
     count: int
@@ -133,9 +173,16 @@ class KFACState:
     pis: np.ndarray
     velocity: Params
     factor_seed: Optional[int] = None
+    damping: float = 0.0
+    step_damping: float = 0.0
+    inverse_damping: float = 0.0
+    alpha: float = 0.0
+    mu: float = 0.0
+    model_change: float = 0.0
+    rho: float = math.nan
 
     def check_values(self, where: str = "state") -> None:
-        """Raise naming ``where.<field>`` unless every factor, inverse, π and v is finite (π > 0)."""
+        """Raise naming ``where.<field>`` unless every factor, inverse, π, v and scalar is finite (π > 0)."""
         n = check_block_arrays(self, ("step_sizes",), None, where)
         for name in ("factors_a", "factors_g", "inverse_a", "inverse_g"):
             arrays = getattr(self, name)
@@ -153,38 +200,55 @@ class KFACState:
         check_state_tree(self.velocity, f"{where}.velocity")
         if self.factor_seed is not None:
             check_scalar(self.factor_seed, f"{where}.factor_seed", minimum=0, integer=True)
+        for name in ("damping", "step_damping", "inverse_damping"):
+            check_scalar(getattr(self, name), f"{where}.{name}", minimum=0)
+        for name in ("alpha", "mu", "model_change"):
+            check_scalar(getattr(self, name), f"{where}.{name}")
+        if not is_real_number(self.rho):  # nan until the first adaptation; ±inf as in floating point
+            raise TypeError(f"{where}.rho: expected a real number, got {self.rho!r}")
 
 
 @dataclass(frozen=True)
 class KFAC:
-    """K-FAC with KFC for convolutions (see the module docstring for the equations).
+    """K-FAC with KFC for convolutions, the quadratic-model step and adaptive damping (module docstring).
 
     Args:
-        lr: learning rate > 0 (default 0.01, our choice; the package has none).
-        damping: λ ≥ 0, Tikhonov damping split over the factors by π
-            (default 0.1, our choice; 0 gives the undamped natural-gradient step).
+        lr: > 0. With ``momentum_type="qmodel"`` the multiplier of the model's
+            step (1 = its minimiser; the package's ``qmodel_update_rescale``);
+            with "regular" the learning rate.
+        damping: λ ≥ 0, Tikhonov damping split over the factors by π; the
+            initial λ when ``adapt_damping`` (default 1.0, our choice; the
+            package requires it). 0 with regular momentum: the undamped step.
         factor_decay: ε in [0, 1), the factors' moving average (package: 0.95).
-        inverse_every: T ≥ 1, steps between inverse recomputations (package: 10).
-        momentum: μ in [0, 1) (package: 0.9, "regular" momentum).
-        seed: step t calls the oracle with
+        inverse_every: T ≥ 1, steps between inverse recomputations (5, the package's example).
+        momentum: μ in [0, 1) of "regular" momentum (ignored by "qmodel", which chooses μ).
+        seed: step t calls the factor oracle with
             ``seed = SeedSequence([seed, t]).generate_state(1)[0]``.
+        momentum_type: "qmodel" (M&G §7, default) or "regular".
+        adapt_damping: the Levenberg-Marquardt rule of M&G §6.5 (needs "qmodel").
+        damping_interval: T_λ ≥ 1, steps between adaptations (package: 5).
+        damping_decay: ω^{1/T_λ} in (0, 1) (package: 0.95).
+        min_damping: lower bound of the adapted λ (package: 1e-8).
 
     References:
         Martens & Grosse, "Optimizing neural networks with Kronecker-factored
-        approximate curvature", ICML 2015 (sections 3, 6.3); Grosse & Martens,
-        "A Kronecker-factored approximate Fisher matrix for convolution
-        layers", ICML 2016 (section 3); official package ``kfac`` 0.2
-        (github.com/tensorflow/kfac).
+        approximate curvature", ICML 2015 (sections 3, 6.3–6.5, 7); Grosse &
+        Martens, "A Kronecker-factored approximate Fisher matrix for
+        convolution layers", ICML 2016 (section 3); official package ``kfac``
+        0.2.4 (github.com/tensorflow/kfac).
     """
 
-    oracles: ClassVar[Tuple[str, ...]] = ("kronecker_factors",)
-
-    lr: float = 0.01
-    damping: float = 0.1
+    lr: float = 1.0
+    damping: float = 1.0
     factor_decay: float = 0.95
-    inverse_every: int = 10
+    inverse_every: int = 5
     momentum: float = 0.9
     seed: int = 0
+    momentum_type: str = "qmodel"
+    adapt_damping: bool = True
+    damping_interval: int = 5
+    damping_decay: float = 0.95
+    min_damping: float = 1e-8
 
     def __post_init__(self):
         check_positive("lr", self.lr)
@@ -193,35 +257,64 @@ class KFAC:
         check_int("inverse_every", self.inverse_every)
         check_unit_interval("momentum", self.momentum)
         check_int("seed", self.seed, minimum=0)
+        if self.momentum_type not in MOMENTUM_TYPES:
+            raise ValueError(f"momentum_type: expected one of {', '.join(MOMENTUM_TYPES)}, "
+                             f"got {self.momentum_type!r}")
+        if not isinstance(self.adapt_damping, (bool, np.bool_)):
+            raise ValueError(f"adapt_damping: expected True or False, got {self.adapt_damping!r}")
+        if self.adapt_damping and self.momentum_type != "qmodel":
+            raise ValueError("adapt_damping: the damping adaptation needs momentum_type='qmodel' "
+                             "(the package's variant for 'regular' momentum is not offered)")
+        check_int("damping_interval", self.damping_interval)
+        if not (is_real_number(self.damping_decay) and 0 < self.damping_decay < 1):
+            raise ValueError(f"damping_decay: expected a number in (0, 1), got {self.damping_decay!r}")
+        check_nonnegative("min_damping", self.min_damping)
+        if self.adapt_damping and not self.damping > 0:
+            raise ValueError("damping: the adapted damping starts from a number > 0")
+
+    @property
+    def oracles(self) -> Tuple[str, ...]:
+        """The factors always; F v products for the quadratic model; the loss to adapt λ."""
+        return (("kronecker_factors",) + (("hvp",) if self.momentum_type == "qmodel" else ())
+                + (("loss",) if self.adapt_damping else ()))
 
     def init(self, params: Params) -> KFACState:
-        """Zero factors, zero inverses (the package's initialisers), zero velocity."""
+        """Zero factors, zero inverses (the package's initialisers), zero velocity, the initial λ."""
         check_tree(params, "params")
         shapes = [factor_shapes(params[k]) for k in block_indices(params)]
+        lam = float(self.damping)
         return KFACState(
             count=0, step_sizes=np.zeros(len(shapes)),
             factors_a=[np.zeros((a, a)) for a, _ in shapes],
             factors_g=[np.zeros((g, g)) for _, g in shapes],
             inverse_a=[np.zeros((a, a)) for a, _ in shapes],
             inverse_g=[np.zeros((g, g)) for _, g in shapes],
-            pis=np.ones(len(shapes)), velocity=zeros_like(params))
+            pis=np.ones(len(shapes)), velocity=zeros_like(params),
+            damping=lam, step_damping=lam, inverse_damping=lam)
 
     def update(self, grads: Params, state: KFACState, params: Optional[Params] = None, *,
-               kronecker_factors=None) -> Tuple[Params, KFACState]:
+               kronecker_factors=None, hvp=None, loss=None) -> Tuple[Params, KFACState]:
         """One K-FAC step.
 
         Args:
             grads: ∇f, same structure as params.
             state: from ``init`` or the previous ``update``.
-            params: unused (accepted for the common protocol).
+            params: θ (needed to adapt λ: f is evaluated at θ and θ + update).
             kronecker_factors: the oracle ``(seed=...) -> [{"A", "G"}, ...]``,
                 e.g. ``ev.kronecker_factors``.
+            hvp: ``(v, kind="ggn") -> F v`` for the quadratic model, e.g. ``ev.hvp``.
+            loss: θ ↦ f(θ) on the same mini-batch, to adapt λ.
         Returns:
             ``(updates, new_state)``, updates = −lr · v.
         """
         oracle = check_oracle("kronecker_factors", kronecker_factors, "KFAC")
+        qmodel = self.momentum_type == "qmodel"
+        if qmodel:
+            hvp = check_oracle("hvp", hvp, "KFAC")
+        if self.adapt_damping:
+            loss = check_oracle("loss", loss, "KFAC")
         check_state(state, KFACState, "KFAC", grads)
-        check_params(params, grads, False, "KFAC")
+        check_params(params, grads, self.adapt_damping, "KFAC")
         check_kfac_state(state, grads, params, factor_shapes)  # sizes, symmetric PSD, velocity
         t = state.count + 1
         seed = int(np.random.SeedSequence([int(self.seed), t]).generate_state(1)[0])
@@ -231,21 +324,44 @@ class KFAC:
         keep, total = eps * (1 - eps ** (t - 1)), 1 - eps ** t  # zero-debiased EMA
         factors_a = [(keep * old + (1 - eps) * new["A"]) / total for old, new in zip(state.factors_a, fresh)]
         factors_g = [(keep * old + (1 - eps) * new["G"]) / total for old, new in zip(state.factors_g, fresh)]
+        lam = float(state.damping)
         inverse_a, inverse_g, pis = state.inverse_a, state.inverse_g, state.pis
+        inverse_damping = state.inverse_damping
         if (t - 1) % self.inverse_every == 0:
-            triples = [damped_inverses(a, g, self.damping) for a, g in zip(factors_a, factors_g)]
+            triples = [damped_inverses(a, g, lam) for a, g in zip(factors_a, factors_g)]
             inverse_a, inverse_g = [x[0] for x in triples], [x[1] for x in triples]
-            pis = np.array([x[2] for x in triples])
+            pis, inverse_damping = np.array([x[2] for x in triples]), lam
 
         blocks = block_indices(grads)
-        velocity: Params = [{} for _ in grads]
-        updates: Params = [{} for _ in grads]
+        delta: Params = [{} for _ in grads]
         for i, k in enumerate(blocks):
-            delta = precondition(grads[k], inverse_a[i], inverse_g[i])
-            velocity[k] = {n: self.momentum * state.velocity[k][n] + delta[n] for n in grads[k]}
-            updates[k] = {n: -self.lr * v for n, v in velocity[k].items()}
-        return updates, KFACState(t, np.full(len(blocks), float(self.lr)), factors_a, factors_g,
-                                  inverse_a, inverse_g, pis, velocity, seed)
+            delta[k] = precondition(grads[k], inverse_a[i], inverse_g[i])
+        if qmodel:
+            alpha, mu, change = quadratic_model(grads, delta, state.velocity, lam, hvp, float(self.lr))
+        else:
+            alpha, mu, change = 1.0, float(self.momentum), 0.0
+        velocity = [{n: mu * state.velocity[k][n] + alpha * d for n, d in e.items()}
+                    for k, e in enumerate(delta)]
+        lr = float(self.lr)
+        updates = [{n: -lr * v for n, v in e.items()} for e in velocity]
+        new_lam, rho = lam, state.rho
+        if self.adapt_damping and t % self.damping_interval == 0:
+            before = self._loss_value(loss, params)
+            after = self._loss_value(loss, apply_updates(params, updates))
+            new_lam, rho = adapt_damping(lam, after - before, change,
+                                         float(self.damping_decay) ** self.damping_interval,
+                                         float(self.min_damping))
+        sizes = np.full(len(blocks), lr * alpha)
+        return updates, KFACState(t, sizes, factors_a, factors_g, inverse_a, inverse_g, pis, velocity,
+                                  seed, float(new_lam), lam, float(inverse_damping), float(alpha),
+                                  float(mu), float(change), float(rho))
+
+    @staticmethod
+    def _loss_value(loss, params) -> float:
+        value = loss(params)
+        if not (is_real_number(value) and math.isfinite(value)):
+            raise NonFiniteError(f"loss: the oracle returned {value!r}; the damping rule needs a finite loss")
+        return float(value)
 
     @staticmethod
     def _checked(fresh, state: KFACState):

@@ -28,7 +28,9 @@ Where the official code differs from the paper's §5 algorithm, we follow the co
       d_max ← max(d_max, d̂), d_{k+1} = min(d_max, ρ d_k);
     * ``safeguard_warmup`` drops γ from s: s_{k+1} = β3 s_k + (d_k/d_0) d_k g_k.
 When ‖s_{k+1}‖_1 = 0 (every gradient so far zero) the official step returns
-without moving x or storing r; we do the same (m, v and s advance, r, d stay).
+before it stores r, d or counts the step: x does not move, m, v and s advance
+(by zero), r, d and k stay, so the next step's bias correction is still that
+of step k; we do the same (``count`` stays k).
 Not offered (distributed-training options): ``fsdp_in_use``, ``slice_p``.
 """
 from __future__ import annotations
@@ -191,7 +193,8 @@ class Prodigy:
         nu = tree_map(lambda v, g_: b2 * v + (1 - b2) * d * d * g_ * g_, state.nu, g)
         s_norm = sum(float(np.abs(a).sum()) for entry in s for a in entry.values())
         if s_norm == 0:
-            skipped = ProdigyState(k + 1, state.initial_params, mu, nu, s, state.numerator, d,
+            # the official step returns here, before it counts the step (k stays)
+            skipped = ProdigyState(k, state.initial_params, mu, nu, s, state.numerator, d,
                                    state.d_max, state.d_hat, np.zeros(num_blocks(g)))
             return zeros_like(g), skipped
 
