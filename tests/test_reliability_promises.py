@@ -266,14 +266,14 @@ def test_c7_large_kfac_matrices_are_checked_too(field, matrix, needle):
     net = mll.Sequential([mll.Dense(99, 4), mll.Tanh(), mll.Dense(4, 2)],
                          loss=mll.SoftmaxCrossEntropy())
     params = net.init(0)
-    ev = net.evaluate(params, np.random.default_rng(0).standard_normal((5, 99)),
-                      np.array([0, 1, 1, 0, 1]))
+    x, y = np.random.default_rng(0).standard_normal((5, 99)), np.array([0, 1, 1, 0, 1])
+    ev = net.evaluate(params, x, y)
     opt = KFAC()
-    state = opt.update(ev.grads, opt.init(params), params,
-                       kronecker_factors=ev.kronecker_factors)[1]
+    oracles = supply_oracles(opt, ev, loss=lambda p: net.loss_value(p, x, y))
+    state = opt.update(ev.grads, opt.init(params), params, **oracles)[1]
     state = dataclasses.replace(state, **{field: _replace_item(getattr(state, field), 0, matrix)})
     with pytest.raises(ValueError, match=rf"^state\.{field}\[0\]: .*{needle}"):
-        opt.update(ev.grads, state, params, kronecker_factors=ev.kronecker_factors)
+        opt.update(ev.grads, state, params, **oracles)
 
 
 def test_c8_gdls_refuses_mini_batches_and_says_so():
