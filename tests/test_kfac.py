@@ -338,3 +338,16 @@ def test_a_run_counts_the_factors_the_model_products_and_the_loss_calls():
     per_step[4] += 2 * 0.75
     assert record["grad_equivalents"] == pytest.approx(np.concatenate([[0.0], np.cumsum(per_step)]),
                                                        rel=1e-15)
+
+
+def test_an_inverse_left_indefinite_is_a_divergence_not_a_bad_state():
+    """A damped inverse that is not positive semi-definite (in a run: a factor too ill-conditioned
+    for float64 at a tiny damping, as the GCN's λ₀ = 1e-8 gives) is raised as NonFiniteError, which
+    the training loop records as a divergence, instead of being stored and refused by the state
+    check at the next step. Here the indefiniteness is exact: A = diag(1, −0.5) (not a covariance)."""
+    from minilayerlr.errors import NonFiniteError
+    from minilayerlr.optim.kfac import damped_inverses
+    with pytest.raises(NonFiniteError, match="^damping: .*ill-conditioned"):
+        damped_inverses(np.diag([1.0, -0.5]), np.eye(2), 1e-12)
+    inv_a, inv_g, _ = damped_inverses(np.diag([1.0, 0.5]), np.eye(2), 1e-12)
+    assert np.all(np.diag(inv_a) > 0) and np.all(np.diag(inv_g) > 0)

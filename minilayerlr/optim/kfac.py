@@ -76,7 +76,7 @@ from minilayerlr.optim.base import check_params, check_state
 from minilayerlr.optim.kfac_qmodel import adapt_damping, quadratic_model
 from minilayerlr.optim.oracles import check_oracle
 from minilayerlr.optim.state_checks import (check_block_arrays, check_kfac_state, check_scalar,
-                                           check_state_tree)
+                                           check_square_matrices, check_state_tree)
 from minilayerlr.tree import (Params, apply_updates, block_indices, check_same_structure, check_tree,
                               zeros_like)
 from minilayerlr.validation import (check_int, check_nonnegative, check_positive, check_unit_interval,
@@ -129,6 +129,12 @@ def damped_inverses(A: np.ndarray, G: np.ndarray, damping: float):
         inv_a = inv_g = None
     if inv_a is None or not (np.all(np.isfinite(inv_a)) and np.all(np.isfinite(inv_g))):
         raise NonFiniteError("damping: a damped Kronecker factor is singular; use damping > 0")
+    try:  # an inverse that rounding left indefinite would send the step uphill: a divergence
+        check_square_matrices([inv_a, inv_g], [A.shape[0], G.shape[0]], "inverse", 1e-3)
+    except ValueError:
+        raise NonFiniteError(f"damping: λ = {damping:.3g} leaves a Kronecker factor too "
+                             "ill-conditioned to invert in float64 (its inverse is not "
+                             "positive semi-definite); use a larger damping") from None
     return inv_a, inv_g, pi
 
 
