@@ -106,7 +106,8 @@ Writes into --out, run by run: runs/<run>.json as each run ends (Ctrl-C keeps
 them; --resume DIR continues), then results.md (the verdict per task),
 results.csv, results.json and PNG plots (loss against epoch, seconds and
 gradient equivalents; per-layer step sizes; per-layer stability).
-The default takes a few minutes on two cores, --quick under a minute.
+The default took 18.5 min on the project's 2-core machine with other jobs running
+(README, Results); --quick under a minute.
 
 examples:
   minilayerlr compare --quick
