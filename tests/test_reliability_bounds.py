@@ -26,28 +26,7 @@ COMPARE = ["compare", "--task", "gcn", "--size", "60", "--optimizers", "sgd-ls",
            "--no-stability"]
 
 
-@pytest.fixture(autouse=True)
-def _deadline():
-    """A probe that would run for ever (or block on a FIFO) fails instead."""
-    import signal
-
-    def expired(*_):
-        raise TimeoutError("probe took more than 120 s")
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(120)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
-
-
-def _refused(capsys, argv, *needles):
-    code = cli.main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, (code, err)
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, (needle, err)
-    return err
+from helpers_probes import _deadline, _refused  # noqa: F401 (_deadline: autouse fixture)
 
 
 @pytest.fixture

@@ -28,29 +28,7 @@ COMPARE = ["compare", "--task", "gcn", "--size", "60", "--epochs", "1", "--optim
            "--no-progress", "--no-stability"]
 
 
-@pytest.fixture(autouse=True)
-def _deadline():
-    """A probe that hangs (a FIFO opened for reading, a run that never ends) fails instead."""
-    import signal
-
-    def expired(*_):
-        raise TimeoutError("probe took more than 120 s")
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(120)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
-
-
-def _refused(capsys, argv, *needles):
-    """Run the command line; assert exit 2 with one line naming every needle, no traceback."""
-    code = cli.main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, (code, err)
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, (needle, err)
-    return err
+from helpers_probes import _deadline, _refused  # noqa: F401 (_deadline: autouse fixture)
 
 
 def _no_work(monkeypatch):
