@@ -133,8 +133,10 @@ def _v01_by_hand(grads_seq, qs, beta=0.9, rho=0.9):
     out = []
     for t, (grads, q) in enumerate(zip(grads_seq, qs), start=1):
         m = [beta * mi + gi for mi, gi in zip(m, grads)]
-        n = np.array([float(np.sum(gi * mi)) for gi, mi in zip(grads, m)])
-        s = np.array([float(np.sum(mi * mi)) for mi in m])
+        # the inner products as the library forms them (np.vdot: its summation order is the
+        # BLAS kernel's, so a hand-written sum could differ in the last bit on another CPU)
+        n = np.array([float(np.vdot(gi, mi)) for gi, mi in zip(grads, m)])
+        s = np.array([float(np.vdot(mi, mi)) for mi in m])
         avg = (rho * avg * (1 - rho ** (t - 1)) + (1 - rho) * np.stack([n, q, s])) / (1 - rho ** t)
         with np.errstate(divide="ignore", invalid="ignore"):
             raw = (1.0 / L) * avg[0] / (avg[1] + 0.0 * avg[2])
@@ -213,8 +215,8 @@ def test_the_defaults_first_three_steps_are_its_equations():
     for t, (g, q) in enumerate(zip(grads, qs), start=1):
         g_obj = [gi + wd * th for gi, th in zip(g, theta)]
         m = [beta * mi + gi for mi, gi in zip(m, g_obj)]
-        n = np.array([gi @ mi for gi, mi in zip(g_obj, m)])
-        s = np.array([mi @ mi for mi in m])
+        n = np.array([float(np.vdot(gi, mi)) for gi, mi in zip(g_obj, m)])
+        s = np.array([float(np.vdot(mi, mi)) for mi in m])
         avg = (rho * avg * (1 - rho ** (t - 1)) + (1 - rho) * np.stack([n, np.abs(q), s])) / (1 - rho ** t)
         alpha = np.where((n > 0) & (avg[0] > 0), 0.5 * avg[0] / (avg[1] + wd * avg[2]), 0.0)
         updates, state = opt.update([{"x": gi} for gi in g], state, params,
