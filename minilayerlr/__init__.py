@@ -22,7 +22,7 @@ from .optim import apply_updates
 from .training import History, TrainResult, load_checkpoint, train
 from .tree import flatten, tree_map, unflatten
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 _startup.end()
 
 __all__ = [
