@@ -1,8 +1,8 @@
 """The tables of docs/measurements.md's second-edition selection, from comparison folders.
 
 Usage (each argument NAME=FOLDER is a ``minilayerlr compare`` output folder, or its
-results.csv; several may share a NAME, their runs are pooled; ``base`` names the tuned
-baselines)::
+results.csv; several may share a NAME, their runs are pooled, one per seed; ``base``
+names the tuned baselines)::
 
     python docs/selection_tables.py base=base_main base=base_stress v01=v01 abs=abs ...
 
@@ -33,7 +33,7 @@ def records(folder):
     if folder.endswith(".csv"):
         with open(folder) as f:
             for row in csv.DictReader(f):
-                yield {"task": row["task"], "label": row["label"],
+                yield {"task": row["task"], "label": row["label"], "seed": int(row["seed"]),
                        "lr": float(row["lr"]) if row["lr"] else None,
                        "final_train_loss": None if row["diverged"] == "True" else float(row["final_train_loss"]),
                        "stop_reason": "diverged" if row["diverged"] == "True" else ""}
@@ -53,22 +53,29 @@ def main(argv):
     for arg in argv:
         name, _, folder = arg.partition("=")
         folders[name].append(folder)
-    tuned = collections.defaultdict(list)
+    # one loss per (task, method, rate, seed): a run found in two files counts once
+    seen = {}
     for folder in folders.pop("base"):
         for r in records(folder):
-            tuned[(r["task"], r["label"], r["lr"])].append(final_loss(r))
+            seen[(r["task"], r["label"], r["lr"], r["seed"])] = final_loss(r)
+    tuned = collections.defaultdict(list)
+    for (task, label, lr, _), loss in seen.items():
+        tuned[(task, label, lr)].append(loss)
     best = {}
     for (task, label, lr), losses in tuned.items():
         mean = sum(losses) / len(losses)
         if (task, label) not in best or mean < best[(task, label)][0]:
             best[(task, label)] = (mean, lr, len(losses))
     reference = {t: min(best[(t, "SGD-m")][0], best[(t, "AdamW")][0]) for t in TASKS}
-    runs = collections.defaultdict(list)
+    unique = {}
     for name, paths in folders.items():
         for folder in paths:
             for r in records(folder):
                 if r["label"] in LS:
-                    runs[(name, r["label"], r["task"])].append(r)
+                    unique[(name, r["label"], r["task"], r["seed"])] = r
+    runs = collections.defaultdict(list)
+    for (name, label, task, _), r in unique.items():
+        runs[(name, label, task)].append(r)
     print("| candidate | method | " + " | ".join(TASKS) + " | geometric mean | worst | diverged runs |")
     print("|---|---|" + "---|" * (len(TASKS) + 3))
     for name in folders:
