@@ -33,6 +33,19 @@ def _step_seed(seed, t):
     return int(np.random.SeedSequence([seed, t]).generate_state(1)[0])
 
 
+
+def _damped_factors(history, weights, lam, n_blocks):
+    """M&G's damped factors by hand: the debiased averages Ā, Ḡ of the drawn factors, π from
+    their traces, (Ā + π√λ I, Ḡ + √λ/π I) per block."""
+    damped = []
+    for i in range(n_blocks):
+        A = sum(w * h[i]["A"] for w, h in zip(weights, history))
+        G = sum(w * h[i]["G"] for w, h in zip(weights, history))
+        pi = math.sqrt((np.trace(A) / len(A)) / (np.trace(G) / len(G)))
+        damped.append((A + pi * math.sqrt(lam) * np.eye(len(A)),
+                       G + math.sqrt(lam) / pi * np.eye(len(G))))
+    return damped
+
 def _kfac_reference(net, params, x, y, steps, lr, lam, eps, T, mu, seed):
     """K-FAC from the equations (M&G 2015 §3, §6.3; KFC 2016 §3), with Kronecker products built in full.
 
@@ -46,13 +59,7 @@ def _kfac_reference(net, params, x, y, steps, lr, lam, eps, T, mu, seed):
         history.append(ev.kronecker_factors(seed=_step_seed(seed, t)))
         weights = [(1 - eps) * eps ** (t - s) / (1 - eps ** t) for s in range(1, t + 1)]
         if (t - 1) % T == 0:
-            damped = []
-            for i in range(len(net.blocks)):
-                A = sum(w * h[i]["A"] for w, h in zip(weights, history))
-                G = sum(w * h[i]["G"] for w, h in zip(weights, history))
-                pi = math.sqrt((np.trace(A) / len(A)) / (np.trace(G) / len(G)))
-                damped.append((A + pi * math.sqrt(lam) * np.eye(len(A)),
-                               G + math.sqrt(lam) / pi * np.eye(len(G))))
+            damped = _damped_factors(history, weights, lam, len(net.blocks))
         new = [dict(p) for p in params]
         velocity = velocity or [{n: np.zeros_like(a) for n, a in p.items()} for p in params]
         for i, k in enumerate(net.blocks):
@@ -122,13 +129,7 @@ def _kfac_qmodel_reference(net, params, x, y, steps, lam, eps, T, seed, interval
         history.append(ev.kronecker_factors(seed=_step_seed(seed, t)))
         weights = [(1 - eps) * eps ** (t - s) / (1 - eps ** t) for s in range(1, t + 1)]
         if (t - 1) % T == 0:
-            damped = []
-            for i in range(len(net.blocks)):
-                A = sum(w * h[i]["A"] for w, h in zip(weights, history))
-                G = sum(w * h[i]["G"] for w, h in zip(weights, history))
-                pi = math.sqrt((np.trace(A) / len(A)) / (np.trace(G) / len(G)))
-                damped.append((A + pi * math.sqrt(lam) * np.eye(len(A)),
-                               G + math.sqrt(lam) / pi * np.eye(len(G))))
+            damped = _damped_factors(history, weights, lam, len(net.blocks))
         Delta = [{} for _ in params]
         for i, k in enumerate(net.blocks):
             W, b = ev.grads[k]["W"], ev.grads[k]["b"]
