@@ -20,6 +20,8 @@ from ..errors import UserError
 from ..paths import RunLock, check_output_dir, check_output_file, check_output_files
 from .ls_flags import add_ls_arguments, ls_options
 from .methods import LS_OPTION_NAMES, METHODS, build_optimizer, get_method, parse_methods
+from .scale_flags import SCALE_HELP, add_scale_arguments, merged_settings, stored_shard
+from .shards import parse_shard
 from .tasks import DATA_NAMES, FILE_DATA, TASK_NAMES
 
 
@@ -27,7 +29,7 @@ def _optimizer_help() -> str:
     return "; ".join(f"{m.name}: {m.description}" for m in METHODS.values())
 
 
-def _add_data_arguments(p: argparse.ArgumentParser) -> None:
+def _add_data_arguments(p: argparse.ArgumentParser, compare: bool = False) -> None:
     p.add_argument("--data", choices=DATA_NAMES,
                    help="data set: mnist5k (5,000 real MNIST digits shipped in the package; the "
                         "default for autoencoder and cnn), synthetic (generated digits, and the "
@@ -42,13 +44,17 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
                    help="seeds the initial weights and the batch order (and generated data) "
                         "(default: 0)")
     p.add_argument("--quick", action="store_true",
-                   help="synthetic data, smaller models, fewer epochs, every method once: a "
-                        "one-minute smoke run")
+                   help="synthetic data, smaller models, fewer epochs, every method once "
+                        "(tuned ones at one untuned rate): a smoke run"
+                        + (" (TIME-TBD on two cores)" if compare else ""))
     p.add_argument("--size", type=int, metavar="N",
                    help="shrink the data: N training images, or N graph nodes for gcn")
     add_ls_arguments(p)
     p.add_argument("--no-progress", action="store_true",
-                   help="no per-run progress line on stderr (it only shows on a terminal anyway)")
+                   help="no redrawn progress line of the run (epoch, step, loss), which is "
+                        "drawn on stderr only when stderr is a terminal"
+                        + ("; the comparison's one line per finished run (runs done, time left) "
+                           "still goes to stderr, also when it is redirected" if compare else ""))
 
 
 def _check_common(args, tasks) -> None:
@@ -106,13 +112,17 @@ Writes into --out, run by run: runs/<run>.json as each run ends (Ctrl-C keeps
 them; --resume DIR continues), then results.md (the verdict per task),
 results.csv, results.json and PNG plots (loss against epoch, seconds and
 gradient equivalents; per-layer step sizes; per-layer stability).
-The default took 18.5 min on the project's 2-core machine with other jobs running
-(README, Results); --quick under a minute.
+The default took TIME-TBD with --jobs 1 and TIME-TBD with --jobs 2 on the
+project's 2-core machine (README, Quick start).
 
+{scale}
 examples:
   minilayerlr compare --quick
   minilayerlr compare --seeds 5 --out runs/five-seeds
   minilayerlr compare --resume runs/five-seeds
+  minilayerlr compare --jobs 2 --seeds 5 --out runs/five-seeds
+  minilayerlr compare --seeds 5 --shard 1/4 --out runs/five/shard-1   # ... up to 4/4
+  minilayerlr compare --merge runs/five/shard-* --out runs/five/all
   minilayerlr compare --ablation --task cnn
   minilayerlr compare --task gcn --data cora --data-dir ~/data/cora
 """
@@ -120,18 +130,20 @@ examples:
 #: flags that define a comparison: with --resume they come from the stored config.json
 _CONFIG_FLAGS = ("task", "optimizers", "seeds", "seed", "ablation", "data", "data_dir", "epochs",
                  "quick", "size", "ls_scale", "ls_ema", "ls_denominator", "ls_curvature", "out",
-                 "overwrite", "no_stability")
+                 "overwrite", "no_stability", "shard")
 #: what the library's messages call the settings, and the flags that set them
 _LIBRARY_NAMES = {"seeds": "--seeds", "epochs": "--epochs", "methods": "--optimizers",
                   "task": "--task", "size": "--size", "data_dir": "--data-dir", "seed": "--seed",
-                  "checkpoint": "--checkpoint", "resume": "--resume", "batch_size": "--batch-size"}
+                  "checkpoint": "--checkpoint", "resume": "--resume", "batch_size": "--batch-size",
+                  "jobs": "--jobs", "shard": "--shard", "merge": "--merge"}
 
 
 def register_compare(subparsers) -> None:
     """Add ``minilayerlr compare``."""
     p = subparsers.add_parser(
         "compare", help="run the paper's comparison: every method, over seeds, with a verdict",
-        description=_COMPARE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=_COMPARE_DESCRIPTION.replace("{scale}\n", SCALE_HELP),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=TASK_NAMES + ("all",), help="which experiment (default: all)")
     p.add_argument("--out", metavar="DIR",
                    help="run folder for results and plots (default: runs/compare-<date-time>)")
@@ -150,7 +162,8 @@ def register_compare(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="let --out name a folder holding a comparison: its config, reports and "
                         "figures are replaced (stored runs of identical settings are reused)")
-    _add_data_arguments(p)
+    add_scale_arguments(p)
+    _add_data_arguments(p, compare=True)
     p.set_defaults(func=_run_compare)
 
 
@@ -166,8 +179,13 @@ def _resumed_args(args):
 
 
 def _compare_settings(args) -> dict:
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"--jobs: expected an integer >= 1, got {args.jobs}")
+    if args.merge is not None:
+        return merged_settings(args, _CONFIG_FLAGS, TASK_NAMES, tuple(METHODS), DATA_NAMES,
+                               LS_OPTION_NAMES)
     if args.resume is not None:
-        return _resumed_args(args)
+        return dict(_resumed_args(args), shard=stored_shard("--resume", Path(args.resume)))
     tasks = list(TASK_NAMES) if args.task in (None, "all") else [args.task]
     if args.data in FILE_DATA and args.task in (None, "all"):
         raise UserError(f"--task: --data {args.data} fits only some tasks; choose one with --task")
@@ -190,6 +208,7 @@ def _compare_settings(args) -> dict:
             "epochs": args.epochs, "data": args.data, "data_dir": args.data_dir,
             "quick": args.quick, "size": args.size, "ls_options": ls_options(args),
             "ablation": args.ablation, "stability": not args.no_stability,
+            "shard": None if args.shard is None else parse_shard("--shard", args.shard),
             "out": Path(args.out or time.strftime("runs/compare-%Y%m%d-%H%M%S"))}
 
 
@@ -197,7 +216,8 @@ def _run_compare(args) -> int:
     from .compare import run_compare
     from .schema import COMPARISON_FILES, comparison_files
     settings = _compare_settings(args)
-    flag = "--resume" if args.resume is not None else "--out"
+    settings["jobs"] = args.jobs or 1
+    flag = "--resume" if args.resume is not None and args.merge is None else "--out"
     out = check_output_dir(flag, settings.pop("out"))
     check_output_files(flag, out, COMPARISON_FILES[:2] + COMPARISON_FILES[3:])  # before any data
     held = [] if args.resume is not None or args.overwrite else comparison_files(out)
@@ -224,6 +244,11 @@ def _run_compare(args) -> int:
         _log(f"minilayerlr compare: interrupted; {done} finished run(s) kept in {out}/runs; "
              f"continue with: minilayerlr compare --resume {out}")
         return 130
+    if result["config"].get("shard"):
+        k, n = result["config"]["shard"]
+        print(f"shard {k}/{n}: {len(result['records'])} runs in {out}/runs, no report; when every "
+              f"shard has finished: minilayerlr compare --merge <the {n} shard folders> --out DIR")
+        return 0
     print(result["paths"]["md"].read_text())
     _log(f"compare finished in {time.perf_counter() - started:.0f} s; results in {out}/ "
          f"(results.md, results.csv, results.json, {len(result['paths']['figures'])} PNG)")

@@ -24,12 +24,13 @@ from ..errors import UserError
 from ..paths import RunLock, check_output_dir, check_output_files
 from ..validation import check_memory
 from . import ablation as ablation_mod
+from . import shards
 from .cost import as_prices, calibrate
 from .methods import METHODS, get_method
 from .plots import figure_names
 from .report import REPORT_NAMES
-from .runs import run_one, run_spec, spec_key, steps_per_epoch, write_json
-from .schema import check_prices, check_record, load_json
+from .runs import load_record, run_one, run_spec, spec_key, steps_per_epoch, write_json
+from .schema import check_prices, load_json
 from .tasks import TASK_NAMES, Task, build_task
 from .verdict import summarize_task, verdicts
 
@@ -54,31 +55,17 @@ def lineup(task: Task, methods: Sequence[str], quick: bool, ls_options: dict,
     return out
 
 
-def _load_record(path: Path, spec: dict) -> Optional[dict]:
-    """The stored record at ``path`` if it was run with exactly ``spec`` (None: run it again).
-
-    A file that is not JSON, or a record of other settings, is run again (and
-    replaced); a record of these settings that lacks a field a report reads is
-    refused, naming the file and the field (``schema.check_record``).
-    """
-    try:
-        record = load_json(path)
-    except UserError:
-        return None
-    if not (isinstance(record, dict) and record.get("spec") == spec):
-        return None
-    return check_record(path, record)
-
-
 class _Progress:
     """One line per finished run: runs done / total, elapsed, estimated time left.
 
     The estimate prices each remaining run at the mean time of the finished runs of its own
-    task (tasks differ by far more than methods), or of all finished runs before that.
+    task (tasks differ by far more than methods), or of all finished runs before that, and
+    shares the remaining runs among the ``workers`` that run them at once.
     """
 
-    def __init__(self, tasks: List[str], log: Optional[Callable[[str], None]]):
+    def __init__(self, tasks: List[str], log: Optional[Callable[[str], None]], workers: int = 1):
         self.left, self.log, self.done, self.reused = Counter(tasks), log, 0, 0
+        self.workers = workers
         self.total, self.per_task = len(tasks), {}
         self.started, self.run_seconds = time.perf_counter(), 0.0
 
@@ -97,6 +84,7 @@ class _Progress:
         overall = sum(times) / len(times) if times else 0.0
         left = sum(n * (sum(self.per_task[t]) / len(self.per_task[t]) if t in self.per_task
                         else overall) for t, n in self.left.items())
+        left /= max(1, min(self.workers, sum(self.left.values())))
         self.log(f"compare: {self.done}/{self.total} runs ({self.reused} reused), "
                  f"{elapsed:.0f} s elapsed, about {left:.0f} s left; {what}")
 
@@ -154,11 +142,12 @@ def _check_budget(built: List[Task], config: dict) -> None:
     _check_duration(name, f"{runs:.0f} runs ({k} seed(s))", seconds)
 
 
-def _check_output_paths(out: Path, built: List[Task], plan: list, ablation: bool) -> None:
+def _check_output_paths(out: Path, built: List[Task], plan: list, ablation: bool,
+                        reports: bool = True) -> None:
     """Refuse, before any run, an output path where a file cannot be written (a folder, a FIFO ...)."""
-    names = [CONFIG_NAME, "prices.json", *REPORT_NAMES]
+    names = [CONFIG_NAME, "prices.json", *(REPORT_NAMES if reports else ())]
     i = 0
-    for task in built:
+    for task in built if reports else ():
         if ablation:
             for group in ablation_mod.GROUPS:
                 if len(ablation_mod.group_labels(group)) > 1:
@@ -208,32 +197,64 @@ def _plan(built: List[Task], config: dict) -> list:
     return plan
 
 
+def _what(task: Task, entry: dict, lr, seed: int) -> str:
+    return f"{task.name} {entry['label']}" + ("" if lr is None else f" lr={lr:g}") + f" seed {seed}"
+
+
 def _run_plan(plan: list, out: Path, bar: _Progress, prices, stability: bool, progress,
-              calibration_seed: int) -> List[dict]:
-    """Run (or reuse) every planned run, writing each record as soon as it is finished."""
+              calibration_seed: int, jobs: int = 1, task_args: Optional[dict] = None) -> List[dict]:
+    """Run (or reuse) every planned run, writing each record as soon as it is finished.
+
+    The runs already stored are read first; then the oracle prices of every task
+    with a run left are measured here, before any run and in this process, so
+    they do not depend on ``jobs``; then the runs left run here one by one
+    (``jobs`` 1) or in a pool of ``jobs`` worker processes (``workers.py``).
+    Records come back in plan order whatever order the runs finished in.
+    """
     runs_dir = out / "runs"
     runs_dir.mkdir(exist_ok=True)
-    records: List[dict] = []
-    task_prices: Dict[str, Dict[str, float]] = {}
-    for task, entry, lr, seed, spec in plan:
+    records: List[Optional[dict]] = [None] * len(plan)
+    todo = []
+    for i, (task, entry, lr, seed, spec) in enumerate(plan):
         path = runs_dir / f"{spec_key(spec)}.json"
-        what = f"{task.name} {entry['label']}" + ("" if lr is None else f" lr={lr:g}") + f" seed {seed}"
-        record = _load_record(path, spec) if path.exists() else None
+        record = load_record(path, spec) if path.exists() else None
         if record is None:
-            if task.name not in task_prices:
-                task_prices[task.name] = _task_prices(out, task, calibration_seed, prices)
-            started = time.perf_counter()
-            record = run_one(task, entry["method"], lr, seed=seed, epochs=spec["epochs"],
-                             options=entry["options"], prices=task_prices[task.name],
-                             data_key=spec["data"], stability=stability, progress=progress)
-            record.pop("_result")
-            record["label"] = entry["label"]
-            write_json(path, record)
-            bar.tick(task.name, what, time.perf_counter() - started)
+            todo.append(i)
         else:
             record["label"] = entry["label"]
-            bar.tick(task.name, what + " (done before)", None)
-        records.append(record)
+            records[i] = record
+            bar.tick(task.name, _what(task, entry, lr, seed) + " (done before)", None)
+    task_prices: Dict[str, Dict[str, float]] = {}
+    for i in todo:
+        task = plan[i][0]
+        if task.name not in task_prices:
+            task_prices[task.name] = _task_prices(out, task, calibration_seed, prices)
+
+    def arguments(i: int) -> dict:
+        task, entry, lr, seed, spec = plan[i]
+        return dict(method=entry["method"], lr=lr, seed=seed, epochs=spec["epochs"],
+                    options=entry["options"], prices=task_prices[task.name],
+                    data_key=spec["data"], stability=stability)
+
+    def finished(i: int, record: dict, seconds: float) -> None:
+        task, entry, lr, seed, spec = plan[i]
+        record["label"] = entry["label"]
+        write_json(runs_dir / f"{spec_key(spec)}.json", record)
+        records[i] = record
+        bar.tick(task.name, _what(task, entry, lr, seed), seconds)
+
+    if jobs == 1 or len(todo) < 2:
+        for i in todo:
+            started = time.perf_counter()
+            record = run_one(plan[i][0], progress=progress, **arguments(i))
+            record.pop("_result")
+            finished(i, record, time.perf_counter() - started)
+    else:
+        from .workers import run_job, worker_pool
+        work = [(i, task_args[plan[i][0].name], dict(arguments(i), progress=False)) for i in todo]
+        with worker_pool(min(jobs, len(todo))) as pool:
+            for i, record, seconds in pool.imap_unordered(run_job, work, chunksize=1):
+                finished(i, record, seconds)
     return records
 
 
@@ -243,7 +264,8 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
                 size: Optional[int] = None, ls_options: Optional[dict] = None,
                 ablation: bool = False, prices: Optional[dict] = None, stability: bool = True,
                 progress: Optional[bool] = None, plots: bool = True, log=None,
-                command: Optional[str] = None) -> dict:
+                command: Optional[str] = None, jobs: int = 1, shard=None,
+                merge: Optional[Sequence] = None) -> dict:
     """Run the comparison and write everything into the folder ``out`` (resumable).
 
     Args:
@@ -262,9 +284,15 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
         plots: write the PNG figures.
         log: callable taking one line (the whole comparison's progress).
         command: the command line recorded in the results (default: sys.argv).
+        jobs: runs at once, each in a worker process of its own (``workers.py``); the
+            results are the same for every value (times aside).
+        shard: (K, N): run only shard K of N of the runs (``shards.py``) and write no
+            report; merge the N folders with ``merge``.
+        merge: the N shard folders of this comparison: their runs are gathered into
+            ``out`` (refused if one is missing) and reported as one comparison.
 
     Returns:
-        {"config", "tasks": per-task summaries, "records", "paths"}.
+        {"config", "tasks": per-task summaries, "records", "paths"} (a shard: no tasks, no paths).
     """
     methods = list(METHODS) if methods is None else list(methods)
     try:  # a lower bound first (one run per seed and task), before the seeds are even listed
@@ -279,14 +307,24 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
     seeds = list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds
     _check_args(tasks, methods, seeds, epochs)
     seeds = [int(s) for s in seeds]
+    if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or jobs < 1:
+        raise ValueError(f"jobs: expected an integer >= 1, got {jobs!r}")
+    shard = shards.check_shard("shard", shard)
+    if merge is not None and shard is not None:
+        raise ValueError("merge: gathers finished shards; drop shard")
     out = check_output_dir("out", out)
+    folders = None if merge is None else shards.shard_folders("merge", merge)
+    if folders is not None and any(f.resolve() == out.resolve() for f in folders.values()):
+        raise UserError("merge: out names one of the shard folders; merge into a new folder")
     with RunLock("out", out, folder=True):
         return _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size,
-                            ls_options, ablation, prices, stability, progress, plots, log, command)
+                            ls_options, ablation, prices, stability, progress, plots, log, command,
+                            int(jobs), shard, folders)
 
 
 def _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size, ls_options,
-                 ablation, prices, stability, progress, plots, log, command) -> dict:
+                 ablation, prices, stability, progress, plots, log, command, jobs, shard,
+                 folders) -> dict:
     """The body of :func:`run_compare`, with its arguments checked and ``out`` locked."""
     ls_options = dict(ls_options or {})
     if ls_options:
@@ -304,15 +342,22 @@ def _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size
                             "nothing to run")
     _check_budget(built, config)
     plan = _plan(built, config)
-    _check_output_paths(out, built, plan, ablation)
+    mine = shards.select(plan, shard)
+    _check_output_paths(out, built, mine, ablation, reports=shard is None)
     if prices is None and (out / "prices.json").exists():  # read back whether or not a run needs it
         check_prices(out / "prices.json", load_json(out / "prices.json"))
-    write_json(out / CONFIG_NAME, config)
-    bar = _Progress([task.name for task, *_ in plan], log)
-    records = _run_plan(plan, out, bar, prices, stability, progress, seeds[0])
+    if folders is not None:
+        shards.gather(plan, folders, out, config, prices)
+    write_json(out / CONFIG_NAME, config if shard is None else dict(config, shard=list(shard)))
+    bar = _Progress([task.name for task, *_ in mine], log, jobs)
+    task_args = {t.name: (t.name, data, config["data_dir"], seeds[0], quick, size) for t in built}
+    records = _run_plan(mine, out, bar, prices, stability, progress, seeds[0], jobs, task_args)
     config["run_seconds"] = bar.run_seconds  # whole runs (training, evaluation) done by this call
     config["reused_runs"] = bar.reused
     config["elapsed_seconds"] = time.perf_counter() - bar.started
+    if shard is not None:  # the report is the merge's
+        return {"config": dict(config, shard=list(shard)), "tasks": [], "records": records,
+                "paths": {"figures": []}}
     return finish(out, config, built, records, ablation, seeds, plots)
 
 

@@ -15,10 +15,12 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..errors import UserError
 from ..paths import atomic_write_bytes
 from ..training import train
 from .cost import CountingOptimizer, gradient_equivalents
 from .methods import build_optimizer, get_method
+from .schema import check_record, load_json
 from .stability import block_lambda_max, stability_epochs, stability_products
 from .tasks import Task
 
@@ -64,6 +66,22 @@ def write_json(path: Path, payload) -> Path:
     """Write strict JSON atomically (unique temporary file in the same folder, then replace)."""
     text = json.dumps(_finite_or_none(payload), indent=1, allow_nan=False)
     return atomic_write_bytes(path, text.encode())
+
+
+def load_record(path: Path, spec: dict) -> Optional[dict]:
+    """The stored record at ``path`` if it was run with exactly ``spec`` (None: run it again).
+
+    A file that is not JSON, or a record of other settings, is run again (and
+    replaced); a record of these settings that lacks a field a report reads is
+    refused, naming the file and the field (``schema.check_record``).
+    """
+    try:
+        record = load_json(path)
+    except UserError:
+        return None
+    if not (isinstance(record, dict) and record.get("spec") == spec):
+        return None
+    return check_record(path, record)
 
 
 class _EpochHook:
