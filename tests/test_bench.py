@@ -28,7 +28,7 @@ def bench_run(tmp_path_factory):
     # a process of its own: the bench tunes glibc's malloc for the rest of its process
     path = tmp_path_factory.mktemp("bench") / "bench.json"
     done = subprocess.run([sys.executable, "-m", "minilayerlr.cli", "bench", "--task", "all",
-                           "--batch-size", "4", "--repeat", "1", "--json", str(path)],
+                           "--batch-size", "4", "--repeat", "1", "--peers", "--json", str(path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "targets of docs/cost.md" in done.stdout
@@ -118,6 +118,22 @@ def test_bench_prices_the_new_kfac_and_both_shampoo_configurations_against_sgd(b
         assert bench.STEP_BASE[m] == "sgd" and f"step {m} / sgd step" in table
     for task in bench.TASKS:
         assert bench_run[1]["tasks"][task]["step_vs_base"]["kfac[fixed damping]"] > 0
+
+
+def test_plain_bench_times_the_layerwise_methods_and_their_bases_only(tmp_path):
+    path = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "minilayerlr.cli", "bench", "--task", "gcn",
+                           "--repeat", "1", "--json", str(path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    r = json.loads(path.read_text())["tasks"]["gcn"]
+    stepped = set(bench.LS_METHODS) | set(bench.BASE_OF.values())
+    assert set(r["seconds"]) == ({"evaluate", "hvp"} | {f"curvature[{kind}]" for kind in KINDS}
+                                 | {f"step[{m}]" for m in stepped})
+    assert r["base_of"] == bench.BASE_OF and set(r["step_vs_base"]) == set(bench.LS_METHODS)
+    assert set(r["targets"]) == set(bench.TARGETS)  # every target of docs/cost.md still shown
+    assert "step sgd-ls / sgd step" in done.stdout and "kfac" not in done.stdout
+    assert "block_hessian" not in done.stdout
 
 
 def test_bench_compares_each_layerwise_method_with_its_base():

@@ -1,13 +1,15 @@
-"""``minilayerlr bench``: the cost of curvature and of every method's step, as ratios to one gradient.
+"""``minilayerlr bench``: the cost of curvature and of the layer-wise steps (with --peers, of every method's step), as ratios to one gradient.
 
 For each default model of ``minilayerlr compare`` (the task registry,
 ``experiments.tasks``) and one fixed batch, in one process, this times one
 gradient (``evaluate``), one HVP, ``layer_curvature`` of every kind, the
-dense block of the smallest block, and a whole step of every method of the
-registry (``experiments.methods``), built as ``compare`` builds it and given
-the oracles it declares (``supply_oracles``), with K-FAC's and Shampoo's
-periodic work both unamortised and amortised; and the peak memory of every
-step against its base method's. What each quantity means, the
+dense block of the smallest block (with ``peers`` only), and a whole step
+of each layer-wise method and its base method (with ``peers``: of every
+method of the registry, ``experiments.methods``, and the bench-only
+variants), built as ``compare``
+builds it and given the oracles it declares (``supply_oracles``), with
+K-FAC's and Shampoo's periodic work both unamortised and amortised; and the
+peak memory of every step against its base method's. What each quantity means, the
 targets, why the sweep costs what it costs, and how to measure on a shared
 machine: docs/cost.md.
 """
@@ -142,7 +144,7 @@ def _setting(task_name: str, batch_size: Optional[int], seed: int):
 WARM_STEPS = 10
 
 
-def _jobs(net, params, x, y):
+def _jobs(net, params, x, y, peers: bool = True):
     """({name: zero-argument callable} for everything timed, facts about the blocks)."""
     ev = net.evaluate(params, x, y)
     d = ev.grads
@@ -161,9 +163,10 @@ def _jobs(net, params, x, y):
     jobs = {"evaluate": lambda: net.evaluate(params, x, y), "hvp": lambda: ev.hvp(d)}
     for kind in KINDS:
         jobs[f"curvature[{kind}]"] = (lambda kind=kind: ev.layer_curvature(d, kind, seed=0))
-    jobs["block_hessian"] = lambda: ev.block_hessian(smallest, max_size=None)
+    if peers:  # a reference, not a cost of the rule: one HVP per coordinate, minutes in all
+        jobs["block_hessian"] = lambda: ev.block_hessian(smallest, max_size=None)
     periods = {}
-    for name, opt in _optimizers().items():
+    for name, opt in _optimizers(peers).items():
         periods[name] = t = period(opt)
         p, state = params, opt.init(params)
         for _ in range(-(-WARM_STEPS // t) * t):
@@ -176,10 +179,13 @@ def _jobs(net, params, x, y):
                   "smallest_block": smallest, "periods": periods, "warm_steps": WARM_STEPS}
 
 
-def _optimizers() -> dict:
-    """name -> optimizer for every method of the registry and every bench-only variant."""
-    opts = {m.name: build_optimizer(m.name, _placeholder_lr(m)) for m in METHODS.values()}
-    for name, (of, options) in VARIANTS.items():
+def _optimizers(peers: bool = True) -> dict:
+    """name -> optimizer for every method of the registry and every bench-only variant
+    (``peers`` False: the layer-wise methods and their base methods only)."""
+    names = list(METHODS) if peers else [m for m in METHODS
+                                          if m in BASE_OF or m in BASE_OF.values()]
+    opts = {name: build_optimizer(name, _placeholder_lr(METHODS[name])) for name in names}
+    for name, (of, options) in VARIANTS.items() if peers else ():
         opts[name] = dataclasses.replace(opts[of], **options)
     return opts
 
@@ -210,7 +216,7 @@ def _ratios(seconds: Dict[str, float], memory: Dict[str, float], periods: Dict[s
 
     def vs_base(m, s):
         return s / seconds[f"step[{STEP_BASE[m]}]"]
-    steps = {m: vs_base(m, seconds[f"step[{m}]"]) for m in STEP_BASE}
+    steps = {m: vs_base(m, seconds[f"step[{m}]"]) for m in STEP_BASE if m in periods}
     ratios["sgd_ls_step_vs_sgd_m_step"] = steps["sgd-ls"]
     ratios["ls_peak_memory_vs_base"] = max(memory[m] for m in LS_METHODS)
     # extra = what an LS step adds on top of the evaluation it shares with a plain step
@@ -226,23 +232,25 @@ def _ratios(seconds: Dict[str, float], memory: Dict[str, float], periods: Dict[s
 
 
 def bench_task(task_name: str, batch_size: Optional[int] = None, repeat: int = 5,
-               seed: int = 0) -> dict:
+               seed: int = 0, peers: bool = True) -> dict:
     """Times, ratios to one ``evaluate``, peak memories and targets for one model.
 
     The top-level ratios use the median time of each quantity; ``of_min``
     holds the same computed from the fastest run of each, the least disturbed
     by other processes (a 1 ms job preempted for one 4 ms scheduler tick
-    reads 5 ms: on a busy machine the medians of short jobs jump).
+    reads 5 ms: on a busy machine the medians of short jobs jump). ``peers``
+    False times the layer-wise methods and their bases only.
     """
     net, params, x, y = _setting(task_name, batch_size, seed)
-    jobs, info = _jobs(net, params, x, y)
+    jobs, info = _jobs(net, params, x, y, peers)
     samples = time_interleaved(jobs, repeat)
     peak = {name: _peak_bytes(jobs[name]) for name in jobs if name.startswith("step[")}
-    memory = {m: peak[f"step[{m}]"] / peak[f"step[{STEP_BASE[m]}]"] for m in STEP_BASE}
+    base_of = {m: b for m, b in STEP_BASE.items() if m in info["periods"]}
+    memory = {m: peak[f"step[{m}]"] / peak[f"step[{b}]"] for m, b in base_of.items()}
     seconds = {name: statistics.median(s) for name, s in samples.items()}
     fastest = {name: min(s) for name, s in samples.items()}
     periods = info["periods"]
-    return {"batch_size": int(x.shape[0]), **info, "base_of": dict(STEP_BASE), "seconds": seconds,
+    return {"batch_size": int(x.shape[0]), **info, "base_of": base_of, "seconds": seconds,
             **_ratios(seconds, memory, periods), "peak_bytes": peak, "peak_memory_vs_base": memory,
             "of_min": {"seconds": fastest, **_ratios(fastest, memory, periods)}, "samples": samples}
 
@@ -263,14 +271,15 @@ def machine_info() -> dict:
 
 
 def run_bench(tasks=TASKS, batch_size: Optional[int] = None, repeat: int = 5, seed: int = 0,
-              default_malloc: bool = False) -> dict:
-    """The whole benchmark as a JSON-ready dict."""
+              default_malloc: bool = False, peers: bool = True) -> dict:
+    """The whole benchmark as a JSON-ready dict (``peers`` False: the layer-wise methods and
+    their bases only)."""
     allocator = "default" if default_malloc or not steady_malloc() else "glibc, freed memory kept"
     return {"machine": machine_info(),
             "settings": {"batch_size": batch_size, "repeat": repeat, "seed": seed,
-                         "allocator": allocator},
+                         "allocator": allocator, "peers": peers},
             "targets": TARGETS,
-            "tasks": {name: bench_task(name, batch_size, repeat, seed) for name in tasks}}
+            "tasks": {name: bench_task(name, batch_size, repeat, seed, peers) for name in tasks}}
 
 
 def _positive(text: str) -> int:
@@ -327,7 +336,8 @@ def _run(args) -> int:
     _check_repeat(tasks, args.repeat)
     _check_batch_size(tasks, args.batch_size, args.seed)
     try:
-        result = run_bench(tasks, args.batch_size, args.repeat, args.seed, args.default_malloc)
+        result = run_bench(tasks, args.batch_size, args.repeat, args.seed, args.default_malloc,
+                           args.peers)
     except KeyboardInterrupt:
         print("minilayerlr bench: interrupted; nothing written", file=sys.stderr)
         return 130
@@ -356,5 +366,10 @@ def register(subparsers) -> None:
     p.add_argument("--default-malloc", action="store_true",
                    help="leave glibc's malloc as it is (by default the bench keeps freed memory "
                         "in the process so that page faults do not blur the timings)")
+    p.add_argument("--peers", action="store_true",
+                   help="also time a step of every other method of the comparison (K-FAC, "
+                        "Shampoo, AdaHessian, ...) and of the bench-only variants against its "
+                        "base step, and the dense Hessian of the smallest block (a reference); "
+                        "without it only the layer-wise methods and their bases are stepped")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=_run)

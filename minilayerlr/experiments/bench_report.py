@@ -17,7 +17,8 @@ def _rows(result: dict) -> list:
             ("hvp", lambda r: f"{r['ratios']['hvp']:.2f}")]
     rows += [(f"curvature {kind}", lambda r, kind=kind: f"{r['ratios'][f'curvature[{kind}]']:.2f}")
              for kind in KINDS]
-    rows += [("block_hessian (smallest)", lambda r: f"{r['ratios']['block_hessian']:.0f}")]
+    if "block_hessian" in first["ratios"]:  # with --peers
+        rows += [("block_hessian (smallest)", lambda r: f"{r['ratios']['block_hessian']:.0f}")]
     rows += [(f"step {m}", lambda r, m=m: f"{r['ratios'][f'step[{m}]']:.2f}") for m in methods]
     rows += [(f"step {m} amortised over {t}",
               lambda r, m=m: f"{r['ratios'][f'step_amortised[{m}]']:.2f}")

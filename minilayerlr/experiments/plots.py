@@ -15,6 +15,7 @@ from typing import List
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..paths import atomic_write_bytes
 from .methods import METHODS
@@ -41,6 +42,33 @@ def _save(fig: Figure, path: Path) -> Path:
     except OSError as error:
         raise OSError(error.errno, f"cannot write {path}: {error.strerror or error}") from None
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def _log_y(ax) -> None:
+    """A log y axis whose labels let one read a value: ticks at 1, 2, 5 × 10^k over up to
+    three decades (1–9 × 10^k below half a decade, evenly spaced values on a very short
+    range, every decade or fewer over a wide one), printed as plain numbers."""
+    ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    decades = np.log10(hi / lo) if lo > 0 and hi > lo else 0.0
+    if decades < 0.3:
+        locator = MaxNLocator(5)
+    elif decades < 0.7:
+        locator = LogLocator(base=10.0, subs=np.arange(1.0, 10.0), numticks=30)
+    elif decades <= 3:
+        locator = LogLocator(base=10.0, subs=(1.0, 2.0, 5.0), numticks=30)
+    else:
+        locator = LogLocator(base=10.0, subs=(1.0,), numticks=9)
+    ax.yaxis.set_major_locator(locator)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(lo, hi)
+
+
+def _legend_below(ax, entries: int) -> None:
+    """The panel's legend under its x axis, where it covers no data."""
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              ncol=min(3, max(1, entries)), frameon=False)
 
 
 def _array(values) -> np.ndarray:
@@ -101,9 +129,9 @@ def plot_curves(block: dict, path: Path) -> Path:
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
     for ax in axes[:3]:
-        ax.set_ylabel("training loss")
+        ax.set_ylabel("training loss" + (" (log scale)" if log else ""))
         if log:
-            ax.set_yscale("log")
+            _log_y(ax)
     axes[3].set_ylabel(block["metric"].replace("_", " "))
     # one legend beside the panels, where it covers no curve
     fig.legend(*axes[0].get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.0, 0.5),
@@ -139,15 +167,18 @@ def _layerwise(block: dict) -> List[dict]:
 def plot_step_sizes(block: dict, path: Path) -> Path:
     """One panel per layer-wise method (first seed): α_l per step for every block, log scale.
 
-    The dashed line is the tuned learning rate of the base method (SGD-m for
-    SGD-m-LS, AdamW for AdamW-LS). Thin lines per step, thick ones a moving
-    average over an epoch; α_l = 0 (a skipped step) leaves a gap.
+    The dashed line is the learning rate of the base method (SGD-m for
+    SGD-m-LS, AdamW for AdamW-LS): its tuned rate, or its one rate when no grid
+    was searched. Faint lines per step, thick ones a moving average over an
+    epoch; α_l = 0 (a step the rule skipped for that block) leaves a gap. The
+    figure says so in its title, with the number of such steps per panel.
     """
     entries = _layerwise(block)
-    tuned = {e["label"]: e["lr"] for e in block["entries"] if e["lr"] is not None}
+    rates = {e["label"]: (e["lr"], len(e["grid"])) for e in block["entries"] if e["lr"] is not None}
     names = block.get("block_names") or []
     fig = Figure(figsize=(4.6 * max(len(entries), 1), 3.8))
     axes = np.atleast_1d(fig.subplots(1, max(len(entries), 1)))
+    faint, average = False, 1
     for ax, e in zip(axes, entries):
         run = e["_runs"][0]
         sizes = np.array(run["history"]["step_sizes"], dtype=float)
@@ -160,20 +191,28 @@ def plot_step_sizes(block: dict, path: Path) -> Path:
             alpha = _positive(sizes[:, l])
             if per_epoch > 1:
                 ax.plot(steps, alpha, color=f"C{l % 10}", lw=0.5, alpha=0.25)
+                faint, average = True, per_epoch
             ax.plot(steps, _smooth(alpha, per_epoch), color=f"C{l % 10}", lw=1.6,
                     label=names[l] if l < len(names) else f"block {l}")
         base = METHODS[run["method"]].base
-        if base in tuned:
-            ax.axhline(tuned[base], color="k", ls="--", lw=1, label=f"tuned {base} lr")
-        ax.set_yscale("log")
+        if base in rates:
+            lr, grid = rates[base]
+            ax.axhline(lr, color="k", ls="--", lw=1,
+                       label=f"{base} lr {lr:g}" + (" (tuned)" if grid > 1 else " (one rate)"))
+        zeros = int(np.sum(sizes == 0))
+        _log_y(ax)
         ax.set_xlabel("step")
-        ax.set_ylabel("step size α_l")
-        ax.set_title(e["label"], fontsize=10)
+        ax.set_ylabel("step size α_l (log scale)")
+        ax.set_title(e["label"] + (f": {zeros} of {sizes.size} α_l = 0 (gaps)" if zeros else
+                                   ": no α_l = 0"), fontsize=9)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+        _legend_below(ax, sizes.shape[1] + 1)
+    how = [f"faint: α_l at each step; thick: its moving average over one epoch ({average} "
+           "steps)" if faint else "one line per block: α_l at each step",
+           "a gap is a step where the rule set α_l = 0 (skipped that block)"]
     fig.suptitle(f"{block['task']}: per-layer step sizes chosen by the layer-wise rule (seed "
-                 f"{block['seeds'][0]})", fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.86, wspace=0.3)
+                 f"{block['seeds'][0]})\n" + "; ".join(how), fontsize=9)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.80, wspace=0.3)
     return _save(fig, path)
 
 
@@ -191,12 +230,12 @@ def plot_stability(block: dict, path: Path) -> Path:
             _band(ax, epochs, prod[:, :, l], f"C{l % 10}",
                   names[l] if l < len(names) else f"block {l}", True)
         ax.axhline(2.0, color="k", ls="--", lw=1, label="stability line 2")
-        ax.set_yscale("log")
+        _log_y(ax)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("α_l · λ_max(H_ll)")
+        ax.set_ylabel("α_l · λ_max(H_ll) (log scale)")
         ax.set_title(e["label"], fontsize=10)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+        _legend_below(ax, prod.shape[2] + 1)
     fig.suptitle(f"{block['task']}: each layer's step against its edge of stability "
                  "(λ_max by power iteration on block-masked HVPs)", fontsize=10)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.86, wspace=0.3)

@@ -27,13 +27,24 @@ def versions() -> Dict[str, str]:
             "platform": platform.platform()}
 
 
-def _pm(mean_sd, accuracy: bool = False) -> str:
+def _pm(mean_sd, accuracy: bool = False, seeds: int = 2) -> str:
+    """``mean ± sd``; with one seed the value alone (an sd of one value is no spread)."""
     mean, sd = mean_sd
     if not math.isfinite(mean):
         return "diverged" if mean == math.inf else "n/a"
-    if accuracy:
-        return f"{mean:.3f} ± {sd:.3f}"
-    return f"{mean:.4g} ± {sd:.2g}"
+    value = f"{mean:.3f}" if accuracy else f"{mean:.4g}"
+    if seeds < 2:
+        return value
+    return f"{value} ± {sd:.3f}" if accuracy else f"{value} ± {sd:.2g}"
+
+
+def reference_words(block: dict) -> str:
+    """How the tables name the reference's rate: "tuned SGD-m", or "SGD-m (one rate, not tuned)"."""
+    ref = block.get("reference", "SGD-m")
+    for e in block["entries"]:
+        if e["label"] == ref and e["tuned"] and len(e["grid"]) == 1:
+            return f"{ref} (one rate, not tuned)"
+    return f"tuned {ref}"
 
 
 def _lr_cell(e: dict) -> str:
@@ -51,13 +62,14 @@ def verdict_markdown(block: dict) -> str:
     accuracy = block["metric"].endswith("accuracy")
     metric = block["metric"].replace("_", " ")
     challengers = list(verdicts)
-    head = ["method", "lr", f"final train loss (mean ± sd, K={k})", metric, "rank"]
+    spread = f"mean ± sd, K={k}" if k > 1 else "one seed"
+    head = ["method", "lr", f"final train loss ({spread})", metric, "rank"]
     head += [f"{c} vs it" for c in challengers]
     lines = [f"### {block['task']}: {block['description']}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in sorted(entries, key=lambda e: e["rank"]):
         cells = [e["label"] + (f" ({e['diverged']} of {k} diverged)" if e["diverged"] else ""),
-                 _lr_cell(e), _pm(e["loss"]), _pm(e["metric"], accuracy), str(e["rank"])]
+                 _lr_cell(e), _pm(e["loss"], seeds=k), _pm(e["metric"], accuracy, k), str(e["rank"])]
         cells += ["—" if c == e["label"] else verdicts[c].get(e["label"], "—") for c in challengers]
         lines.append("| " + " | ".join(cells) + " |")
     edges = [e["label"] for e in entries if e["at_edge"]]
@@ -72,12 +84,13 @@ def verdict_markdown(block: dict) -> str:
 
 def cost_markdown(block: dict) -> str:
     """Per method: runs needed, time with tuning, per-epoch cost, and time to reach SGD-m's loss."""
-    ref = block.get("reference", "SGD-m")
-    lines = [f"Cost on {block['task']} (mean over seeds; times count optimizer steps only, not "
+    ref = reference_words(block)
+    over = "mean over seeds" if len(block["seeds"]) > 1 else "one seed"
+    lines = [f"Cost on {block['task']} ({over}; times count optimizer steps only, not "
              f"the per-epoch evaluation; gradient equivalents: forward+backward passes over the "
              f"whole training set, see docs/cost.md):", "",
              "| method | runs needed | total time incl. tuning (s) | time per run (s) | "
-             f"grad. equivalents per run | time to reach tuned {ref}'s loss (s) | "
+             f"grad. equivalents per run | time to reach {ref}'s loss (s) | "
              "grad. equivalents to reach it |", "|---|---|---|---|---|---|---|"]
 
     def cell(value, fmt):
@@ -102,7 +115,7 @@ def stability_markdown(block: dict) -> str:
     if not rows:
         return ""
     return "\n".join([f"Per-layer stability on {block['task']}: α_l·λ_max(H_ll) per block at the "
-                      "last measured epoch (mean over seeds; a step is stable on the block's "
+                      "last measured epoch (" + ("mean over seeds" if len(block["seeds"]) > 1 else "one seed") + "; a step is stable on the block's "
                       "quadratic model below 2):", "", "| method | epoch | α_l·λ_max, blocks in "
                       "order |", "|---|---|---|", *rows])
 
