@@ -93,8 +93,13 @@ def test_workers_get_the_blas_thread_variables_before_numpy_loads():
     before = dict(os.environ)
     expected = workers.worker_environment(2)
     with workers.worker_pool(2) as pool:
-        seen = {name: pool.apply(os.getenv, (name,)) for name in workers.THREAD_VARIABLES}
+        seen = {name: next(pool.imap_unordered(os.getenv, [name]))
+                for name in workers.THREAD_VARIABLES}
     assert seen == expected and dict(os.environ) == before
+    with pytest.raises(ValueError, match="invalid literal"):  # a job's error is raised here
+        with workers.worker_pool(2) as pool:
+            list(pool.imap_unordered(int, ["1", "x", "3"]))
+    assert multiprocessing.active_children() == []
 
 
 @pytest.mark.parametrize("n", [2, 3])

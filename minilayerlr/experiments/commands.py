@@ -20,7 +20,8 @@ from ..errors import UserError
 from ..paths import RunLock, check_output_dir, check_output_file, check_output_files
 from .ls_flags import add_ls_arguments, ls_options
 from .methods import LS_OPTION_NAMES, METHODS, build_optimizer, get_method, parse_methods
-from .scale_flags import SCALE_HELP, add_scale_arguments, merged_settings, stored_shard
+from .scale_flags import (SCALE_HELP, add_scale_arguments, checked_jobs, merged_settings,
+                          shard_note, stored_shard)
 from .shards import parse_shard
 from .tasks import DATA_NAMES, FILE_DATA, TASK_NAMES
 
@@ -29,7 +30,7 @@ def _optimizer_help() -> str:
     return "; ".join(f"{m.name}: {m.description}" for m in METHODS.values())
 
 
-def _add_data_arguments(p: argparse.ArgumentParser, compare: bool = False) -> None:
+def _add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", choices=DATA_NAMES,
                    help="data set: mnist5k (5,000 real MNIST digits shipped in the package; the "
                         "default for autoencoder and cnn), synthetic (generated digits, and the "
@@ -44,17 +45,15 @@ def _add_data_arguments(p: argparse.ArgumentParser, compare: bool = False) -> No
                    help="seeds the initial weights and the batch order (and generated data) "
                         "(default: 0)")
     p.add_argument("--quick", action="store_true",
-                   help="synthetic data, smaller models, fewer epochs, every method once "
-                        "(tuned ones at one untuned rate): a smoke run"
-                        + (" (TIME-TBD on two cores)" if compare else ""))
+                   help="synthetic data, smaller models, fewer epochs, every method once (tuned "
+                        "ones at one rate, not tuned): a smoke run (compare --quick: TIME-TBD)")
     p.add_argument("--size", type=int, metavar="N",
                    help="shrink the data: N training images, or N graph nodes for gcn")
     add_ls_arguments(p)
     p.add_argument("--no-progress", action="store_true",
-                   help="no redrawn progress line of the run (epoch, step, loss), which is "
-                        "drawn on stderr only when stderr is a terminal"
-                        + ("; the comparison's one line per finished run (runs done, time left) "
-                           "still goes to stderr, also when it is redirected" if compare else ""))
+                   help="no redrawn progress line of the run (epoch, step, loss; drawn on stderr "
+                        "only when it is a terminal); compare's one line per finished run still "
+                        "goes to stderr, redirected or not")
 
 
 def _check_common(args, tasks) -> None:
@@ -85,7 +84,7 @@ def _log(line: str) -> None:
 
 # -- compare ----------------------------------------------------------------------------
 
-_COMPARE_DESCRIPTION = """\
+_COMPARE_DESCRIPTION = f"""\
 Run the paper's comparison on small CPU-sized tasks, over one or more seeds.
 
 Every method of the registry runs on each task from the same initial weights
@@ -115,14 +114,10 @@ gradient equivalents; per-layer step sizes; per-layer stability).
 The default took TIME-TBD with --jobs 1 and TIME-TBD with --jobs 2 on the
 project's 2-core machine (README, Quick start).
 
-{scale}
-examples:
+{SCALE_HELP}examples:
   minilayerlr compare --quick
   minilayerlr compare --seeds 5 --out runs/five-seeds
   minilayerlr compare --resume runs/five-seeds
-  minilayerlr compare --jobs 2 --seeds 5 --out runs/five-seeds
-  minilayerlr compare --seeds 5 --shard 1/4 --out runs/five/shard-1   # ... up to 4/4
-  minilayerlr compare --merge runs/five/shard-* --out runs/five/all
   minilayerlr compare --ablation --task cnn
   minilayerlr compare --task gcn --data cora --data-dir ~/data/cora
 """
@@ -142,8 +137,7 @@ def register_compare(subparsers) -> None:
     """Add ``minilayerlr compare``."""
     p = subparsers.add_parser(
         "compare", help="run the paper's comparison: every method, over seeds, with a verdict",
-        description=_COMPARE_DESCRIPTION.replace("{scale}\n", SCALE_HELP),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=_COMPARE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=TASK_NAMES + ("all",), help="which experiment (default: all)")
     p.add_argument("--out", metavar="DIR",
                    help="run folder for results and plots (default: runs/compare-<date-time>)")
@@ -163,7 +157,7 @@ def register_compare(subparsers) -> None:
                    help="let --out name a folder holding a comparison: its config, reports and "
                         "figures are replaced (stored runs of identical settings are reused)")
     add_scale_arguments(p)
-    _add_data_arguments(p, compare=True)
+    _add_data_arguments(p)
     p.set_defaults(func=_run_compare)
 
 
@@ -179,11 +173,8 @@ def _resumed_args(args):
 
 
 def _compare_settings(args) -> dict:
-    if args.jobs is not None and args.jobs < 1:
-        raise UserError(f"--jobs: expected an integer >= 1, got {args.jobs}")
     if args.merge is not None:
-        return merged_settings(args, _CONFIG_FLAGS, TASK_NAMES, tuple(METHODS), DATA_NAMES,
-                               LS_OPTION_NAMES)
+        return merged_settings(args, _CONFIG_FLAGS)
     if args.resume is not None:
         return dict(_resumed_args(args), shard=stored_shard("--resume", Path(args.resume)))
     tasks = list(TASK_NAMES) if args.task in (None, "all") else [args.task]
@@ -215,8 +206,7 @@ def _compare_settings(args) -> dict:
 def _run_compare(args) -> int:
     from .compare import run_compare
     from .schema import COMPARISON_FILES, comparison_files
-    settings = _compare_settings(args)
-    settings["jobs"] = args.jobs or 1
+    settings = dict(_compare_settings(args), jobs=checked_jobs(args))
     flag = "--resume" if args.resume is not None and args.merge is None else "--out"
     out = check_output_dir(flag, settings.pop("out"))
     check_output_files(flag, out, COMPARISON_FILES[:2] + COMPARISON_FILES[3:])  # before any data
@@ -244,11 +234,8 @@ def _run_compare(args) -> int:
         _log(f"minilayerlr compare: interrupted; {done} finished run(s) kept in {out}/runs; "
              f"continue with: minilayerlr compare --resume {out}")
         return 130
-    if result["config"].get("shard"):
-        k, n = result["config"]["shard"]
-        print(f"shard {k}/{n}: {len(result['records'])} runs in {out}/runs, no report; when every "
-              f"shard has finished: minilayerlr compare --merge <the {n} shard folders> --out DIR")
-        return 0
+    if result["config"].get("shard"):  # no report: the merge writes it
+        return print(shard_note(result, out)) or 0
     print(result["paths"]["md"].read_text())
     _log(f"compare finished in {time.perf_counter() - started:.0f} s; results in {out}/ "
          f"(results.md, results.csv, results.json, {len(result['paths']['figures'])} PNG)")

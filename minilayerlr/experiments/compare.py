@@ -253,7 +253,7 @@ def _run_plan(plan: list, out: Path, bar: _Progress, prices, stability: bool, pr
         from .workers import run_job, worker_pool
         work = [(i, task_args[plan[i][0].name], dict(arguments(i), progress=False)) for i in todo]
         with worker_pool(min(jobs, len(todo))) as pool:
-            for i, record, seconds in pool.imap_unordered(run_job, work, chunksize=1):
+            for i, record, seconds in pool.imap_unordered(run_job, work):
                 finished(i, record, seconds)
     return records
 

@@ -15,7 +15,7 @@ from typing import List
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
 from ..paths import atomic_write_bytes
 from .methods import METHODS
@@ -44,22 +44,27 @@ def _save(fig: Figure, path: Path) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+#: the mantissas labelled on a log axis, by the decades it spans (up to the first number)
+_LOG_SUBS = ((0.6, (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)), (1.5, (1, 1.5, 2, 3, 5, 7)),
+             (3.0, (1, 2, 5)), (float("inf"), (1,)))
+
+
 def _log_y(ax) -> None:
-    """A log y axis whose labels let one read a value: ticks at 1, 2, 5 × 10^k over up to
-    three decades (1–9 × 10^k below half a decade, evenly spaced values on a very short
-    range, every decade or fewer over a wide one), printed as plain numbers."""
+    """A log y axis whose labels let one read a value: the more mantissas (1, 2, 5 × 10^k,
+    ...) the fewer decades it spans, at most ten labels, evenly spaced round values on a
+    range too short for any, all printed as plain numbers."""
     ax.set_yscale("log")
     lo, hi = ax.get_ylim()
-    decades = np.log10(hi / lo) if lo > 0 and hi > lo else 0.0
-    if decades < 0.3:
-        locator = MaxNLocator(5)
-    elif decades < 0.7:
-        locator = LogLocator(base=10.0, subs=np.arange(1.0, 10.0), numticks=30)
-    elif decades <= 3:
-        locator = LogLocator(base=10.0, subs=(1.0, 2.0, 5.0), numticks=30)
-    else:
-        locator = LogLocator(base=10.0, subs=(1.0,), numticks=9)
-    ax.yaxis.set_major_locator(locator)
+    if not (0 < lo < hi and np.isfinite(hi)):
+        return
+    decades = np.log10(hi / lo)
+    subs = next(s for limit, s in _LOG_SUBS if decades <= limit)
+    powers = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+    ticks = [m * 10.0 ** e for e in powers for m in subs if lo <= m * 10.0 ** e <= hi]
+    if len(ticks) < 3:
+        ticks = [t for t in MaxNLocator(nbins=5).tick_values(lo, hi) if lo <= t <= hi]
+    ticks = ticks[::-(-len(ticks) // 10)]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(lo, hi)
@@ -137,8 +142,9 @@ def plot_curves(block: dict, path: Path) -> Path:
     fig.legend(*axes[0].get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.0, 0.5),
                fontsize=8)
     k = len(block["seeds"])
-    fig.suptitle(f"{block['task']}: {block['description']} — mean of {k} seed(s)"
-                 + (", band: min to max" if k > 1 else ""), fontsize=10)
+    fig.suptitle(f"{block['task']}: {block['description']} — "
+                 + (f"mean of {k} seeds, band: min to max" if k > 1 else
+                    f"one seed ({block['seeds'][0]})"), fontsize=10)
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.14, top=0.88, wspace=0.3)
     return _save(fig, path)
 
@@ -194,6 +200,10 @@ def plot_step_sizes(block: dict, path: Path) -> Path:
                 faint, average = True, per_epoch
             ax.plot(steps, _smooth(alpha, per_epoch), color=f"C{l % 10}", lw=1.6,
                     label=names[l] if l < len(names) else f"block {l}")
+            skipped = steps[sizes[:, l] == 0]
+            if skipped.size:  # a tick along the bottom per skipped step: the gap made visible
+                ax.plot(skipped, np.full(skipped.size, 0.02 + 0.03 * (l % 4)), "|",
+                        color=f"C{l % 10}", ms=5, transform=ax.get_xaxis_transform())
         base = METHODS[run["method"]].base
         if base in rates:
             lr, grid = rates[base]
@@ -209,10 +219,11 @@ def plot_step_sizes(block: dict, path: Path) -> Path:
         _legend_below(ax, sizes.shape[1] + 1)
     how = [f"faint: α_l at each step; thick: its moving average over one epoch ({average} "
            "steps)" if faint else "one line per block: α_l at each step",
-           "a gap is a step where the rule set α_l = 0 (skipped that block)"]
+           "a gap (marked | at the bottom) is a step where the rule set α_l = 0, skipping that "
+           "block" + ("; the average leaves such steps out" if faint else "")]
     fig.suptitle(f"{block['task']}: per-layer step sizes chosen by the layer-wise rule (seed "
-                 f"{block['seeds'][0]})\n" + "; ".join(how), fontsize=9)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.80, wspace=0.3)
+                 f"{block['seeds'][0]})\n" + "\n".join(how), fontsize=9)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.76, wspace=0.3)
     return _save(fig, path)
 
 

@@ -38,6 +38,11 @@ def _pm(mean_sd, accuracy: bool = False, seeds: int = 2) -> str:
     return f"{value} ± {sd:.3f}" if accuracy else f"{value} ± {sd:.2g}"
 
 
+def _searched(block: dict) -> bool:
+    """Whether any method of ``block`` had a grid of rates to choose from."""
+    return any(e["tuned"] and len(e["grid"]) > 1 for e in block["entries"])
+
+
 def reference_words(block: dict) -> str:
     """How the tables name the reference's rate: "tuned SGD-m", or "SGD-m (one rate, not tuned)"."""
     ref = block.get("reference", "SGD-m")
@@ -89,7 +94,8 @@ def cost_markdown(block: dict) -> str:
     lines = [f"Cost on {block['task']} ({over}; times count optimizer steps only, not "
              f"the per-epoch evaluation; gradient equivalents: forward+backward passes over the "
              f"whole training set, see docs/cost.md):", "",
-             "| method | runs needed | total time incl. tuning (s) | time per run (s) | "
+             f"| method | runs needed | total time{' incl. tuning' if _searched(block) else ''} (s) "
+             "| time per run (s) | "
              f"grad. equivalents per run | time to reach {ref}'s loss (s) | "
              "grad. equivalents to reach it |", "|---|---|---|---|---|---|---|"]
 
@@ -125,6 +131,10 @@ def results_markdown(config: dict, blocks: List[dict]) -> str:
     parts = ["# Comparison results", "",
              f"Command: `{config.get('command', '')}`", "",
              f"Seeds: {config['seeds']}. Verdict rule: {RULE}", ""]
+    if blocks and not any(_searched(b) for b in blocks):
+        parts += ["No grid was searched here (e.g. --quick): each tuned method ran at one rate, "
+                  "so no rate is tuned." + (" With one seed the verdicts compare single runs."
+                                            if len(config["seeds"]) == 1 else ""), ""]
     for block in blocks:
         parts += [verdict_markdown(block), "", cost_markdown(block), ""]
         stab = stability_markdown(block)

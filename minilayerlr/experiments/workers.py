@@ -16,11 +16,12 @@ it has received. A run that raises in a worker raises in the parent too.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import signal
 import time
-from typing import Dict, Tuple
+from typing import Dict, Iterable, Tuple
 
 #: the variables that set the thread count of OpenBLAS, OpenMP (and BLAS built on it),
 #: MKL and Apple's Accelerate
@@ -60,10 +61,6 @@ def _environment(values: Dict[str, str]):
                 os.environ[name] = value
 
 
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone answers Ctrl-C
-
-
 _TASKS: dict = {}
 
 
@@ -82,18 +79,83 @@ def run_job(job: tuple) -> Tuple[int, dict, float]:
     return index, record, time.perf_counter() - started
 
 
+def _serve(tasks, results) -> None:
+    """A worker's loop: run each (function, argument) it is sent until None; send back
+    (True, value) or (False, the exception) for each."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone answers Ctrl-C
+    for fn, arg in iter(tasks.get, None):
+        try:
+            outcome = (True, fn(arg))
+        except BaseException as error:  # raised again in the parent
+            outcome = (False, error)
+        try:
+            results.put(outcome)
+        except Exception as error:  # an exception that cannot be pickled: its text
+            results.put((False, RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]} "
+                                             f"({error})")))
+
+
+class _Pool:
+    """Worker processes fed one job at a time each (so no job waits behind a long one)."""
+
+    #: seconds between two looks at the workers while waiting for a result
+    POLL = 0.05
+
+    def __init__(self, processes, tasks, results):
+        self.processes, self.tasks, self.results = processes, tasks, results
+
+    def imap_unordered(self, fn, jobs: Iterable):
+        """Yield ``fn(job)`` for every job, in the order they finish."""
+        pending, busy = iter(jobs), 0
+        for job in itertools.islice(pending, len(self.processes)):
+            self.tasks.put((fn, job))
+            busy += 1
+        while busy:
+            ok, value = self._receive()
+            busy -= 1
+            if not ok:
+                raise value
+            for job in itertools.islice(pending, 1):
+                self.tasks.put((fn, job))
+                busy += 1
+            yield value
+
+    def _receive(self):
+        while self.results.empty():
+            dead = [p.exitcode for p in self.processes if p.exitcode is not None]
+            if dead and self.results.empty():
+                raise RuntimeError(f"a worker process ended unexpectedly (exit code {dead[0]}); "
+                                   "the runs it had finished are kept")
+            time.sleep(self.POLL)
+        return self.results.get()
+
+
 @contextlib.contextmanager
 def worker_pool(workers: int):
-    """A pool of ``workers`` spawned processes, terminated when the block ends however it ends
-    (Ctrl-C, an error, or normally once every result is in), so no worker outlives it.
+    """``workers`` spawned processes, ended when the block ends however it ends: told to stop
+    after a normal end, terminated after Ctrl-C or an error, so none outlives the block.
 
-    Use ``pool.imap_unordered(run_job, jobs, chunksize=1)`` inside the block.
+    Use ``pool.imap_unordered(run_job, jobs)`` inside the block.
     """
     context = multiprocessing.get_context("spawn")
+    tasks, results = context.SimpleQueue(), context.SimpleQueue()
+    processes = [context.Process(target=_serve, args=(tasks, results), daemon=True)
+                 for _ in range(workers)]
     with _environment(worker_environment(workers)):
-        pool = context.Pool(workers, initializer=_init_worker)
+        for process in processes:
+            process.start()
+    finished = False
     try:
-        yield pool
+        yield _Pool(processes, tasks, results)
+        finished = True
     finally:
-        pool.terminate()
-        pool.join()
+        if finished:
+            for _ in processes:
+                tasks.put(None)
+            for process in processes:
+                process.join(timeout=30)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join()
