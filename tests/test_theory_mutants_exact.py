@@ -15,6 +15,7 @@ import pytest
 from minilayerlr import theory
 from minilayerlr.theory import BlockProblem, LogisticRegression
 from helpers_theory import adversarial_max, plain_gdls, run_gaps
+from strategies_optim import spd_matrix
 
 # one step's ratio is a quotient of losses that are sums of a few erf terms of size ≤ κ·|x|², each
 # with relative rounding ~1e-16: 1e-9 relative is far above it and far below every mutant's 1 %
@@ -246,3 +247,76 @@ def test_theorem4second_search_alone_refutes_the_quadratic_rate():
             exact = theory.exact_strongly_convex_rate(1.0, kappa, eta)
             assert exact <= theory.improved_strongly_convex_bound(1.0, kappa, eta) + 1e-15
             assert exact == theory.one_dimensional_rate(1.0, kappa, eta)
+
+
+# ------------------------------- Proposition 8′(c)(v): the decrease per step of SGD-m-LS (ρ = 0, one block)
+
+def momentum_steps(A, x0, beta, steps):
+    """Run SGD-m-LS (heavy ball β, ρ = 0, η = 1, one block, λ = 0) on ½xᵀAx; rows (c_t, 1 − Δ_{t+1}/Δ_t)
+    with c_t = ‖g_t‖²/‖m_t‖²."""
+    from minilayerlr.optim import SGD, LayerwiseStepSize, apply_updates
+    quad = theory.BlockQuadratic(A, np.zeros(len(A)), [len(A)])
+    opt = LayerwiseStepSize(SGD(momentum=beta), scale=1.0, ema=0.0, damping=0.0)
+    params, rows = quad.split(x0), []
+    state = opt.init(params)
+    for _ in range(steps):
+        ev = quad.evaluate(params)
+        x, g = quad.join(params), quad.join(ev.grads)
+        updates, state = opt.update(ev.grads, state, params, curvature=ev.layer_curvature)
+        params = apply_updates(params, updates)
+        m, x1 = quad.join(state.base_state.momentum), quad.join(params)
+        if x @ A @ x < 1e-12 * (x0 @ A @ x0):   # nearly converged: the ratio would carry rounding
+            break
+        rows.append(((g @ g) / (m @ m), 1 - (x1 @ A @ x1) / (x @ A @ x)))
+    return rows
+
+
+def check_proposition8prime_cv(lower, upper):
+    """Valid: every step of runs on random quadratics (n = 3, 5; β = 0.5, 0.9) has lower(c, κ) ≤ decrease
+    ≤ upper(c, κ). Sharp: on diag(1, κ) from g₀ = (ε, 1) the step t = 1 has decrease ≤ (1 + δ)·lower with
+    δ = 2ε²(1 + (1 + β)²/β²), and from g₀ = (1, ε) decrease ≥ upper/(1 + δ′) with
+    1 + δ′ = (1 + (κ − 1)ε²(β + κ)²/β²)(1 + (κ − 1)ε²) (closed forms of g₁ and m₁, docs/theory.md)."""
+    # x_t carries rounding ~1e-16·‖x₀‖, relative ≤ 1e-9 while Δ_t ≥ 1e-12·Δ₀ on cond(A) ≤ 10: the ratio
+    # Δ_{t+1}/Δ_t is then exact to ~1e-9 absolute, far below the mutants' 1 % of the decrease
+    round_off = 1e-9
+    for n, seed in ((3, 11), (5, 12)):
+        A = spd_matrix(n, seed, 1.0)
+        lam = np.linalg.eigvalsh(A)
+        kappa = lam[-1] / lam[0]
+        for beta in (0.5, 0.9):
+            for c, decrease in momentum_steps(A, np.random.default_rng(seed).standard_normal(n), beta, 12):
+                assert lower(c, kappa) - round_off <= decrease <= upper(c, kappa) + round_off
+    for kappa in (4.0, 10.0):   # here decrease ≥ 1e-7 and x₁, x₂ are O(ε): 1e-6 relative is ample rounding room
+        A = np.diag([1.0, kappa])
+        for beta in (0.5, 0.9):
+            eps = 1e-2
+            c, decrease = momentum_steps(A, np.linalg.solve(A, np.array([eps, 1.0])), beta, 2)[1]
+            assert lower(c, kappa) * (1 - 1e-6) <= decrease                                    # valid
+            assert decrease <= (1 + 2 * eps ** 2 * (1 + (1 + beta) ** 2 / beta ** 2)) * lower(c, kappa)  # sharp
+            eps = 1e-3
+            c, decrease = momentum_steps(A, np.linalg.solve(A, np.array([1.0, eps])), beta, 2)[1]
+            assert decrease <= upper(c, kappa) * (1 + 1e-6)                                    # valid
+            spread = (1 + (kappa - 1) * eps ** 2 * (beta + kappa) ** 2 / beta ** 2) * (1 + (kappa - 1) * eps ** 2)
+            assert decrease * spread >= upper(c, kappa)                                        # sharp
+
+
+PROP8CV = (lambda c, k: c / k, lambda c, k: k * c)
+
+
+@pytest.mark.parametrize("mutant", [
+    (lambda c, k: 0.99 * c / k, PROP8CV[1]), (lambda c, k: 1.01 * c / k, PROP8CV[1]),
+    (PROP8CV[0], lambda c, k: 1.01 * k * c), (PROP8CV[0], lambda c, k: 0.99 * k * c)],
+    ids=["lower_weakened", "lower_strengthened", "upper_weakened", "upper_strengthened"])
+def test_proposition8prime_cv_check_passes_and_its_mutants_fail(mutant):
+    """docs/theory.md Proposition 8′(c)(v): c_t/κ ≤ 1 − Δ_{t+1}/Δ_t ≤ κc_t passes; each side moved by 1 % fails."""
+    check_proposition8prime_cv(*PROP8CV)
+    with pytest.raises(AssertionError):
+        check_proposition8prime_cv(*mutant)
+
+
+def test_proposition8prime_c_no_one_step_rate():
+    """docs/theory.md Proposition 8′(c)(v): from g₀ = (ε, 1) on diag(1, κ) the second step's decrease is at most
+    κ·c₁ → 0 as ε → 0: Δ₂/Δ₁ exceeds any q < 1 (here 1 − 1e-6), so no one-step rate holds for t ≥ 1."""
+    A = np.diag([1.0, 10.0])
+    c, decrease = momentum_steps(A, np.linalg.solve(A, np.array([1e-3, 1.0])), 0.9, 2)[1]
+    assert decrease <= 10.0 * c * (1 + 1e-9) and decrease < 1e-6
