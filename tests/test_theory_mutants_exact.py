@@ -320,3 +320,34 @@ def test_proposition8prime_c_no_one_step_rate():
     A = np.diag([1.0, 10.0])
     c, decrease = momentum_steps(A, np.linalg.solve(A, np.array([1e-3, 1.0])), 0.9, 2)[1]
     assert decrease <= 10.0 * c * (1 + 1e-9) and decrease < 1e-6
+
+
+def check_proposition8prime_ciii(decrease):
+    """Prop. 8′(c)(iii): Δ_t − Δ_{t+1} = decrease(‖g_t‖², m_tᵀAm_t) on every step of two runs, to rounding
+    (the steps' gaps are ≥ 1e-12·Δ₀ and cond(A) ≤ 10: relative 1e-9 of Δ_t)."""
+    from minilayerlr.optim import SGD, LayerwiseStepSize, apply_updates
+    for n, seed, beta in ((3, 21, 0.5), (5, 22, 0.9)):
+        A = spd_matrix(n, seed, 1.0)
+        quad = theory.BlockQuadratic(A, np.zeros(n), [n])
+        opt = LayerwiseStepSize(SGD(momentum=beta), scale=1.0, ema=0.0, damping=0.0)
+        x = np.random.default_rng(seed).standard_normal(n)
+        params, gap0 = quad.split(x), 0.5 * x @ A @ x
+        state = opt.init(params)
+        for _ in range(10):
+            ev = quad.evaluate(params)
+            x, g = quad.join(params), quad.join(ev.grads)
+            if 0.5 * x @ A @ x < 1e-12 * gap0:
+                break
+            updates, state = opt.update(ev.grads, state, params, curvature=ev.layer_curvature)
+            params = apply_updates(params, updates)
+            m, x1 = quad.join(state.base_state.momentum), quad.join(params)
+            observed = 0.5 * x @ A @ x - 0.5 * x1 @ A @ x1
+            assert abs(observed - decrease(g @ g, m @ A @ m)) <= 1e-9 * (0.5 * x @ A @ x)
+
+
+@pytest.mark.parametrize("factor", [0.99, 1.01], ids=["weakened", "strengthened"])
+def test_proposition8prime_ciii_check_passes_and_its_mutants_fail(factor):
+    """docs/theory.md Proposition 8′(c)(iii) (an identity): ‖g_t‖⁴/(2m_tᵀAm_t) passes, ×0.99 and ×1.01 fail."""
+    check_proposition8prime_ciii(lambda g2, mam: g2 * g2 / (2 * mam))
+    with pytest.raises(AssertionError):
+        check_proposition8prime_ciii(lambda g2, mam: factor * g2 * g2 / (2 * mam))
