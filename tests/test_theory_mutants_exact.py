@@ -351,3 +351,18 @@ def test_proposition8prime_ciii_check_passes_and_its_mutants_fail(factor):
     check_proposition8prime_ciii(lambda g2, mam: g2 * g2 / (2 * mam))
     with pytest.raises(AssertionError):
         check_proposition8prime_ciii(lambda g2, mam: factor * g2 * g2 / (2 * mam))
+
+
+def test_strongly_convex_table_orders_the_bounds_and_the_spike_or_dip_reaches_theorem4second(capsys):
+    """print_bound_table's §3 table (docs/theory.md, Theorem 4″): R₄ ≤ Theorem 4′ ≤ Theorem 4 where those are
+    defined (η < 2/κ), and the spike or the dip (width 1e-8) reaches R₄ within 10κs√(2π)."""
+    rows = theory.strongly_convex_table()
+    for r in rows:
+        if r["theorem4"] is not None:
+            assert r["theorem4second"] <= r["theorem4prime"] + 1e-15 <= r["theorem4"] + 2e-15
+        assert abs(r["observed"] - r["theorem4second"]) <= 10 * r["kappa"] * 1e-8 * np.sqrt(2 * np.pi)
+    assert any(r["theorem4"] is None for r in rows)
+    theory.print_bound_table()
+    out = capsys.readouterr().out
+    # title, header and six quadratic rows; a blank line, title and header; the §3 rows
+    assert "Thm 4second" in out and len(out.splitlines()) == 8 + 3 + len(rows)

@@ -22,7 +22,7 @@ from minilayerlr.theory.bump import BumpFunction
 from minilayerlr.theory.noise import (block_jacobi_floor_standard_error, block_jacobi_noise_covariance,
                                       block_jacobi_noise_floor, optimum_escape_bound)
 from minilayerlr.theory.worst_case import (bound_table, one_step_ratio, print_bound_table,
-                                           worst_one_step_ratio)
+                                           spike_and_dip_ratio, strongly_convex_table, worst_one_step_ratio)
 
 __all__ = [
     "BlockQuadratic", "LogisticRegression", "BlockProblem", "DenseEvaluation",
@@ -37,4 +37,5 @@ __all__ = [
     "line_search_bound", "block_jacobi_noise_covariance", "block_jacobi_noise_floor",
     "optimum_escape_bound", "block_jacobi_floor_standard_error",
     "one_step_ratio", "worst_one_step_ratio", "bound_table", "print_bound_table",
+    "strongly_convex_table", "spike_and_dip_ratio",
 ]

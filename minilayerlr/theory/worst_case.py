@@ -165,7 +165,8 @@ def strongly_convex_table() -> List[dict]:
 def print_bound_table(rows: Optional[List[dict]] = None) -> None:
     """Print ``bound_table()`` (or ``rows`` from it): c, c_λ, Theorem 1 (ρ_T), Theorem 1′ (ρ′),
     Proposition 7 (R), and the observed worst one-step ratio of GD-LS (≤ min(ρ′, R))."""
-    print("Quadratics (§2):")
+    if rows is None:
+        print("Quadratics (§2):")
     print(f"{'instance':34s} {'c':>6s} {'c_lam':>7s} {'mu/M':>8s} {'rho_T':>8s} {'rho_prime':>9s} "
           f"{'R':>9s} {'observed':>8s}")
     for r in bound_table() if rows is None else rows:
