@@ -157,6 +157,10 @@ def check_lemma45(rate):
     for gamma in (0.1, 0.35, 0.6):
         for x in np.random.default_rng(4).standard_normal((4, 3)):
             assert step_ratio(f3, x, gamma) <= rate(0.5, 5.0, gamma) * (1 + ROUND)
+    for dip in (False, True):                 # n = 1 (Lemma 4.4): spike and dip of width 1e-2 from x₀ = 1
+        f1 = theory.BumpFunction(1.0, 4.0, center=1.0, width=1e-2, dip=dip)
+        for gamma in (0.1, 0.3, 0.45, 0.7):
+            assert step_ratio(f1, np.array([1.0]), gamma) <= rate(1.0, 4.0, gamma) * (1 + ROUND)
     for m, M in ((1.0, 1.0), (1.0, 10.0), (0.2, 3.0)):
         f = theory.BlockQuadratic(np.diag([m, M]), np.zeros(2), [2])
         for gamma in (0.3 / M, 1.5 / M, 2 / (m + M), 2.9 / M):
