@@ -370,3 +370,14 @@ def test_strongly_convex_table_orders_the_bounds_and_the_spike_or_dip_reaches_th
     out = capsys.readouterr().out
     # title, header and six quadratic rows; a blank line, title and header; the §3 rows
     assert "Thm 4second" in out and len(out.splitlines()) == 8 + 3 + len(rows)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: theory.fixed_step_rate(1.0, 2.0, 0.0), "step"), (lambda: theory.fixed_step_rate(1.0, 2.0, np.nan), "step"),
+    (lambda: theory.fixed_step_rate(0.0, 2.0, 1.0), "mu"), (lambda: theory.exact_strongly_convex_rate(2.0, 1.0, 1.0),
+                                                           "smoothness"),
+    (lambda: theory.exact_strongly_convex_rate(1.0, 2.0, -1.0), "scale")])
+def test_new_rates_reject_bad_input_naming_the_argument(call, name):
+    """Lemma 4.5's and Theorem 4″'s functions raise a ValueError that names the bad argument."""
+    with pytest.raises(ValueError, match=f"^{name}:"):
+        call()

@@ -130,22 +130,6 @@ def block_jacobi_best_scale(A, block_sizes: Sequence[int]) -> float:
     return float(2 / (coupling_constant(A, block_sizes) + relative_strong_convexity(A, block_sizes)))
 
 
-def improved_strongly_convex_bound(mu: float, smoothness: float, scale: float) -> float:
-    """Theorem 4′: ρ(η) = 1 − min{(2η/κ)(1 − η/2), 2η(1 − ηκ/2)}, κ = Λ/μ, 0 < η < 2/κ.
-
-    Same hypotheses as Theorem 4 (``strongly_convex_bound``, Λ = ``smoothness`` the global
-    constant); never larger than it; best at η = 2/(κ + 1) with 1 − 4/(κ + 1)².
-    """
-    mu, smoothness = check_real(mu, "mu"), check_real(smoothness, "smoothness")
-    if not (np.isfinite(mu) and mu > 0):
-        raise ValueError(f"mu: expected a finite number > 0, got {mu!r}")
-    if not (np.isfinite(smoothness) and smoothness >= mu):
-        raise ValueError(f"smoothness: expected a finite number >= mu = {mu}, got {smoothness!r}")
-    kappa = smoothness / mu
-    scale = check_scale(scale, 2 / kappa, "Theorem 4′")
-    return float(1 - min(2 * scale / kappa * (1 - scale / 2), 2 * scale * (1 - scale * kappa / 2)))
-
-
 def _check_curvature_range(mu, smoothness):
     """(μ, Λ) as floats, or ValueError naming the argument unless 0 < μ ≤ Λ < ∞."""
     mu, smoothness = check_real(mu, "mu"), check_real(smoothness, "smoothness")
@@ -156,6 +140,19 @@ def _check_curvature_range(mu, smoothness):
     return mu, smoothness
 
 
+def improved_strongly_convex_bound(mu: float, smoothness: float, scale: float) -> float:
+    """Theorem 4′: ρ(η) = 1 − min{(2η/κ)(1 − η/2), 2η(1 − ηκ/2)}, κ = Λ/μ, 0 < η < 2/κ.
+
+    Same hypotheses as Theorem 4 (``strongly_convex_bound``, Λ = ``smoothness`` the global
+    constant); never larger than it; best at η = 2/(κ + 1) with 1 − 4/(κ + 1)². The exact worst
+    case is Theorem 4″ (``exact_strongly_convex_rate``): the second term here is loose by κ.
+    """
+    mu, smoothness = _check_curvature_range(mu, smoothness)
+    kappa = smoothness / mu
+    scale = check_scale(scale, 2 / kappa, "Theorem 4′")
+    return float(1 - min(2 * scale / kappa * (1 - scale / 2), 2 * scale * (1 - scale * kappa / 2)))
+
+
 def fixed_step_rate(mu: float, smoothness: float, step: float) -> float:
     """Lemma 4.5: max((1 − γμ)², (1 − γΛ)²), the exact one-step ratio of x⁺ = x − γ∇f(x).
 
@@ -164,7 +161,9 @@ def fixed_step_rate(mu: float, smoothness: float, step: float) -> float:
     started on an axis.
     """
     mu, smoothness = _check_curvature_range(mu, smoothness)
-    step = check_scale(step, np.inf, "Lemma 4.5")
+    step = check_real(step, "step")
+    if not (np.isfinite(step) and step > 0):
+        raise ValueError(f"step: Lemma 4.5 needs a finite step > 0, got {step!r}")
     return float(max((1 - step * mu) ** 2, (1 - step * smoothness) ** 2))
 
 
