@@ -320,7 +320,7 @@ def test_proposition8prime_cv_check_passes_and_its_mutants_fail(mutant):
 
 def test_proposition8prime_c_no_one_step_rate():
     """docs/theory.md Proposition 8′(c)(v): from g₀ = (ε, 1) on diag(1, κ) the second step's decrease is at most
-    κ·c₁ → 0 as ε → 0: Δ₂/Δ₁ exceeds any q < 1 (here 1 − 1e-6), so no one-step rate holds for t ≥ 1."""
+    κ·c₁ → 0 as ε → 0: Δ₂/Δ₁ exceeds any q < 1 (here 1 − 1e-6), so no one-step rate holds at t = 1."""
     A = np.diag([1.0, 10.0])
     c, decrease = momentum_steps(A, np.linalg.solve(A, np.array([1e-3, 1.0])), 0.9, 2)[1]
     assert decrease <= 10.0 * c * (1 + 1e-9) and decrease < 1e-6
