@@ -40,11 +40,33 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import NamedTuple
+
 from .tree import as_stack, block_dot
 
-EXACT_KINDS = ("hessian", "ggn")
-ESTIMATOR_KINDS = ("sign_hvp", "naive_hvp", "mc_fisher")
-KINDS = EXACT_KINDS + ESTIMATOR_KINDS
+
+class Kind(NamedTuple):
+    """One curvature kind: exact (a block of H or of the Gauss-Newton matrix, and the
+    blocks' Gram on request), seeded (a random estimate: a seed per call), biased."""
+
+    exact: bool
+    seeded: bool
+    biased: bool
+
+
+#: The one table of curvature kinds (``ev.layer_curvature(d, kind)``), in the docstring's order.
+KINDS = {
+    "hessian": Kind(exact=True, seeded=False, biased=False),
+    "ggn": Kind(exact=True, seeded=False, biased=False),
+    "sign_hvp": Kind(exact=False, seeded=True, biased=False),
+    "naive_hvp": Kind(exact=False, seeded=False, biased=True),
+    "mc_fisher": Kind(exact=False, seeded=True, biased=False),
+}
+#: Views of the table: the exact kinds, the estimators, those that take a seed, the unbiased ones.
+EXACT_KINDS = tuple(name for name, k in KINDS.items() if k.exact)
+ESTIMATOR_KINDS = tuple(name for name, k in KINDS.items() if not k.exact)
+SEEDED_KINDS = tuple(name for name, k in KINDS.items() if k.seeded)
+UNBIASED_KINDS = tuple(name for name, k in KINDS.items() if not k.biased)
 
 
 def exact_layer_curvature(ev, direction, gauss_newton: bool, coupling: bool = False):

@@ -183,3 +183,18 @@ def test_nothing_cites_a_file_outside_the_repository():
                        if any(m in p.read_text(encoding="utf-8") for m in markers)
                        and p.relative_to(root).as_posix() not in CITES_OUTSIDE_FILES)
     assert not offenders, f"cite docs/design.md or docs/theory.md instead: {offenders}"
+
+
+def _rule_statement() -> str:
+    """The one statement of the rule: the indented block of ``optim/layerwise.py``'s docstring."""
+    doc = ast.get_docstring(ast.parse((PACKAGE / "optim" / "layerwise.py").read_text(encoding="utf-8")))
+    start = doc.index("::\n\n") + 4
+    block = doc[start:doc.index("\n\n", start)]
+    assert "α_l = " in block and "EMA" in block, "the rule's statement moved; update this test"
+    return block
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/design.md"])
+def test_the_docs_quote_the_one_statement_of_the_rule(doc):
+    text = (PACKAGE.parent / doc).read_text(encoding="utf-8")
+    assert _rule_statement() in text, f"{doc}: quote the rule as optim/layerwise.py states it"
