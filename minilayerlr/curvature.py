@@ -106,15 +106,27 @@ def naive_hvp_curvature(ev, direction) -> np.ndarray:
     return block_dot(direction, ev.hvp(direction))
 
 
-def mc_fisher_curvature(ev, direction, rng) -> np.ndarray:
-    """Monte-Carlo Fisher estimate of the Gauss-Newton form, shape (L,)."""
+def sampled_output_grads(ev, rng) -> list:
+    """δ_k at every layer's output for one sampled s (E[s sᵀ] = ∇²_y L), back-propagated.
+
+    The one backward pass of the Monte-Carlo Fisher (``mc_fisher_curvature``) and of the
+    Kronecker factors (``minilayerlr.kronecker``). Returns one array per layer (the layers
+    below the first block repeat its δ; no caller reads them).
+    """
     n_layers = len(ev.layers)
     deltas = [None] * n_layers
     g = ev.loss_fn.sample_gradient(ev.loss_cache, rng)
     for k in reversed(range(n_layers)):
         deltas[k] = g
-        if k > min(ev.blocks):  # only δ is needed, not the parameter gradients
+        if k > min(ev.blocks):  # only input gradients: no parameter gradient is needed
             g = ev.layers[k].backward_input(ev.params[k], ev.caches[k], g)
+    return deltas
+
+
+def mc_fisher_curvature(ev, direction, rng) -> np.ndarray:
+    """Monte-Carlo Fisher estimate of the Gauss-Newton form, shape (L,)."""
+    n_layers = len(ev.layers)
+    deltas = sampled_output_grads(ev, rng)
     # mixes_after[k]: some layer after k lets example n's output depend on others
     mixes_after = [any(layer.mixes_examples for layer in ev.layers[k + 1:]) for k in range(n_layers)]
     q = np.zeros(len(ev.blocks))

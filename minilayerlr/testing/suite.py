@@ -12,7 +12,6 @@ from typing import List
 
 import numpy as np
 
-from ..layers import MaxPool2d, ReLU
 from ..tree import as_stack, block_dot, flatten, unflatten
 from .kinks import SAFETY, layer_radius, network_radius, same_pattern
 from .checkers import (CheckResult, axpy, check_gradient, check_hvp, check_symmetry,
@@ -147,7 +146,7 @@ def gauss_newton_reference(net, params, x, y) -> np.ndarray:
 
 def is_smooth(net) -> bool:
     """False when the network has kinks (ReLU, max pooling): Taylor orders need C³."""
-    return not any(isinstance(layer, (ReLU, MaxPool2d)) for layer in net.layers)
+    return all(layer.smooth for layer in net.layers)
 
 
 def check_float32(net, params, x, y, rng, *, tol=1e-4, prefix="") -> List[CheckResult]:
