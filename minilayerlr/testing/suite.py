@@ -129,10 +129,10 @@ def gauss_newton_reference(net, params, x, y) -> np.ndarray:
         minus = net.forward(unflatten(theta - e, params), x)
         columns.append(((plus - minus) / (2 * eps)).ravel())
     J = np.stack(columns, axis=1)
-    targets = net.loss.check_targets(out.shape, y)
+    targets = net.loss_fn.check_targets(out.shape, y)
 
     def output_grad(o):
-        return net.loss.backward(net.loss.forward(o.reshape(out.shape), targets)[1]).ravel()
+        return net.loss_fn.backward(net.loss_fn.forward(o.reshape(out.shape), targets)[1]).ravel()
 
     o = out.ravel()
     H_out = np.empty((o.size, o.size))

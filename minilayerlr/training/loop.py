@@ -34,9 +34,6 @@ from ..optim.state_checks import check_nested_state_values
 from ..paths import RunLock, check_output_file
 from ..tree import check_same_structure, check_tree
 from ..validation import check_int, check_memory
-from .checkpoint import (check_checkpoint_target, check_layout, check_resume_meta, decode_tree,
-                         load_checkpoint, run_meta, save_checkpoint)
-from .resume_checks import check_loaded_values, check_metric_names
 from .history import History, as_metrics
 from .progress import Progress
 
@@ -180,13 +177,15 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
                    overwrite=overwrite)
     if resume is None:
         net.check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
-    n = len(x)
-    meta = {**_run_meta(optimizer, seed, batch_size, n), **run_meta(net, params, x, y)}
-    lock = None
+    meta = lock = None
+    if checkpoint is not None or resume is not None:  # the checkpoint code loads only for these runs
+        from .checkpoint import check_checkpoint_target, run_meta
+        meta = {**_run_meta(optimizer, seed, batch_size, len(x)), **run_meta(net, params, x, y)}
     if checkpoint is not None:  # one writer per checkpoint file: a second run is refused
         lock = RunLock("checkpoint", check_output_file("checkpoint", checkpoint))
     try:
-        checkpoint = check_checkpoint_target(checkpoint, resume, overwrite, meta)
+        if checkpoint is not None:
+            checkpoint = check_checkpoint_target(checkpoint, resume, overwrite, meta)
         return _train(net, params, optimizer, x, y, epochs, batch_size, seed, eval_fn,
                       checkpoint, checkpoint_every, resume, progress, label, meta, extra_state)
     finally:
@@ -202,6 +201,7 @@ def _train(net, params, optimizer, x, y, epochs, batch_size, seed, eval_fn, chec
 
     evaluate = partial(_evaluate, net, x, y, eval_fn)
     if resume is not None:
+        from .resume_checks import check_metric_names
         params, state, history, start_epoch, extra = _resume(resume, net, optimizer, meta,
                                                              epochs, rng)
         check_metric_names(eval_fn, params, history)
@@ -241,6 +241,7 @@ def _train(net, params, optimizer, x, y, epochs, batch_size, seed, eval_fn, chec
             display.update(epoch, steps, loss, force=True)
             done = history.stop_reason is not None or epoch == epochs
             if checkpoint is not None and (done or epoch % checkpoint_every == 0):
+                from .checkpoint import save_checkpoint
                 save_checkpoint(checkpoint, params=params, opt_state=state,
                                 rng_state=rng.bit_generator.state, history=history.to_dict(),
                                 epoch=epoch, meta=meta,
@@ -329,6 +330,8 @@ def _resume(resume, net, optimizer, meta: dict, epochs: int, rng: np.random.Gene
     Raises ValueError when the checkpoint was written by a different run
     (``meta``), has done more than ``epochs`` epochs, or is corrupt.
     """
+    from .checkpoint import check_layout, check_resume_meta, decode_tree, load_checkpoint
+    from .resume_checks import check_loaded_values
     saved = load_checkpoint(resume)
     check_resume_meta(saved["meta"], meta)
     if saved["epoch"] > epochs:
