@@ -108,9 +108,11 @@ def checked_curvature(result, n_blocks: int, coupled: bool):
                              "(q, C) when called with coupling=True (ev.layer_curvature does)")
         result, gram = result
         gram = real_result(gram, "curvature", "a Gram matrix C of shape (L, L)")
-        if gram.shape != (n_blocks, n_blocks) or not np.all(np.isfinite(gram)):
+        if gram.shape != (n_blocks, n_blocks):
             raise ValueError(f"curvature: the Gram C must be finite of shape "
                              f"({n_blocks}, {n_blocks}), got shape {gram.shape}")
+        if not np.all(np.isfinite(gram)):  # a diverging run: train stops on it
+            raise NonFiniteError("curvature: the oracle returned a non-finite Gram C")
     q = real_result(result, "curvature", "one real q_l per block")
     if q.shape != (n_blocks,):
         raise ValueError(f"curvature: the oracle must return shape ({n_blocks},) "
