@@ -21,8 +21,8 @@ from minilayerlr.theory.sharp import (block_jacobi_best_scale, block_jacobi_rate
 from minilayerlr.theory.bump import BumpFunction
 from minilayerlr.theory.noise import (block_jacobi_floor_standard_error, block_jacobi_noise_covariance,
                                       block_jacobi_noise_floor, optimum_escape_bound)
-from minilayerlr.theory.worst_case import (bound_table, one_step_ratio, print_bound_table,
-                                           spike_and_dip_ratio, strongly_convex_table, worst_one_step_ratio)
+from minilayerlr.theory.tables import print_bound_table, spike_and_dip_ratio, strongly_convex_table
+from minilayerlr.theory.worst_case import bound_table, one_step_ratio, worst_one_step_ratio
 
 __all__ = [
     "BlockQuadratic", "LogisticRegression", "BlockProblem", "DenseEvaluation",
