@@ -6,6 +6,7 @@ import graph is read from the source with ``ast`` (nothing is imported), so a la
 import inside a function counts as much as one at the top of a file.
 """
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,17 @@ def test_the_docs_name_modules_and_files_that_exist(doc):
         if not any((base / path).is_file() for base in PY_BASES):
             stale.append(f"{path}: no such file")
     assert not stale, f"{doc.relative_to(ROOT)} names what does not exist: {stale}"
+
+
+# -- relative links in the docs resolve ------------------------------------------------------
+
+def test_relative_links_in_the_docs_resolve():
+    """Every [text](path) in README.md, docs/*.md and tutorials/README.md names a file or folder
+    that exists (the README links to the pages its moved sections live in)."""
+    pages = [ROOT / "README.md", *ROOT.glob("docs/*.md"), ROOT / "tutorials" / "README.md"]
+    broken = [f"{page.relative_to(ROOT)}: {m.group(1)}"
+              for page in pages
+              for m in re.finditer(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8"))
+              if not m.group(1).startswith(("http://", "https://"))
+              and not (page.parent / m.group(1)).exists()]
+    assert not broken, f"links to nothing: {broken}"
