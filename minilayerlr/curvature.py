@@ -40,11 +40,33 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import NamedTuple
+
 from .tree import as_stack, block_dot
 
-EXACT_KINDS = ("hessian", "ggn")
-ESTIMATOR_KINDS = ("sign_hvp", "naive_hvp", "mc_fisher")
-KINDS = EXACT_KINDS + ESTIMATOR_KINDS
+
+class Kind(NamedTuple):
+    """One curvature kind: exact (a block of H or of the Gauss-Newton matrix, and the
+    blocks' Gram on request), seeded (a random estimate: a seed per call), biased."""
+
+    exact: bool
+    seeded: bool
+    biased: bool
+
+
+#: The one table of curvature kinds (``ev.layer_curvature(d, kind)``), in the docstring's order.
+KINDS = {
+    "hessian": Kind(exact=True, seeded=False, biased=False),
+    "ggn": Kind(exact=True, seeded=False, biased=False),
+    "sign_hvp": Kind(exact=False, seeded=True, biased=False),
+    "naive_hvp": Kind(exact=False, seeded=False, biased=True),
+    "mc_fisher": Kind(exact=False, seeded=True, biased=False),
+}
+#: Views of the table: the exact kinds, the estimators, those that take a seed, the unbiased ones.
+EXACT_KINDS = tuple(name for name, k in KINDS.items() if k.exact)
+ESTIMATOR_KINDS = tuple(name for name, k in KINDS.items() if not k.exact)
+SEEDED_KINDS = tuple(name for name, k in KINDS.items() if k.seeded)
+UNBIASED_KINDS = tuple(name for name, k in KINDS.items() if not k.biased)
 
 
 def exact_layer_curvature(ev, direction, gauss_newton: bool, coupling: bool = False):
@@ -84,15 +106,27 @@ def naive_hvp_curvature(ev, direction) -> np.ndarray:
     return block_dot(direction, ev.hvp(direction))
 
 
-def mc_fisher_curvature(ev, direction, rng) -> np.ndarray:
-    """Monte-Carlo Fisher estimate of the Gauss-Newton form, shape (L,)."""
+def sampled_output_grads(ev, rng) -> list:
+    """δ_k at every layer's output for one sampled s (E[s sᵀ] = ∇²_y L), back-propagated.
+
+    The one backward pass of the Monte-Carlo Fisher (``mc_fisher_curvature``) and of the
+    Kronecker factors (``minilayerlr.kronecker``). Returns one array per layer (the layers
+    below the first block repeat its δ; no caller reads them).
+    """
     n_layers = len(ev.layers)
     deltas = [None] * n_layers
     g = ev.loss_fn.sample_gradient(ev.loss_cache, rng)
     for k in reversed(range(n_layers)):
         deltas[k] = g
-        if k > min(ev.blocks):  # only δ is needed, not the parameter gradients
+        if k > min(ev.blocks):  # only input gradients: no parameter gradient is needed
             g = ev.layers[k].backward_input(ev.params[k], ev.caches[k], g)
+    return deltas
+
+
+def mc_fisher_curvature(ev, direction, rng) -> np.ndarray:
+    """Monte-Carlo Fisher estimate of the Gauss-Newton form, shape (L,)."""
+    n_layers = len(ev.layers)
+    deltas = sampled_output_grads(ev, rng)
     # mixes_after[k]: some layer after k lets example n's output depend on others
     mixes_after = [any(layer.mixes_examples for layer in ev.layers[k + 1:]) for k in range(n_layers)]
     q = np.zeros(len(ev.blocks))

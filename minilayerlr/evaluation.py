@@ -86,8 +86,8 @@ class Evaluation:
         Returns:
             like params, each array (K, *shape), ``{}`` below ``down_to``.
         """
-        if kind not in ("hessian", "ggn"):
-            raise ValueError(f"kind: expected 'hessian' or 'ggn', got {kind!r}")
+        if kind not in curvature.EXACT_KINDS:
+            raise ValueError(f"kind: expected one of {curvature.EXACT_KINDS}, got {kind!r}")
         if not isinstance(vs, (list, tuple)) or not all(isinstance(v, dict) for v in vs):
             raise ValueError(f"vs: expected a list of per-layer dicts of stacked directions, "
                              f"got {type(vs).__name__}")
@@ -161,11 +161,11 @@ class Evaluation:
                              "layer curvature")
         if not isinstance(coupling, (bool, np.bool_)):
             raise ValueError(f"coupling: expected True or False, got {coupling!r}")
-        if kind == "hessian" or kind == "ggn":
+        if kind in curvature.EXACT_KINDS:
             return curvature.exact_layer_curvature(self, d, gauss_newton=kind == "ggn",
                                                    coupling=bool(coupling))
         if coupling and kind in curvature.KINDS:
-            raise ValueError(f"coupling: only the exact kinds ('hessian', 'ggn') give the "
+            raise ValueError(f"coupling: only the exact kinds {curvature.EXACT_KINDS} give the "
                              f"Gauss-Newton Gram, got kind {kind!r}")
         if kind == "sign_hvp":
             return curvature.sign_hvp_curvature(self, d, as_generator("seed", seed, allow_none=True))
@@ -177,8 +177,8 @@ class Evaluation:
 
     # -- dense matrices --------------------------------------------------------------
     def _dense(self, layer_ids, kind, max_size, chunk):
-        if kind not in ("hessian", "ggn"):
-            raise ValueError(f"kind: expected 'hessian' or 'ggn', got {kind!r}")
+        if kind not in curvature.EXACT_KINDS:
+            raise ValueError(f"kind: expected one of {curvature.EXACT_KINDS}, got {kind!r}")
         if max_size is not None:
             check_int("max_size", max_size)
         check_int("chunk", chunk)

@@ -38,57 +38,19 @@ from typing import Dict, List
 
 import numpy as np
 
-from .layers.conv import Conv2d
-from .layers.dense import Dense
+from .curvature import sampled_output_grads
+from .layers.conv import conv_factors
+from .layers.dense import dense_factors
 from .validation import as_generator
 
-
-def sampled_output_grads(ev, rng) -> list:
-    """δ_k at every layer's output for one sampled s (E[s sᵀ] = ∇²_y L), as ``mc_fisher`` draws it.
-
-    Returns a list with one array per layer (None below the first block).
-    """
-    n_layers = len(ev.layers)
-    deltas = [None] * n_layers
-    g = ev.loss_fn.sample_gradient(ev.loss_cache, rng)
-    for k in reversed(range(n_layers)):
-        deltas[k] = g
-        if k > min(ev.blocks):  # only input gradients: no parameter gradient is needed
-            g = ev.layers[k].backward_input(ev.params[k], ev.caches[k], g)
-    return deltas
-
-
-def with_ones(a: np.ndarray) -> np.ndarray:
-    """ã = (a, 1) row by row: (M, d) -> (M, d + 1)."""
-    return np.concatenate([a, np.ones((a.shape[0], 1), dtype=a.dtype)], axis=1)
-
-
-def dense_factors(inputs: np.ndarray, delta: np.ndarray) -> Dict[str, np.ndarray]:
-    """A = ãᵀã / N and G = δᵀδ for a Dense (or GraphConv, inputs = ÂX) layer.
-
-    Args:
-        inputs: a (N, d_in), the layer's input (ÂX for GraphConv).
-        delta: δ (N, d_out), sampled output gradients.
-    """
-    a = with_ones(inputs)
-    return {"A": a.T @ a / inputs.shape[0], "G": delta.T @ delta}
-
-
-def conv_factors(cols: np.ndarray, delta: np.ndarray) -> Dict[str, np.ndarray]:
-    """KFC's A = (1/N) Σ_{n,t} p̃ p̃ᵀ and G = (1/|T|) Σ_{n,t} δ δᵀ for a Conv2d layer.
-
-    Args:
-        cols: patches (N, H_out, W_out, C, k, k), the layer's cached im2col.
-        delta: δ (N, O, H_out, W_out), sampled output gradients.
-    """
-    n, h, w = cols.shape[:3]
-    p = with_ones(cols.reshape(n * h * w, -1))
-    d = np.moveaxis(delta, 1, -1).reshape(n * h * w, -1)
-    return {"A": p.T @ p / n, "G": d.T @ d / (h * w)}
+__all__ = ["sampled_output_grads", "dense_factors", "conv_factors", "kronecker_factors"]
 
 
 def kronecker_factors(ev, seed=None) -> List[Dict[str, np.ndarray]]:
     """The K-FAC / KFC factors (A, G) of every block of an ``Evaluation``, in ``ev.blocks`` order.
+
+    Each block's layer computes its own (``Layer.kronecker_factors``: Dense, GraphConv
+    and Conv2d have them) from its cache and one sampled backward pass δ.
 
     Args:
         ev: an ``Evaluation`` (its caches and loss supply the inputs; one
@@ -100,18 +62,16 @@ def kronecker_factors(ev, seed=None) -> List[Dict[str, np.ndarray]]:
         (output factor), square float arrays; see the module docstring for
         their shapes and the Kronecker order.
     Raises:
-        ValueError: a block whose layer has no Kronecker factorisation here.
+        ValueError: a block whose layer has no Kronecker factorisation.
     """
     rng = as_generator("seed", seed, allow_none=True)
     deltas = sampled_output_grads(ev, rng)
     factors = []
     for k in ev.blocks:
-        layer, cache = ev.layers[k], ev.caches[k]
-        if isinstance(layer, Conv2d):
-            factors.append(conv_factors(cache[1], deltas[k]))
-        elif isinstance(layer, Dense):  # GraphConv is a Dense layer and caches ÂX
-            factors.append(dense_factors(cache, deltas[k]))
-        else:
+        layer = ev.layers[k]
+        entry = layer.kronecker_factors(ev.params[k], ev.caches[k], deltas[k])
+        if entry is None:
             raise ValueError(f"kronecker_factors: no Kronecker factorisation for layer {k} "
                              f"({type(layer).__name__}); Dense, GraphConv and Conv2d have one")
+        factors.append(entry)
     return factors

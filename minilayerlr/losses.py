@@ -32,9 +32,28 @@ def _softmax(y):
 
 
 class Loss:
-    """Base class: hyper-parameters only."""
+    """Base class: hyper-parameters only. A loss implements the rules below (the module
+    docstring gives their math); ``quadratic`` and ``quadratic_gram`` follow from ``hvp``."""
 
     def check_targets(self, y_shape, t):  # pragma: no cover - interface
+        """The targets ``t`` checked against the output shape (ValueError naming ``y``)."""
+        raise NotImplementedError
+
+    def forward(self, y, t):  # pragma: no cover - interface
+        """(L, cache): the mean loss of the outputs y (N, ...) and what the rules below reuse."""
+        raise NotImplementedError
+
+    def backward(self, cache):  # pragma: no cover - interface
+        """∇_y L, shape of y."""
+        raise NotImplementedError
+
+    def hvp(self, cache, y_dot):  # pragma: no cover - interface
+        """∇²_y L · ẏ for a stack of K tangents (K, *y.shape)."""
+        raise NotImplementedError
+
+    def sample_gradient(self, cache, rng):  # pragma: no cover - interface
+        """s of the shape of y with E[s sᵀ] = ∇²_y L: the gradient for targets drawn from the
+        model's predictive distribution (the Monte-Carlo Fisher's and K-FAC's backward pass)."""
         raise NotImplementedError
 
     def quadratic(self, cache, y_dot):

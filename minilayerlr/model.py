@@ -44,11 +44,6 @@ class Sequential:
         self._template = [{name: np.broadcast_to(np.float64(0), shape)
                            for name, shape in layer.param_shapes().items()} for layer in layers]
 
-    @property
-    def loss(self) -> Loss:
-        """The former name of ``loss_fn``, kept for one release."""
-        return self.loss_fn
-
     def __repr__(self):
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n  {inner}\n], loss={self.loss_fn!r})"
@@ -126,18 +121,17 @@ class Sequential:
             h, _ = layer.forward(p, h)
         return h
 
-    def evaluate(self, params, x, targets=None, *, y=None) -> Evaluation:
+    def evaluate(self, params, x, targets=None) -> Evaluation:
         """Forward and backward once on (x, targets); returns the loss, gradient and curvature oracles.
 
         ``targets`` are what the loss compares the outputs with (labels, or
-        images for an autoencoder); ``y=`` is its former name, kept for one release.
+        images for an autoencoder).
         Raises ValueError/TypeError naming ``params[k][name]``, ``x`` or ``y`` for bad
         inputs (structure, dtype, shape, NaN/Inf). Finite inputs can still overflow
         (e.g. x ~ 1e300): then ``ev.loss`` is Inf or NaN, not an error; ``train``
         stops on it, and the optimizers and ``apply_updates`` refuse the non-finite
         gradients, so parameters never silently become NaN.
         """
-        targets = _targets(targets, y)
         output_shape = self.check_inputs(params, x)
         dtype = self._dtype(params, x)
         x = x.astype(dtype, copy=False)
@@ -146,9 +140,8 @@ class Sequential:
             targets = targets.astype(dtype, copy=False)
         return Evaluation(self.layers, self.loss_fn, params, x, targets)
 
-    def loss_value(self, params, x, targets=None, *, y=None) -> float:
-        """f(θ) on (x, targets) without the backward pass (``y=``: the former name of targets)."""
-        targets = _targets(targets, y)
+    def loss_value(self, params, x, targets=None) -> float:
+        """f(θ) on (x, targets) without the backward pass."""
         out = self.forward(params, x)
         targets = self.loss_fn.check_targets(out.shape, targets)
         return self.loss_fn.forward(out, targets)[0]
@@ -174,11 +167,3 @@ def _check_chain(layers) -> None:
             shape = (layer.out_features,)
         source = k
 
-
-def _targets(targets, y):
-    """``targets``, or the same given under its former keyword ``y`` (one of the two)."""
-    if y is not None:
-        if targets is not None:
-            raise TypeError("targets: given twice (targets and its former name y)")
-        return y
-    return targets

@@ -220,11 +220,23 @@ def apply_updates(params: Params, updates: Params) -> Params:
     """
     check_tree(params, "params")
     check_tree(updates, "updates", like=params)
+    return add_updates(params, updates)
+
+
+def add_updates(params: Params, updates: Params) -> Params:
+    """θ + u with one scan, of the result: for callers that have scanned θ already.
+
+    The training loop's step evaluates θ (which scans it) and takes u from the
+    optimizer; a NaN or Inf in u, or an overflow, shows in θ + u. Only the structure
+    of ``updates`` is checked against ``params``. Raises NonFiniteError naming
+    ``updates[k][key]`` if θ + u is not finite.
+    """
+    check_same_structure(updates, params, "updates")
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
         new = tree_map(lambda p, u: np.add(p, u, dtype=p.dtype, casting="same_kind"), params, updates)
     for k, entry in enumerate(new):
         for key, value in entry.items():
             if not np.all(np.isfinite(value)):
                 raise NonFiniteError(f"updates[{k}][{key!r}]: params + updates overflowed to "
-                                     "Inf; the run has diverged")
+                                     "Inf (or the update is NaN); the run has diverged")
     return new

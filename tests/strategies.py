@@ -108,7 +108,7 @@ def kink_margin(net, params, x) -> float:
 
     The smallest |pre-activation| at a ReLU and the smallest gap between the
     two largest entries of a max-pool window; finite differences need steps
-    well below it (STYLE: keep derivative tests away from ReLU kinks).
+    well below it (a stencil that straddles a kink measures a jump, not a derivative).
     """
     from minilayerlr.layers.pooling import windows
     margin = np.inf

@@ -48,7 +48,7 @@ def oracles_for(opt, net, params, x, y):
     """Exactly the oracles ``opt`` declares, for the batch (x, y) at ``params``."""
     ev = net.evaluate(params, x, y)
     supply = {"curvature": ev.layer_curvature, "hvp": ev.hvp,
-              "loss": lambda p: net.loss_value(p, x, y)}
+              "loss": lambda p: net.loss_value(p, x, y), "kronecker_factors": ev.kronecker_factors}
     return ev, {name: supply[name] for name in required_oracles(opt)}
 
 

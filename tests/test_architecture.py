@@ -6,6 +6,7 @@ import graph is read from the source with ``ast`` (nothing is imported), so a la
 import inside a function counts as much as one at the top of a file.
 """
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -178,8 +179,97 @@ def test_nothing_cites_a_file_outside_the_repository():
     root = PACKAGE.parent
     files = [p for pattern in ("minilayerlr/**/*.py", "tests/**/*.py", "tutorials/**/*.py",
                                "docs/**/*.md", "*.md") for p in root.glob(pattern)]
-    markers = ("DESIGN" + ".md", "DESIGN" + " §")  # split so that this file cites neither
+    # split so that this file cites none of them
+    markers = ("DESIGN" + ".md", "DESIGN" + " §", "STYLE" + ".md", "STYLE" + " notes", "STYLE" + ":",
+               "/work/" + "shared")
     offenders = sorted(p.relative_to(root).as_posix() for p in files
                        if any(m in p.read_text(encoding="utf-8") for m in markers)
                        and p.relative_to(root).as_posix() not in CITES_OUTSIDE_FILES)
     assert not offenders, f"cite docs/design.md or docs/theory.md instead: {offenders}"
+
+
+def _rule_statement() -> str:
+    """The one statement of the rule: the indented block of ``optim/layerwise.py``'s docstring."""
+    doc = ast.get_docstring(ast.parse((PACKAGE / "optim" / "layerwise.py").read_text(encoding="utf-8")))
+    start = doc.index("::\n\n") + 4
+    block = doc[start:doc.index("\n\n", start)]
+    assert "α_l = " in block and "EMA" in block, "the rule's statement moved; update this test"
+    return block
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/design.md"])
+def test_the_docs_quote_the_one_statement_of_the_rule(doc):
+    text = (PACKAGE.parent / doc).read_text(encoding="utf-8")
+    assert _rule_statement() in text, f"{doc}: quote the rule as optim/layerwise.py states it"
+
+
+# -- docs name modules that exist ------------------------------------------------------------
+
+ROOT = PACKAGE.parent
+DOCS = sorted([ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("tutorials/*.py"),
+               *ROOT.glob("tutorials/*.md")])
+#: where a backticked relative ``name.py`` in the docs may live
+PY_BASES = (ROOT, PACKAGE, ROOT / "tutorials", ROOT / "tests", ROOT / "docs")
+#: files of other projects the docs cite (the reference implementations of the peers)
+EXTERNAL_FILES = {"image_classification/optim_adahessian.py"}
+#: ``minilayerlr.<suffix>`` that name files, not modules (``DIR/.minilayerlr.lock``)
+FILE_SUFFIXES = ("lock", "json", "npz", "md", "png", "csv", "txt")
+
+
+def _dotted_name_is_stale(name: str):
+    """Why ``minilayerlr.a.b.C`` names nothing (None if it names a module, or an object
+    defined in the module it is named under; a package may re-export)."""
+    import importlib
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:cut])
+        if not is_module(module_name):
+            continue
+        if cut == len(parts):
+            return None
+        module = importlib.import_module(module_name)
+        obj = getattr(module, parts[cut], None)
+        if obj is None:
+            return f"{module_name} has no {parts[cut]}"
+        home = getattr(obj, "__module__", module_name)
+        is_package = (PACKAGE / Path(*parts[1:cut]) / "__init__.py").is_file() if cut > 1 else True
+        if not is_package and home != module_name:
+            return f"{parts[cut]} lives in {home}, not {module_name}"
+        return None
+    return "no such module"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_the_docs_name_modules_and_files_that_exist(doc):
+    import re
+    text = doc.read_text(encoding="utf-8")
+    stale = []
+    for path in sorted(set(re.findall(r"minilayerlr/[\w/]+\.py", text))):
+        if not (ROOT / path).is_file():
+            stale.append(f"{path}: no such file")
+    for name in sorted(set(re.findall(r"\bminilayerlr(?:\.[A-Za-z_]\w*)+", text))):
+        if name.rpartition(".")[2] in FILE_SUFFIXES:
+            continue
+        why = _dotted_name_is_stale(name)
+        if why:
+            stale.append(f"{name}: {why}")
+    for path in sorted(set(re.findall(r"`([\w/]+\.py)\b", text))):
+        if path.startswith("minilayerlr/") or path in EXTERNAL_FILES:
+            continue
+        if not any((base / path).is_file() for base in PY_BASES):
+            stale.append(f"{path}: no such file")
+    assert not stale, f"{doc.relative_to(ROOT)} names what does not exist: {stale}"
+
+
+# -- relative links in the docs resolve ------------------------------------------------------
+
+def test_relative_links_in_the_docs_resolve():
+    """Every [text](path) in README.md, docs/*.md and tutorials/README.md names a file or folder
+    that exists (the README links to the pages its moved sections live in)."""
+    pages = [ROOT / "README.md", *ROOT.glob("docs/*.md"), ROOT / "tutorials" / "README.md"]
+    broken = [f"{page.relative_to(ROOT)}: {m.group(1)}"
+              for page in pages
+              for m in re.finditer(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8"))
+              if not m.group(1).startswith(("http://", "https://"))
+              and not (page.parent / m.group(1)).exists()]
+    assert not broken, f"links to nothing: {broken}"

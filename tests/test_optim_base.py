@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from minilayerlr.optim import SGD, Adam, AdamW, LayerwiseStepSize, apply_updates
+from optimizer_list import NAMES, make
+from strategies_peers import assert_pure, tiny_network
 
 
 def make_params():
@@ -31,6 +33,14 @@ def run(opt, steps=3):
 
 def leaves(tree):
     return [tree[k][n] for k in range(len(tree)) for n in tree[k]]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_optimizer_is_pure(name):
+    """Every entry of the one list: update leaves grads, params and the old state untouched
+    and repeats bit for bit (two steps, so the second sees a non-trivial state)."""
+    net, x, y, _ = tiny_network(seed=4)
+    assert_pure(make(name), net, x, y, steps=2)
 
 
 @pytest.mark.parametrize("opt", [SGD(lr=0.1), SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1),

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 import minilayerlr as mll
 from minilayerlr.errors import NonFiniteError
-from minilayerlr.optim import (GDLS, SGD, SLS, Adam, AdamW, DoG, GlobalStepSize, LDoG,
-                               LayerwiseStepSize, Prodigy, rule_v01)
+from minilayerlr.optim import SGD, Adam, AdamW, GlobalStepSize, LayerwiseStepSize, rule_v01
 from minilayerlr.optim.oracles import supply_oracles
 from minilayerlr.optim.state_checks import check_nested_state_values
 from minilayerlr.training import train
+from optimizer_list import OPTIMIZERS as OPTIMIZER_LIST
 from strategies_validation import expect_error
 
 NET = mll.Sequential([mll.Dense(3, 4), mll.Tanh(), mll.Dense(4, 2)], loss=mll.SoftmaxCrossEntropy())
@@ -26,30 +26,12 @@ PARAMS = NET.init(0)
 EV = NET.evaluate(PARAMS, X, Y)
 
 #: optimizer -> the state fields (dotted for a wrapper's base state) whose values feed the next
-#: step, and those of them that are never negative in a state the optimizer wrote
-OPTIMIZERS = {
-    "sgd-m": (lambda: SGD(lr=0.1, momentum=0.9), ["momentum"], []),
-    "adam": (Adam, ["mu", "nu"], ["nu"]),
-    "adamw": (AdamW, ["mu", "nu"], ["nu"]),
-    "sgd-m-ls": (lambda: LayerwiseStepSize(SGD(momentum=0.9)),
-                 ["base_state.momentum", "avg_numerators", "avg_denominators", "avg_curvatures",
-                  "avg_sq_norms", "reference_step_sizes", "step_sizes", "numerators",
-                  "curvatures", "denominators"],
-                 ["avg_sq_norms", "reference_step_sizes", "step_sizes"]),
-    "adamw-ls": (lambda: LayerwiseStepSize(AdamW()), ["base_state.mu", "base_state.nu"],
-                 ["base_state.nu"]),
-    "gdls": (GDLS, ["reference_step_sizes", "avg_sq_norms"], ["reference_step_sizes", "avg_sq_norms"]),
-    "dog": (DoG, ["initial_params", "max_distance", "grad_sq_sum"], ["max_distance", "grad_sq_sum"]),
-    "ldog": (lambda: LDoG(averaging=8.0), ["average", "max_distance", "grad_sq_sum"],
-             ["max_distance", "grad_sq_sum"]),
-    "prodigy": (Prodigy, ["initial_params", "mu", "nu", "s", "numerator", "d", "d_max", "d_hat"],
-                ["nu", "d", "d_max"]),
-    "sls": (SLS, ["step_size"], ["step_size"]),
-    "global": (lambda: GlobalStepSize(SGD(momentum=0.9)),
-               ["base_state.momentum", "avg_numerators", "avg_denominators", "avg_curvatures",
-                "avg_sq_norms", "reference_step_sizes"], ["avg_sq_norms", "reference_step_sizes"]),
-}
-ORACLES = {"curvature": EV.layer_curvature, "hvp": EV.hvp, "loss": lambda p: NET.loss_value(p, X, Y)}
+#: step, and those of them that are never negative in a state the optimizer wrote: the entries
+#: of the one list (tests/optimizer_list.py) that name them
+OPTIMIZERS = {name: (entry.make, list(entry.feeds), list(entry.nonnegative))
+              for name, entry in OPTIMIZER_LIST.items() if entry.feeds}
+ORACLES = {"curvature": EV.layer_curvature, "hvp": EV.hvp, "loss": lambda p: NET.loss_value(p, X, Y),
+           "kronecker_factors": EV.kronecker_factors}
 
 
 def oracles(opt):
@@ -105,7 +87,7 @@ def test_update_refuses_a_non_finite_or_negative_state_value(data):
     expect_error(lambda: check_nested_state_values(state), f"state.{field}" if "." in field else f"state.{leaf}")
 
 
-@pytest.mark.parametrize("name", ["sgd-m-ls", "global"])
+@pytest.mark.parametrize("name", ["sgd-m-ls", "global-sgd-m"])
 @pytest.mark.parametrize("code", [-1, 4, 99])
 def test_update_refuses_an_unknown_fallback_code(name, code):
     opt = OPTIMIZERS[name][0]()
@@ -123,7 +105,7 @@ def test_layerwise_update_refuses_per_block_arrays_of_the_wrong_kind(field, valu
                  f"state.{field}")
 
 
-@pytest.mark.parametrize("name", ["sgd-m-ls", "global"])
+@pytest.mark.parametrize("name", ["sgd-m-ls", "global-sgd-m"])
 def test_a_wrapper_count_that_disagrees_with_its_base_count_is_refused(name):
     opt = OPTIMIZERS[name][0]()
     state = stepped(opt)
@@ -141,8 +123,8 @@ def test_the_checks_accept_every_value_a_run_writes():
     assert np.any(state.avg_denominators < 0) and np.any(state.curvatures < 0)
     check_nested_state_values(state)
     _, state = opt.update(EV.grads, state, PARAMS, curvature=EV.layer_curvature)
-    for name, (make, _, _) in OPTIMIZERS.items():
-        check_nested_state_values(stepped(make(), steps=3))
+    for entry in OPTIMIZER_LIST.values():
+        check_nested_state_values(stepped(entry.make(), steps=3))
 
 
 @pytest.mark.parametrize("name, field, value", [

@@ -13,11 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minilayerlr as mll
-from minilayerlr.optim import GDLS, SGD, Adam, AdamW, LayerwiseStepSize
-from minilayerlr.optim import SLS, DoG, GlobalStepSize, LDoG, Prodigy
-from minilayerlr.optim import KFAC, AdaHessian, Shampoo
+from minilayerlr.optim import SGD, LayerwiseStepSize
 from minilayerlr.testing import gamma
 from minilayerlr.training import History, Progress, dataset_loss, load_checkpoint, train
+from optimizer_list import OPTIMIZERS as OPTIMIZER_LIST
 
 
 def _net():
@@ -63,33 +62,10 @@ def _assert_states_equal(a, b):
         assert np.array_equal(arrays_a[key], arrays_b[key]), key
 
 
-OPTIMIZERS = {
-    "sgd": lambda: SGD(lr=0.1),
-    "sgd-m": lambda: SGD(lr=0.1, momentum=0.9),
-    "sgd-nesterov-wd": lambda: SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
-    "adam": lambda: Adam(lr=0.01),
-    "adamw": lambda: AdamW(lr=0.01),
-    "sgd-ls": lambda: LayerwiseStepSize(SGD(), scale=0.5),
-    "sgd-m-ls-ema": lambda: LayerwiseStepSize(SGD(momentum=0.9), ema=0.7, scale=0.5),
-    "adamw-ls": lambda: LayerwiseStepSize(AdamW(), scale=0.5),
-    "adamw-ls-mc-fisher": lambda: LayerwiseStepSize(AdamW(), ema=0.5, scale=0.5,
-                                                   curvature_kind="mc_fisher", seed=3),
-    "sgd-m-ls-sign-hvp": lambda: LayerwiseStepSize(SGD(momentum=0.9), scale=0.5, damping=0.1,
-                                                  curvature_kind="sign_hvp", seed=5),
-    "gd-ls": lambda: GDLS(scale=0.5),
-    # the peers (issue 11): states with x_0, averages, Python floats and bools, oracles loss/hvp
-    "dog-averaged": lambda: DoG(averaging=8.0),
-    "ldog": lambda: LDoG(),
-    "prodigy-wd": lambda: Prodigy(weight_decay=0.01),
-    "sls": lambda: SLS(batches_per_epoch=4),
-    "global-sgd-m": lambda: GlobalStepSize(SGD(momentum=0.9)),
-    # second-order peers: inverses and roots every few steps, so a resume lands between refreshes
-    "kfac": lambda: KFAC(lr=0.03, inverse_every=3, seed=2),
-    "shampoo": lambda: Shampoo(lr=0.3, update_every=2),
-    "adahessian": lambda: AdaHessian(lr=0.05, seed=4),
-}
+#: the optimizers: the one list of tests/optimizer_list.py
+OPTIMIZERS = {name: entry.make for name, entry in OPTIMIZER_LIST.items()}
 #: the idealized method is full batch (one step per epoch, no shuffling)
-BATCH_SIZE = {"gd-ls": None}
+BATCH_SIZE = {name: None for name in OPTIMIZERS if getattr(OPTIMIZERS[name](), "full_batch", False)}
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
@@ -178,7 +154,7 @@ def _digest(result) -> str:
     return h.hexdigest()
 
 
-CROSS_PROCESS = ["sgd-m", "adamw", "sgd-m-ls-ema", "adamw-ls-mc-fisher", "sgd-m-ls-sign-hvp", "gd-ls"]
+CROSS_PROCESS = ["sgd-m", "adamw", "sgd-m-ls-ema", "adamw-ls-mc-fisher", "sgd-m-ls-sign-hvp", "gdls"]
 _CHILD = """
 import json, sys
 sys.path.insert(0, {tests!r})

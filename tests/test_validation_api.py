@@ -17,6 +17,8 @@ from minilayerlr.optim import SLS, DoG, GlobalStepSize, LDoG, Prodigy
 from minilayerlr.optim import KFAC, AdaHessian, Shampoo
 from minilayerlr.training import train
 from minilayerlr.errors import NonFiniteError
+from optimizer_list import NAMES
+from optimizer_list import OPTIMIZERS as OPTIMIZER_LIST
 from strategies_validation import BAD_COUNT, BAD_NAME, BAD_POSITIVE, corrupted, expect_error
 from test_data_loaders import write_cifar, write_cora, write_mnist
 
@@ -32,17 +34,14 @@ PARAMS = NET.init(0)
 EV = NET.evaluate(PARAMS, X, Y)
 LOSS = lambda p: NET.loss_value(p, X, Y)  # noqa: E731  (the loss oracle GDLS's line search declares)
 
-OPTIMIZERS = {
-    "sgd": lambda: SGD(lr=0.1),
-    "sgd-m": lambda: SGD(lr=0.1, momentum=0.9, weight_decay=0.01),
-    "adam": lambda: Adam(),
-    "adamw": lambda: AdamW(),
-    "sgd-ls": lambda: LayerwiseStepSize(SGD(momentum=0.9)),
-    "adamw-ls": lambda: LayerwiseStepSize(AdamW(), curvature_kind="ggn"),
-    "gd-ls": lambda: GDLS(),
-    "ls-mc-fisher": lambda: LayerwiseStepSize(SGD(momentum=0.9), curvature_kind="mc_fisher", seed=1),
-}
-optimizer_names = st.sampled_from(sorted(OPTIMIZERS))
+#: the optimizers: the one list of tests/optimizer_list.py; each takes exactly its declared oracles
+OPTIMIZERS = {name: entry.make for name, entry in OPTIMIZER_LIST.items()}
+ORACLES = {"curvature": EV.layer_curvature, "loss": LOSS, "hvp": EV.hvp,
+           "kronecker_factors": EV.kronecker_factors}
+
+
+def _oracles(opt):
+    return {name: ORACLES[name] for name in opt.oracles}
 
 
 def _flat_finite(tree):
@@ -127,39 +126,41 @@ def test_optimizer_hyper_parameter_combinations():
 
 # -- optimizer init and update ------------------------------------------------------------------
 
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=5)
 @given(st.data())
-def test_update_rejects_bad_grads(data):
-    name = data.draw(optimizer_names, label="optimizer")
+def test_update_rejects_bad_grads(name, data):
     opt = OPTIMIZERS[name]()
-    state = opt.init(PARAMS)
+    state, oracles = opt.init(PARAMS), _oracles(opt)
     k = data.draw(st.sampled_from(NET.blocks), label="block")
     key = data.draw(st.sampled_from(["W", "b"]), label="key")
     bad, kind = data.draw(corrupted(PARAMS[k][key]), label="array")
     grads = [dict(e) for e in EV.grads]
     grads[k][key] = bad
-    expect_error(lambda: opt.update(grads, state, PARAMS, curvature=EV.layer_curvature), "grads")
-    expect_error(lambda: opt.update(None, state, PARAMS, curvature=EV.layer_curvature), "grads")
-    expect_error(lambda: opt.update(EV.grads[:-1], state, PARAMS, curvature=EV.layer_curvature),
-                 ("grads", "state"))
+    expect_error(lambda: opt.update(grads, state, PARAMS, **oracles), "grads")
+    expect_error(lambda: opt.update(None, state, PARAMS, **oracles), "grads")
+    expect_error(lambda: opt.update(EV.grads[:-1], state, PARAMS, **oracles), ("grads", "state"))
 
 
-@given(optimizer_names, st.sampled_from(["none", "other_optimizer", "fewer_blocks", "tuple"]))
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("fault", ["none", "other_optimizer", "fewer_blocks", "tuple"])
 def test_update_rejects_a_foreign_state(name, fault):
     opt = OPTIMIZERS[name]()
     other = SGD() if not isinstance(opt, SGD) else Adam()
     state = {"none": None, "other_optimizer": other.init(PARAMS),
              "fewer_blocks": opt.init(PARAMS[:1]), "tuple": (0, None)}[fault]
-    expect_error(lambda: opt.update(EV.grads, state, PARAMS, curvature=EV.layer_curvature), "state")
+    expect_error(lambda: opt.update(EV.grads, state, PARAMS, **_oracles(opt)), "state")
 
 
-@given(optimizer_names, st.sampled_from(["none", "dict", "nan", "int", "entry_list"]))
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("fault", ["none", "dict", "nan", "int", "entry_list"])
 def test_init_rejects_bad_params(name, fault):
     bad = {"none": None, "dict": {"W": 1}, "nan": [{"W": np.full(2, np.nan)}],
            "int": [{"W": np.ones(2, dtype=int)}], "entry_list": [[1.0]]}[fault]
     expect_error(lambda: OPTIMIZERS[name]().init(bad), "params")
 
 
-@given(st.sampled_from(["adamw", "sgd-m", "adamw-ls"]), st.sampled_from(["missing", "nan", "shape"]))
+@given(st.sampled_from(["adamw", "sgd-m", "adamw-ls-ggn"]), st.sampled_from(["missing", "nan", "shape"]))
 def test_weight_decay_needs_good_params(name, fault):
     opt = OPTIMIZERS[name]()
     state = opt.init(PARAMS)
@@ -170,7 +171,7 @@ def test_weight_decay_needs_good_params(name, fault):
                  ("params", "grads"))
 
 
-@given(st.sampled_from(["sgd-ls", "adamw-ls", "gd-ls", "ls-mc-fisher"]),
+@given(st.sampled_from(["sgd-ls", "adamw-ls-ggn", "gdls", "sgd-m-ls-mc-fisher"]),
        st.sampled_from(["nan", "inf", "shape", "str", "none", "complex_list", "missing"]))
 def test_layerwise_refuses_bad_curvature_oracles(name, fault):
     opt = OPTIMIZERS[name]()
@@ -182,7 +183,7 @@ def test_layerwise_refuses_bad_curvature_oracles(name, fault):
     expect_error(lambda: opt.update(EV.grads, state, PARAMS, curvature=oracle, **loss), "curvature")
 
 
-@given(st.sampled_from(["sgd-ls", "adamw-ls", "gd-ls"]), st.sampled_from([0.0, -0.0]))
+@given(st.sampled_from(["sgd-ls", "adamw-ls-ggn", "gdls"]), st.sampled_from([0.0, -0.0]))
 def test_layerwise_with_a_zero_direction_stays_put(name, zero):
     # g = 0 gives d = 0, n_l = 0 and D_l = 0: 0/0 must not reach the parameters.
     opt = OPTIMIZERS[name]()
@@ -192,71 +193,30 @@ def test_layerwise_with_a_zero_direction_stays_put(name, zero):
     new = mll.apply_updates(PARAMS, updates)
     assert _flat_finite(new) and np.all(np.isfinite(state.step_sizes))
     assert state.fallback_names == ("ascent", "ascent")
-    if name != "adamw-ls":  # AdamW-LS still decays the weights by α_l·wd·θ with α_l = 0
+    if name != "adamw-ls-ggn":  # AdamW-LS still decays the weights by α_l·wd·θ with α_l = 0
         assert all(np.array_equal(a, b) for e, f in zip(new, PARAMS) for a, b in zip(e.values(), f.values()))
 
 
 # -- the peers' init and update (they take exactly their declared oracles) --------------------
 
-PEERS = {"dog": DoG, "ldog": lambda: LDoG(averaging=8.0), "prodigy": lambda: Prodigy(weight_decay=0.1),
-         "sls": SLS, "global": lambda: GlobalStepSize(AdamW()),
-         "kfac": KFAC, "shampoo": Shampoo, "adahessian": lambda: AdaHessian(weight_decay=0.1)}
-PEER_ORACLES = {"loss": lambda p: NET.loss_value(p, X, Y), "hvp": EV.hvp,
-                "kronecker_factors": EV.kronecker_factors}
-peer_names = st.sampled_from(sorted(PEERS))
-
-
-def _peer_oracles(opt):
-    return {name: PEER_ORACLES[name] for name in opt.oracles}
-
-
-@given(st.data())
-def test_peer_update_rejects_bad_grads(data):
-    opt = PEERS[data.draw(peer_names, label="optimizer")]()
-    state, oracles = opt.init(PARAMS), _peer_oracles(opt)
-    k = data.draw(st.sampled_from(NET.blocks), label="block")
-    key = data.draw(st.sampled_from(["W", "b"]), label="key")
-    bad, kind = data.draw(corrupted(PARAMS[k][key]), label="array")
-    grads = [dict(e) for e in EV.grads]
-    grads[k][key] = bad
-    expect_error(lambda: opt.update(grads, state, PARAMS, **oracles), "grads")
-    expect_error(lambda: opt.update(None, state, PARAMS, **oracles), "grads")
-    expect_error(lambda: opt.update(EV.grads[:-1], state, PARAMS, **oracles), ("grads", "state"))
-
-
-@given(peer_names, st.sampled_from(["none", "other_optimizer", "fewer_blocks", "tuple"]))
-def test_peer_update_rejects_a_foreign_state(name, fault):
-    opt = PEERS[name]()
-    state = {"none": None, "other_optimizer": SGD().init(PARAMS),
-             "fewer_blocks": opt.init(PARAMS[:1]), "tuple": (0, None)}[fault]
-    expect_error(lambda: opt.update(EV.grads, state, PARAMS, **_peer_oracles(opt)), "state")
-
-
-@given(peer_names, st.sampled_from(["none", "dict", "nan", "int", "entry_list"]))
-def test_peer_init_rejects_bad_params(name, fault):
-    bad = {"none": None, "dict": {"W": 1}, "nan": [{"W": np.full(2, np.nan)}],
-           "int": [{"W": np.ones(2, dtype=int)}], "entry_list": [[1.0]]}[fault]
-    expect_error(lambda: PEERS[name]().init(bad), "params")
-
-
-@given(st.sampled_from(["dog", "ldog", "prodigy", "sls", "global", "adahessian"]),
+@given(st.sampled_from(["dog", "ldog-averaged", "prodigy-wd", "sls", "global-adamw", "adahessian-wd"]),
        st.sampled_from(["missing", "nan", "shape"]))
 def test_peers_need_good_params(name, fault):
     # DoG, Prodigy and SLS always need θ (distance from x_0, trial points); the global step
     # and AdaHessian need it here for their weight decay
-    opt = PEERS[name]()
+    opt = OPTIMIZERS[name]()
     state = opt.init(PARAMS)
     bad = {"missing": None,
            "nan": [dict(e, W=np.full_like(e["W"], np.nan)) if e else e for e in PARAMS],
            "shape": [dict(e, W=e["W"][:1]) if e else e for e in PARAMS]}[fault]
-    expect_error(lambda: opt.update(EV.grads, state, bad, **_peer_oracles(opt)), ("params", "grads"))
+    expect_error(lambda: opt.update(EV.grads, state, bad, **_oracles(opt)), ("params", "grads"))
 
 
-@pytest.mark.parametrize("name, oracle", [("sls", "loss"), ("global", "hvp"),
-                                          ("kfac", "kronecker_factors"), ("adahessian", "hvp")])
+@pytest.mark.parametrize("name, oracle", [("sls", "loss"), ("global-adamw", "hvp"),
+                                          ("kfac", "kronecker_factors"), ("adahessian-wd", "hvp")])
 @pytest.mark.parametrize("fault", ["missing", "none", "not_callable"])
 def test_peers_name_a_missing_oracle(name, oracle, fault):
-    opt = PEERS[name]()
+    opt = OPTIMIZERS[name]()
     kwargs = {} if fault == "missing" else {oracle: None if fault == "none" else 1.0}
     expect_error(lambda: opt.update(EV.grads, opt.init(PARAMS), PARAMS, **kwargs), oracle)
 
@@ -477,14 +437,14 @@ def test_train_stops_on_a_nan_curvature_oracle():
     assert _flat_finite(result.params)
 
 
-@pytest.mark.parametrize("name", ["sgd-m", "adamw", "sgd-ls", "adamw-ls", "gd-ls"])
+@pytest.mark.parametrize("name", ["sgd-m", "adamw", "sgd-ls", "adamw-ls-ggn", "gdls"])
 def test_train_stops_when_the_loss_overflows(name):
     # Inputs near the float64 limit overflow the loss at the first step for every optimizer.
     net = mll.Sequential([mll.Dense(3, 2)], loss=mll.MeanSquaredError())
     x = X * 1e154
     y = np.zeros((6, 2))
     result = train(net, net.init(0), OPTIMIZERS[name](), x, y, epochs=3,
-                   batch_size=None if name == "gd-ls" else 3, progress=False)
+                   batch_size=None if name == "gdls" else 3, progress=False)
     assert result.history.diverged
     assert _flat_finite(result.params)
 

@@ -14,9 +14,9 @@
 # 3. shows why one HVP with the whole direction $d$ is **not** the per-layer
 #    quantity $q_l$, and what is.
 #
-# The library follows design A of our STYLE notes (explicit $\mathcal R$-rules per
-# layer); design B (generic dual numbers through the same code) lives here, as a
-# derivation checked against it.
+# The library writes explicit $\mathcal R$-rules per layer (the layer protocol of
+# docs/design.md, §4); the other honest design, generic dual numbers run through the
+# same code, lives here, as a derivation checked against it.
 
 # %%
 from minilayerlr.testing.notebook import start_tutorial

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from ..curvature import UNBIASED_KINDS
 from ..errors import UserError
 
 
@@ -16,7 +17,7 @@ def add_ls_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ls-denominator", choices=("abs", "signed", "rms"),
                    help="how the layer-wise curvature q_l is averaged: abs (the default, |q_l|), "
                         "signed (q_l, the 0.1 rule) or rms (√ of the average q_l²)")
-    p.add_argument("--ls-curvature", choices=("hessian", "ggn", "sign_hvp", "mc_fisher"),
+    p.add_argument("--ls-curvature", choices=UNBIASED_KINDS,
                    help="the curvature q_l of the layer-wise methods: hessian (the default, "
                         "exact blocks), ggn (exact Gauss-Newton blocks), or an estimator")
     p.add_argument("--ls-ema", type=float, metavar="RHO",

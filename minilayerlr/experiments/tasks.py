@@ -94,17 +94,7 @@ def _check_choice(name: str, value, choices) -> str:
 
 
 def _block_names(net: Sequential) -> List[str]:
-    names = []
-    for k in net.blocks:
-        layer = net.layers[k]
-        if isinstance(layer, Conv2d):
-            names.append(f"conv{k} {layer.in_channels}→{layer.out_channels}")
-        elif isinstance(layer, (Dense, GraphConv)):
-            kind = "gcn" if isinstance(layer, GraphConv) else "dense"
-            names.append(f"{kind}{k} {layer.in_features}→{layer.out_features}")
-        else:
-            names.append(f"layer{k}")
-    return names
+    return [net.layers[k].block_label(k) for k in net.blocks]
 
 
 def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

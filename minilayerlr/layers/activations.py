@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer
+from .base import Layer, ratio_min
 
 
 def sigmoid(x):
@@ -61,7 +61,21 @@ class Activation(Layer):
 
 
 class ReLU(Activation):
-    """σ(x) = max(x, 0); σ' = 1[x > 0] (0 at the kink), σ'' = 0 almost everywhere."""
+    """σ(x) = max(x, 0); σ' = 1[x > 0] (0 at the kink), σ'' = 0 almost everywhere.
+
+    Kinks: entry i keeps its sign along x + tẋ while |t| < |x_i| / |ẋ_i|.
+    """
+
+    smooth = False
+
+    def kink_pattern(self, x):
+        return x > 0
+
+    def kink_radius(self, x, x_dot):
+        return ratio_min(np.abs(x).ravel(), np.abs(x_dot).ravel())
+
+    def kink_margin(self, x):
+        return float(np.min(np.abs(x)))
 
     def value(self, x):
         return np.maximum(x, 0)

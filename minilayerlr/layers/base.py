@@ -21,6 +21,25 @@ plus its description: ``param_names``, ``param_shapes()``, ``init(rng)``,
 ``output_shape(shape)``, ``mixes_examples`` and ``check_batch(n)`` (a no-op
 unless the layer needs a particular batch, as a graph layer does).
 
+**Assumption of the one-sweep curvature**: a layer is *linear in its own
+parameters* (∂²y/∂p² = 0; Dense, Conv2d and GraphConv are). Along block l's
+direction alone the tangent enters layer l through ṗ only (ẋ = 0) and every later
+layer through ẋ only (ṗ = 0), so no layer meets the mixed term ∂²y/∂x∂p, layer l
+adds no term of its own, and q_l is the later layers' ``curvature_term`` plus the
+loss's ẏᵀ∇²Lẏ (``minilayerlr.curvature``). A layer curved in its parameters would
+need a term the sweep does not add.
+
+Optional members, with defaults for a smooth layer that has no factorisation
+(callers ask the layer instead of testing its class):
+
+* ``block_label(index)``: a readable name of the block for legends ("layer3").
+* ``kronecker_factors(p, cache, delta)``: K-FAC's {"A", "G"} from the cache and
+  the sampled output gradients δ (``minilayerlr.kronecker``), or None.
+* ``smooth``, ``kink_pattern(x)``, ``kink_radius(x, x_dot)``, ``kink_margin(x)``:
+  a piecewise-linear layer (ReLU, max pooling) sets ``smooth = False`` and says
+  where its kinks are, so that derivative checks keep their stencils off them
+  (``minilayerlr.testing.kinks``).
+
 Optional fast paths (defaults here are written with the rules above; a layer
 overrides them only to skip work, and tests check both against the rules):
 
@@ -40,6 +59,7 @@ Neural Computation 6(1), 1994 (the R-operator, section 3).
 """
 from __future__ import annotations
 
+import math
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -56,6 +76,17 @@ def add(a: Optional[Array], b: Optional[Array]) -> Optional[Array]:
     if b is None:
         return a
     return a + b
+
+
+def ratio_min(distance: Array, rate: Array) -> float:
+    """min over entries of distance / rate, entries that do not move (rate 0) excluded."""
+    moving = rate > 0
+    return float(np.min(distance[moving] / rate[moving])) if np.any(moving) else math.inf
+
+
+def with_ones(a: Array) -> Array:
+    """ã = (a, 1) row by row: (M, d) -> (M, d + 1) (the bias as a last input of 1)."""
+    return np.concatenate([a, np.ones((a.shape[0], 1), dtype=a.dtype)], axis=1)
 
 
 def check_init(init: str, allowed=("glorot", "he")) -> str:
@@ -83,6 +114,8 @@ class Layer:
     param_names: Tuple[str, ...] = ()
     #: True when output row n depends on input rows other than n (graph layers)
     mixes_examples: bool = False
+    #: False when the layer has kinks (ReLU, max pooling): it is then C⁰ but not C¹ there
+    smooth: bool = True
 
     def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
         """Shape of each parameter, in ``param_names`` order (empty when there are none)."""
@@ -130,6 +163,26 @@ class Layer:
     def curvature_term(self, p, cache, x_dot, g_y) -> Array:
         """⟨g_y, ∂²y/∂x²[ẋ, ẋ]⟩ per tangent, shape (K,); zero for input-linear layers."""
         return np.zeros(x_dot.shape[0], dtype=x_dot.dtype)
+
+    def block_label(self, index: int) -> str:
+        """A readable name for the block at ``net.layers[index]``, e.g. in plot legends."""
+        return f"layer{index}"
+
+    def kronecker_factors(self, p, cache, delta) -> Optional[Dict[str, Array]]:
+        """K-FAC's factors {"A", "G"} from the cache and sampled output gradients δ, or None."""
+        return None
+
+    def kink_pattern(self, x) -> Optional[Array]:
+        """The discrete state of the layer at input x (signs, argmaxes); None when smooth."""
+        return None
+
+    def kink_radius(self, x, x_dot) -> float:
+        """Largest |t| for which ``kink_pattern(x + t ẋ)`` is that at x (inf when smooth)."""
+        return math.inf
+
+    def kink_margin(self, x) -> float:
+        """Smallest distance of x to the layer's kinks (inf when smooth)."""
+        return math.inf
 
     def output_shape(self, input_shape: Tuple[int, ...]) -> Tuple[int, ...]:
         """Shape of one example's output given one example's input shape."""

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..validation import check_int
-from .base import Layer, add, check_init, draw_weights
+from .base import Layer, add, check_init, draw_weights, with_ones
 
 
 def patches(x, k, stride, padding):
@@ -57,6 +57,19 @@ def col2im(cols, input_shape, k, stride, padding):
             out[:, :, u:u + stride * (h_out - 1) + 1:stride,
                 v:v + stride * (w_out - 1) + 1:stride] += cols[..., u, v]
     return out[:, :, padding:padding + H, padding:padding + W]
+
+
+def conv_factors(cols, delta):
+    """KFC's A = (1/N) Σ_{n,t} p̃ p̃ᵀ and G = (1/|T|) Σ_{n,t} δ δᵀ (``minilayerlr.kronecker``).
+
+    Args:
+        cols: patches (N, H_out, W_out, C, k, k), the layer's cached im2col.
+        delta: δ (N, O, H_out, W_out), sampled output gradients.
+    """
+    n, h, w = cols.shape[:3]
+    p = with_ones(cols.reshape(n * h * w, -1))
+    d = np.moveaxis(delta, 1, -1).reshape(n * h * w, -1)
+    return {"A": p.T @ p / n, "G": d.T @ d / (h * w)}
 
 
 class Conv2d(Layer):
@@ -119,6 +132,12 @@ class Conv2d(Layer):
         return out.reshape(z.shape[:2] + out.shape[1:])
 
     # -- the five rules --------------------------------------------------------------
+    def block_label(self, index):
+        return f"conv{index} {self.in_channels}→{self.out_channels}"
+
+    def kronecker_factors(self, p, cache, delta):
+        return conv_factors(cache[1], delta)
+
     def forward(self, p, x):
         cols = self._im2col(x)  # (N, h, w, C, k, k), kept for the other four rules
         y = np.ascontiguousarray(self._correlate(cols, p["W"]) + p["b"][:, None, None])

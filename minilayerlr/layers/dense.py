@@ -4,7 +4,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..validation import check_int
-from .base import Layer, add, check_init, draw_weights
+from .base import Layer, add, check_init, draw_weights, with_ones
+
+
+def dense_factors(inputs, delta):
+    """K-FAC's A = ãᵀã / N and G = δᵀδ (``minilayerlr.kronecker``).
+
+    Args:
+        inputs: a (N, d_in), the layer's input (ÂX for GraphConv).
+        delta: δ (N, d_out), sampled output gradients.
+    """
+    a = with_ones(inputs)
+    return {"A": a.T @ a / inputs.shape[0], "G": delta.T @ delta}
 
 
 class Dense(Layer):
@@ -35,6 +46,12 @@ class Dense(Layer):
             raise ValueError(f"{type(self).__name__}: expected inputs of shape "
                              f"(N, {self.in_features}), got (N, *{input_shape})")
         return (self.out_features,)
+
+    def block_label(self, index):
+        return f"dense{index} {self.in_features}→{self.out_features}"
+
+    def kronecker_factors(self, p, x, delta):
+        return dense_factors(x, delta)
 
     def forward(self, p, x):
         return x @ p["W"] + p["b"], x

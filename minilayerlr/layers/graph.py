@@ -82,6 +82,9 @@ class GraphConv(Dense):
         return (f"GraphConv(in_features={self.in_features}, out_features={self.out_features}, "
                 f"adjacency=<{self.adjacency.shape[0]} nodes, {self.adjacency.nnz} nonzeros>)")
 
+    def block_label(self, index):  # the factors are Dense's on the cached ÂX (our choice)
+        return f"gcn{index} {self.in_features}→{self.out_features}"
+
     def check_batch(self, num_rows: int) -> None:
         if num_rows != self.adjacency.shape[0]:
             raise ValueError(f"x: GraphConv needs one row per node ({self.adjacency.shape[0]}), got {num_rows}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..validation import check_int
-from .base import Layer
+from .base import Layer, ratio_min
 
 
 def windows(x, k):
@@ -79,7 +79,32 @@ class _Pool2d(Layer):
 
 
 class MaxPool2d(_Pool2d):
-    """y = max over each k×k window (stride k)."""
+    """y = max over each k×k window (stride k).
+
+    Kinks: a window's maximum x_m stays the maximum along x + tẋ while
+    |t| < (x_m − x_j) / |ẋ_m − ẋ_j| for every other entry j; entries that move
+    together (ẋ_j = ẋ_m, e.g. two ReLU zeros) never swap, so their ties are harmless.
+    """
+
+    smooth = False
+
+    def kink_pattern(self, x):
+        return np.argmax(windows(x, self.kernel_size), axis=-1)
+
+    def kink_radius(self, x, x_dot):
+        win, win_dot = windows(x, self.kernel_size), windows(x_dot, self.kernel_size)
+        top = np.argmax(win, axis=-1)[..., None]
+        gap = np.take_along_axis(win, top, axis=-1) - win
+        rate = np.abs(np.take_along_axis(win_dot, top, axis=-1) - win_dot)
+        return ratio_min(gap.ravel(), rate.ravel())
+
+    def kink_margin(self, x):
+        """min over windows of x_max − x_j for the other entries j, exact ties excluded
+        (they come from ReLU zeros, which move together)."""
+        win = windows(x, self.kernel_size)
+        gap = win.max(axis=-1, keepdims=True) - win
+        gap = gap[gap > 0]
+        return float(gap.min()) if gap.size else float("inf")
 
     def _select(self, win):
         first_max = win.argmax(axis=-1)

@@ -6,8 +6,8 @@ Pure optax-style optimizers: ``state = opt.init(params)``, then
 paper's method (arXiv 2305.13664) and the safeguards we chose.
 """
 from minilayerlr.optim.base import SGD, Adam, AdamState, AdamW, SGDState, step_diagnostics
-from minilayerlr.optim.layerwise import (CURVATURE_KINDS, ESTIMATOR_KINDS, FALLBACK_NAMES, SEEDED_KINDS,
-                                         FALLBACK_RULES, LayerwiseStepSize, LayerwiseStepSizeState)
+from minilayerlr.optim.layerwise import (CURVATURE_KINDS, FALLBACK_NAMES, FALLBACK_RULES,
+                                         SEEDED_KINDS, LayerwiseStepSize, LayerwiseStepSizeState)
 from minilayerlr.optim.presets import GDLS, rule_v01
 from minilayerlr.tree import (apply_updates, block_dot, block_indices, block_sq_norm,
                               scale_blocks, tree_map)
@@ -15,7 +15,7 @@ from minilayerlr.tree import (apply_updates, block_dot, block_indices, block_sq_
 __all__ = [
     "SGD", "SGDState", "Adam", "AdamW", "AdamState",
     "LayerwiseStepSize", "LayerwiseStepSizeState", "GDLS", "rule_v01",
-    "FALLBACK_NAMES", "FALLBACK_RULES", "CURVATURE_KINDS", "SEEDED_KINDS", "ESTIMATOR_KINDS",
+    "FALLBACK_NAMES", "FALLBACK_RULES", "CURVATURE_KINDS", "SEEDED_KINDS",
     "apply_updates", "tree_map", "block_indices", "block_dot", "block_sq_norm",
     "scale_blocks", "step_diagnostics",
 ]

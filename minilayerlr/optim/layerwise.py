@@ -3,36 +3,44 @@
 A base method (SGD, SGD with momentum, Adam, AdamW) proposes a direction
 d = (d_1, …, d_L). Each block l then gets the step that minimises the local
 quadratic model of the loss along its own direction, every other block held
-fixed::
+fixed, m_l(α) = f(θ) − α g_lᵀd_l + ½ α² d_lᵀH_ll d_l. The rule as the code runs
+it (``LayerwiseStepSize.update``; the defaults in brackets)::
 
-    m_l(α) = f(θ) − α g_lᵀd_l + ½ α² d_lᵀH_ll d_l
-    α_l    = η · g_lᵀd_l / (q_l + λ‖d_l‖²),   q_l = d_lᵀH_ll d_l
-    θ_l   ← θ_l − α_l d_l
+    d = base.direction(g),   g̃ = g + wd_c θ          (wd_c: SGD's coupled L2 decay)
+    n_l = g̃_lᵀd_l,   q_l = d_lᵀH_ll d_l (the oracle),   s_l = ‖d_l‖²
+    n̄_l, κ̄_l, s̄_l = zero-start EMAs of n_l, |q_l|, s_l, factor ρ [0.9],
+                     each bias-corrected by the same 1/(1 − ρᵗ), so it cancels in α
+    α_l = min(η · n̄_l / (κ̄_l + (wd_c + λ) s̄_l), α_max)     [η = 1/L, λ = 0, α_max = ∞]
+    θ_l ← (θ_l − α_l d_l) / (1 + α_l wd_d)                  (wd_d: AdamW's decoupled decay)
 
-The formula is the natural reading of the paper's abstract (its full text is
-not available to us); the denominator, multiplier, averages, fallbacks and their
-defaults are *our* choices, each a documented parameter. The rule's pure functions
-are in ``minilayerlr.optim.rule``; ``LayerwiseStepSize.update`` checks its inputs once
-and calls them in order: direction → numerators → curvature → average → rule →
-fallbacks → updates. The optimizer never sees a network: it gets the gradients and
-a curvature oracle ``curvature(d) -> q`` of shape (L,) (``ev.layer_curvature``,
-``BlockQuadratic.evaluate(x).layer_curvature``, or any lambda in tests).
+and a fallback replaces α_l when n_l ≤ 0 or n̄_l ≤ 0 (ascent: α_l = 0) or the
+denominator is ≤ 0 (the last formula α_l). With ρ = 0, λ = 0 and no decay it is
+the paper's α_l = η g_lᵀd_l / d_lᵀH_ll d_l. κ = |q| is the second edition's
+choice (``denominator="abs"``); ``rule_v01`` averages the signed q. With
+``one_block`` (``GlobalStepSize``) the whole network is one block: n, q = dᵀ(Hd)
+and s are sums over the network, η = 1, and every block takes the one α.
+
+The formula reads the paper's abstract (its full text is not available to us);
+the denominator, multiplier, averages, fallbacks and defaults are *our* choices, each
+a parameter. ``update`` checks its inputs once and calls the pure functions of
+``minilayerlr.optim.rule`` in that order. It never sees a network, only the gradients
+and an oracle ``curvature(d) -> q`` of shape (L,) (``ev.layer_curvature``, or any lambda).
 """
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Callable, ClassVar, Optional, Tuple, Union
 
 import numpy as np
 
+from minilayerlr.curvature import EXACT_KINDS, KINDS, SEEDED_KINDS
 from minilayerlr.errors import NonFiniteError
 from minilayerlr.optim.base import SGD, check_state_type, objective_gradient
-from minilayerlr.optim.oracles import check_oracle, real_result
-from minilayerlr.optim.rule import (ASCENT, CAPPED, DENOMINATORS, FALLBACK_NAMES, FALLBACK_RULES,
-                                    MULTIPLIERS, NO_FALLBACK, NONPOSITIVE_CURVATURE,
-                                    apply_fallbacks, coupling_multiplier, curvature_magnitude,
+from minilayerlr.optim.oracles import (check_oracle, checked_curvature, quadratic_form,
+                                       takes_keyword)
+from minilayerlr.optim.rule import (DENOMINATORS, FALLBACK_NAMES, FALLBACK_RULES, MULTIPLIERS,
+                                    apply_fallbacks, coupled_step_sizes, curvature_magnitude,
                                     curvature_statistic, fallback_codes, layerwise_step_sizes,
                                     moving_average)
 from minilayerlr.optim.safeguards import backtrack_updates, implicit_decay_step_sizes
@@ -41,12 +49,10 @@ from minilayerlr.tree import Params, block_dot, block_indices, block_sq_norm
 from minilayerlr.validation import (check_int, check_nonnegative, check_positive,
                                     check_unit_interval, is_real_number)
 
-#: Curvature kinds the network engine understands; SEEDED_KINDS get a seed per step.
-CURVATURE_KINDS = ("hessian", "ggn", "sign_hvp", "naive_hvp", "mc_fisher")
-SEEDED_KINDS = ("sign_hvp", "mc_fisher")
-ESTIMATOR_KINDS = SEEDED_KINDS  # the former name, kept for one release
+#: Curvature kinds (the table is ``minilayerlr.curvature.KINDS``); SEEDED_KINDS get a seed per step.
+CURVATURE_KINDS = tuple(KINDS)
 #: Kinds whose oracle can also return the Gauss-Newton Gram (``scale="coupling"``).
-COUPLING_KINDS = (None, "hessian", "ggn")
+COUPLING_KINDS = (None,) + EXACT_KINDS
 #: The second-edition defaults (docs/measurements.md: chosen by a rule written before measuring).
 DEFAULT_DENOMINATOR = "abs"
 DEFAULT_MULTIPLIER = "blocks"
@@ -54,7 +60,8 @@ DEFAULT_MULTIPLIER = "blocks"
 
 @dataclass(frozen=True)
 class LayerwiseStepSizeState:
-    """State of :class:`LayerwiseStepSize`; every array has shape (L,).
+    """State of :class:`LayerwiseStepSize`; every array has shape (L,) (with ``one_block``,
+    all but ``step_sizes`` have shape (1,)).
 
     Attributes:
         count: number of steps taken.
@@ -100,25 +107,21 @@ class LayerwiseStepSizeState:
         return tuple(FALLBACK_NAMES[c] for c in self.fallbacks)
 
     def diagnostics(self) -> dict:
-        """What the training loop records per step: ``step_sizes`` and ``fallbacks`` (codes)."""
-        return {"step_sizes": self.step_sizes, "fallbacks": self.fallbacks}
+        """What the training loop records per step: ``step_sizes`` and ``fallbacks``, per block (L,)."""
+        fallbacks = self.fallbacks
+        if len(fallbacks) != len(self.step_sizes):  # one block for the network: its code, per block
+            fallbacks = np.full(len(self.step_sizes), fallbacks[0], dtype=np.int64)
+        return {"step_sizes": self.step_sizes, "fallbacks": fallbacks}
 
-    check_values = rule_state_checks(per_block=True, n_codes=len(FALLBACK_NAMES))
+    check_values = rule_state_checks(n_codes=len(FALLBACK_NAMES))
 
 
 @dataclass(frozen=True)
 class LayerwiseStepSize:
     """Replace a base method's learning rate by one step size per block.
 
-    For each block l, with d from ``base.direction`` and g̃ = g + wd_c·θ (the
-    gradient of the objective including SGD's coupled L2 decay wd_c)::
-
-        n_l = g̃_lᵀd_l,  s_l = ‖d_l‖²,  q_l = curvature(d)_l
-        n̄, κ̄, s̄ ← zero-start EMAs with factor ρ of n, |q| and s, bias-corrected
-        α_l = min(η · n̄_l / (κ̄_l + (wd_c + λ) s̄_l), α_max),  η = 1/L   (the fallbacks aside)
-        θ_l ← (θ_l − α_l d_l)/(1 + α_l·wd_d)            (wd_d: AdamW's decoupled decay)
-
-    That is the default (the second edition; docs/measurements.md says how it was
+    The rule is the one stated in this module's docstring, with its averages.
+    Its default is the second edition (docs/measurements.md says how it was
     chosen among the candidates of ``minilayerlr.optim.rule``): the average of the
     curvature's magnitude |q_l| has no pole where q_l changes sign between batches,
     and on a convex problem (q_l ≥ 0) it is the 0.1 rule exactly. ``rule_v01`` builds
@@ -175,6 +178,9 @@ class LayerwiseStepSize:
         line_search: Armijo backtracking on the step with the ``loss`` oracle (default
             False; GDLS turns it on): f never increases (docs/theory.md, Theorem 10).
         full_batch: the method assumes exact gradients (GDLS): ``train`` refuses mini-batches.
+        one_block: the whole network as one block (``GlobalStepSize``, the ablation): q = dᵀ(Hd)
+            from the ``hvp`` oracle, n and s summed over the blocks, η = 1 unless a number is
+            given, and every block takes the one α (default False).
 
     AdamW's decay is implicit (our choice; docs/theory.md, Prop. 11): AdamW's update with
     lr α̃_l = α_l/(1 + α_l wd), recorded in ``step_sizes``; it never reverses θ.
@@ -197,11 +203,16 @@ class LayerwiseStepSize:
     line_search: bool = False
     denominator: str = DEFAULT_DENOMINATOR
     full_batch: bool = False
+    one_block: bool = False
+
+    #: the class of the state ``init`` returns
+    state_class: ClassVar[type] = LayerwiseStepSizeState
 
     @property
     def oracles(self) -> Tuple[str, ...]:
-        """The oracles ``update`` needs: curvature, and loss when ``line_search`` is on."""
-        return ("curvature", "loss") if self.line_search else ("curvature",)
+        """The oracles ``update`` needs: curvature (hvp with ``one_block``), and loss with ``line_search``."""
+        curvature = "hvp" if self.one_block else "curvature"
+        return (curvature, "loss") if self.line_search else (curvature,)
 
     def __post_init__(self):
         for attr in ("init", "direction"):
@@ -233,8 +244,10 @@ class LayerwiseStepSize:
             raise ValueError(f"curvature_kind: the coupling multiplier needs an exact kind "
                              f"{COUPLING_KINDS[1:]}, got {self.curvature_kind!r}; pass a number "
                              f"or 'blocks' as scale")
+        if self.one_block and self.curvature_kind is not None:
+            raise ValueError("curvature_kind: with one_block, q = dᵀ(Hd) is exact; expected None")
         check_int("seed", self.seed, minimum=0)
-        for name in ("line_search", "full_batch"):
+        for name in ("line_search", "full_batch", "one_block"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name}: expected True or False, got {getattr(self, name)!r}")
 
@@ -249,12 +262,13 @@ class LayerwiseStepSize:
         """Return the initial state: the base state and zeros for every per-block array."""
         base_state = self.base.init(params)  # checks params
         n = len(block_indices(params))
-        zeros = np.zeros(n)
-        return LayerwiseStepSizeState(
-            count=0, base_state=base_state, step_sizes=zeros,
+        zeros = np.zeros(1 if self.one_block else n)
+        return self.state_class(
+            count=0, base_state=base_state, step_sizes=np.zeros(n),
             numerators=zeros, curvatures=zeros, denominators=zeros,
             avg_numerators=zeros, avg_denominators=zeros, avg_curvatures=zeros,
-            avg_sq_norms=zeros, fallbacks=np.zeros(n, dtype=np.int64), reference_step_sizes=zeros)
+            avg_sq_norms=zeros, fallbacks=np.zeros(len(zeros), dtype=np.int64),
+            reference_step_sizes=zeros)
 
     def multiplier(self, num_blocks: int) -> float:
         """The fixed η: ``scale``, or 1/L for "blocks"; the coupling's η is in ``state.multiplier``."""
@@ -269,6 +283,7 @@ class LayerwiseStepSize:
                params: Optional[Params] = None, *,
                curvature: Optional[Callable[..., np.ndarray]] = None,
                loss: Optional[Callable[[Params], float]] = None,
+               hvp: Optional[Callable[[Params], Params]] = None,
                ) -> Tuple[Params, LayerwiseStepSizeState]:
         """Compute one layer-wise step.
 
@@ -280,6 +295,8 @@ class LayerwiseStepSize:
                 with the coupling multiplier it is called with ``coupling=True`` and
                 returns ``(q, C)``, C of shape (L, L).
             loss: θ ↦ f(θ) on the same batch; needed (and only used) with ``line_search``.
+            hvp: v ↦ Hv (params structure), e.g. ``ev.hvp``; needed (and only used) with
+                ``one_block``, which asks it for q = dᵀ(Hd) instead of ``curvature``.
 
         Returns:
             ``(updates, new_state)``, updates_l = −α_l(d_l + wd_d θ_l) with α_l = ``step_sizes``
@@ -289,20 +306,20 @@ class LayerwiseStepSize:
             ValueError: a missing or malformed ``curvature`` (or ``loss``) oracle or oracle
                 result, NaN/Inf in ``grads``, mismatched structures.
         """
-        check_oracle("curvature", curvature, type(self).__name__)
+        oracle = check_oracle(self.oracles[0], hvp if self.one_block else curvature,
+                              type(self).__name__)
         if self.line_search:
             check_oracle("loss", loss, f"{type(self).__name__}(line_search=True)")
             if params is None:
                 raise ValueError("params: the line search needs the current parameters")
-        check_state_type(state, LayerwiseStepSizeState, type(self).__name__)
+        check_state_type(state, self.state_class, type(self).__name__)
         wd_c = float(self.base.coupled_weight_decay)
         wd_d = float(self.base.decoupled_weight_decay)
         t = state.count + 1
         # base.direction checks grads, params and the base state: the one check of each
         d, base_state = self.base.direction(grads, state.base_state, params)
-        numer = block_dot(objective_gradient(grads, params, wd_c), d)
-        q, gram, seed = self._curvature(curvature, d, t, len(numer))
-        sq = block_sq_norm(d)
+        numer, q, sq, gram, seed = self._measure(oracle, objective_gradient(grads, params, wd_c),
+                                                 d, t, state.avg_numerators.shape)
         damping = wd_c + self.damping
         denom = q + damping * sq
         if not (np.all(np.isfinite(numer)) and np.all(np.isfinite(denom))):
@@ -317,34 +334,44 @@ class LayerwiseStepSize:
             eta = self.multiplier(len(numer))
             raw = layerwise_step_sizes(avg_n, magnitude, avg_s, scale=eta, damping=damping)
         else:  # each block's own model step, then η from how those steps add up
-            unit = layerwise_step_sizes(avg_n, magnitude, avg_s, scale=1.0, damping=damping)
-            moving = fallback_codes(numer, avg_n, avg_d, unit, math.inf) == NO_FALLBACK
-            # the damped curvature, as in D: λ‖d‖² is block diagonal (d_lᵀd_k = 0 for l ≠ k)
-            gram = gram + np.diag(damping * sq)
-            eta = coupling_multiplier(np.where(moving, unit, 0.0), gram, len(numer))
-            raw = eta * unit
+            eta, raw = coupled_step_sizes(numer, avg_n, magnitude, avg_s, gram, sq, damping=damping)
         codes = fallback_codes(numer, avg_n, avg_d, raw, self.max_step)
         alpha, reference = apply_fallbacks(
             raw, codes, state.reference_step_sizes, on_ascent=self.on_ascent,
             on_nonpositive_curvature=self.on_nonpositive_curvature, max_step=self.max_step)
         if wd_d > 0:  # Proposition 11: implicit decay, never reverses θ
             alpha = implicit_decay_step_sizes(alpha, wd_d)
+        if self.one_block:
+            alpha = np.full(len(state.step_sizes), alpha[0])
         updates, factor = _updates(d, params, alpha, wd_d), 1.0
         if self.line_search:  # Theorem 10: f(θ + updates) ≤ f(θ), bit for bit
             updates, factor = backtrack_updates(updates, params, grads, loss)
-        return updates, LayerwiseStepSizeState(
+        return updates, self.state_class(
             count=t, base_state=base_state, step_sizes=factor * alpha, numerators=numer,
             curvatures=q, denominators=denom, avg_numerators=avg_n,
             avg_denominators=avg_d, avg_curvatures=avg_k, avg_sq_norms=avg_s,
             fallbacks=codes, reference_step_sizes=reference, curvature_seed=seed,
             line_search_factor=factor, multiplier=float(eta))
 
+    def _measure(self, oracle, objective_grads: Params, d: Params, t: int, kept: tuple):
+        """(n, q, s, C or None, seed) of the rule, per block or (``one_block``) summed; ``kept``
+        is the shape of the state's averages, which must be that of n."""
+        numer, sq = block_dot(objective_grads, d), block_sq_norm(d)
+        if self.one_block:  # the network as one block: q = dᵀ(Hd), n and s summed
+            numer, sq = np.array([numer.sum()]), np.array([sq.sum()])
+            q, gram, seed = np.array([quadratic_form(oracle, d)]), None, None
+        else:
+            q, gram, seed = self._curvature(oracle, d, t, len(numer))
+        if kept != numer.shape:
+            raise ValueError(f"state: holds averages of shape {kept}, this optimizer keeps "
+                             f"{numer.shape}; call its init with these parameters")
+        return numer, q, sq, gram, seed
+
     def _curvature(self, curvature, d: Params, t: int, n_blocks: int):
-        """(q, C or None, seed): q = curvature(d) (with kind, a per-step seed and the Gram as
-        configured), checked: q of shape (L,), C of shape (L, L), finite."""
+        """(q, C or None, seed): q = curvature(d) with the kind, seed and Gram configured, checked."""
         kind, seed = self.curvature_kind, None
         extra = {"coupling": True} if self.coupled else {}
-        if extra and not _takes_coupling(curvature):
+        if extra and not takes_keyword(curvature, "coupling"):
             raise ValueError("curvature: the coupling multiplier (scale='coupling', the default) "
                              "calls the oracle with coupling=True for (q, C); this oracle takes "
                              "no coupling argument: pass scale='blocks' or a number")
@@ -356,22 +383,7 @@ class LayerwiseStepSize:
             result = curvature(d, kind=kind, seed=seed)
         else:
             result = curvature(d, kind=kind, **extra)
-        gram = None
-        if self.coupled:
-            if not (isinstance(result, tuple) and len(result) == 2):
-                raise ValueError("curvature: with the coupling multiplier the oracle must return "
-                                 "(q, C) when called with coupling=True (ev.layer_curvature does)")
-            result, gram = result
-            gram = real_result(gram, "curvature", "a Gram matrix C of shape (L, L)")
-            if gram.shape != (n_blocks, n_blocks) or not np.all(np.isfinite(gram)):
-                raise ValueError(f"curvature: the Gram C must be finite of shape "
-                                 f"({n_blocks}, {n_blocks}), got shape {gram.shape}")
-        q = real_result(result, "curvature", "one real q_l per block")
-        if q.shape != (n_blocks,):
-            raise ValueError(f"curvature: the oracle must return shape ({n_blocks},) "
-                             f"(one q_l per block), got {q.shape}")
-        if not np.all(np.isfinite(q)):
-            raise NonFiniteError(f"curvature: the oracle returned non-finite values {q}")
+        q, gram = checked_curvature(result, n_blocks, self.coupled)
         return q, gram, seed
 
 
@@ -385,12 +397,3 @@ def _updates(d: Params, params: Optional[Params], alpha: np.ndarray, wd_d: float
         else:
             out[k] = {name: -a * v for name, v in d[k].items()}
     return out
-
-
-def _takes_coupling(oracle) -> bool:
-    """Whether ``oracle`` accepts a ``coupling`` keyword (or any keyword)."""
-    try:
-        parameters = inspect.signature(oracle).parameters.values()
-    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
-        return True
-    return any(p.name == "coupling" or p.kind is p.VAR_KEYWORD for p in parameters)

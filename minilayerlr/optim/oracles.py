@@ -21,9 +21,13 @@ those, so every method sees the same exact numbers of one evaluation.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable, Dict, Optional
 
 import numpy as np
+
+from minilayerlr.errors import NonFiniteError
+from minilayerlr.tree import Params, block_dot, check_tree
 
 #: The oracle keywords, in the order of the table above.
 ORACLE_NAMES = ("curvature", "hvp", "loss", "kronecker_factors")
@@ -92,3 +96,50 @@ def supply_oracles(optimizer, ev, loss: Optional[Callable] = None) -> Dict[str, 
             raise ValueError(f"{name}: {type(optimizer).__name__} needs the {name} oracle, "
                              f"{_WHAT[name]}, but {what} offers none")
     return supplied
+
+
+def checked_curvature(result, n_blocks: int, coupled: bool):
+    """(q, C or None) from the ``curvature`` oracle's answer, checked: q real of shape (L,) and
+    finite; with ``coupled``, the answer is the pair (q, C), C real, finite, of shape (L, L)."""
+    gram = None
+    if coupled:
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise ValueError("curvature: with the coupling multiplier the oracle must return "
+                             "(q, C) when called with coupling=True (ev.layer_curvature does)")
+        result, gram = result
+        gram = real_result(gram, "curvature", "a Gram matrix C of shape (L, L)")
+        if gram.shape != (n_blocks, n_blocks):
+            raise ValueError(f"curvature: the Gram C must be finite of shape "
+                             f"({n_blocks}, {n_blocks}), got shape {gram.shape}")
+        if not np.all(np.isfinite(gram)):  # a diverging run: train stops on it
+            raise NonFiniteError("curvature: the oracle returned a non-finite Gram C")
+    q = real_result(result, "curvature", "one real q_l per block")
+    if q.shape != (n_blocks,):
+        raise ValueError(f"curvature: the oracle must return shape ({n_blocks},) "
+                         f"(one q_l per block), got {q.shape}")
+    if not np.all(np.isfinite(q)):
+        raise NonFiniteError(f"curvature: the oracle returned non-finite values {q}")
+    return q, gram
+
+
+def quadratic_form(hvp: Callable[[Params], Params], d: Params) -> float:
+    """dᵀ(Hd) from one call of the oracle; its answer is checked (structure, finite)."""
+    hd = hvp(d)
+    try:
+        check_tree(hd, "hvp", like=d)
+    except NonFiniteError:
+        raise NonFiniteError("hvp: the oracle returned non-finite values") from None
+    except TypeError as error:  # complex, integer or object arrays: never cast silently
+        raise TypeError(f"hvp: the oracle must return real floating-point arrays ({error})") from None
+    except ValueError as error:
+        raise ValueError(f"hvp: the oracle must return H v in the structure of params ({error})") from None
+    return float(block_dot(d, hd).sum())
+
+
+def takes_keyword(oracle, name: str) -> bool:
+    """Whether ``oracle`` accepts the keyword ``name`` (or any keyword)."""
+    try:
+        parameters = inspect.signature(oracle).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return True
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)

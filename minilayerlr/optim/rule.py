@@ -1,13 +1,10 @@
 """The layer-wise rule as pure functions on per-block arrays of shape (L,).
 
-``LayerwiseStepSize.update`` calls them in this order (docs/design.md)::
-
-    n_l = g_lᵀd_l,   q_l = d_lᵀH_ll d_l,   s_l = ‖d_l‖²                     (the oracle)
-    n̄, κ̄, s̄  = moving_average of (n, curvature_statistic(q), s)          (ρ; ρ = 0: the values)
-    D̄_l      = curvature_magnitude(κ̄)_l + λ s̄_l                          (the denominator)
-    α̂_l      = n̄_l / D̄_l                                                 (each block's model step)
-    η        = 1/L, a fixed number, or coupling_multiplier(α̂, C)          (the whole network)
-    α_l      = apply_fallbacks(η α̂_l)                                     (ascent, D̄ ≤ 0, cap)
+The rule is stated once, in the docstring of ``minilayerlr.optim.layerwise``.
+``LayerwiseStepSize.update`` calls these functions in its order: ``curvature_statistic``
+(what is averaged) → ``moving_average`` → ``curvature_magnitude`` (the denominator's
+curvature term) → ``layerwise_step_sizes`` (or ``coupled_step_sizes`` when η comes from
+the blocks' coupling) → ``fallback_codes`` → ``apply_fallbacks``.
 
 Denominators (our choices; docs/measurements.md measures each):
 
@@ -101,6 +98,22 @@ def coupling_multiplier(steps, gram, num_blocks: int) -> float:
     if not (diagonal > 0 and whole > 0 and math.isfinite(diagonal) and math.isfinite(whole)):
         return 1.0 / num_blocks
     return max(1.0 / num_blocks, min(1.0, diagonal / whole))
+
+
+def coupled_step_sizes(numerators, avg_numerators, magnitudes, avg_sq_norms, gram, sq_norms, *,
+                       damping):
+    """(η, η·α̂): each block's own model step α̂_l (η = 1), then η from how the moving blocks'
+    steps add up (:func:`coupling_multiplier`), on the Gram damped as D is, C + diag(λ s).
+
+    λ‖d‖² is block diagonal (d_lᵀd_k = 0 for l ≠ k); arguments as in ``LayerwiseStepSize.update``,
+    shape (L,) each, ``gram`` (L, L).
+    """
+    unit = layerwise_step_sizes(avg_numerators, magnitudes, avg_sq_norms, scale=1.0, damping=damping)
+    avg_denominators = magnitudes + damping * avg_sq_norms
+    moving = fallback_codes(numerators, avg_numerators, avg_denominators, unit, math.inf) == NO_FALLBACK
+    eta = coupling_multiplier(np.where(moving, unit, 0.0), gram + np.diag(damping * sq_norms),
+                              len(numerators))
+    return eta, eta * unit
 
 
 def fallback_codes(numerators, avg_numerators, avg_denominators, raw, max_step):

@@ -114,13 +114,13 @@ RULE_ARRAYS = ("numerators", "curvatures", "denominators", "avg_numerators", "av
 RULE_NONNEGATIVE = ("avg_sq_norms", "reference_step_sizes")
 
 
-def check_rule_state(state, where: str, n_codes: int, per_block: bool) -> None:
-    """The values of a layer-wise (``per_block``) or global step-size state.
+def check_rule_state(state, where: str, n_codes: int) -> None:
+    """The values of a layer-wise step-size state (per block, or one block for the network).
 
     ``count`` equal to the base state's; ``step_sizes`` finite, ≥ 0, of shape
     (L,) with L that of the base state's ``step_sizes`` (the base state itself
-    is checked by the base method's ``direction``); the arrays ``RULE_ARRAYS`` finite of shape (L,), or (1,)
-    for the global state, ``RULE_NONNEGATIVE`` ≥ 0; ``fallbacks`` codes in
+    is checked by the base method's ``direction``); the arrays ``RULE_ARRAYS`` finite of shape (L,), or
+    all (1,) for one block (the optimizer checks which it keeps), ``RULE_NONNEGATIVE`` ≥ 0; ``fallbacks`` codes in
     [0, n_codes); a ``curvature_seed``, if any, an integer ≥ 0.
     """
     base_count = getattr(state.base_state, "count", state.count)
@@ -132,7 +132,7 @@ def check_rule_state(state, where: str, n_codes: int, per_block: bool) -> None:
     if isinstance(base_sizes, np.ndarray) and base_sizes.shape != (n,):
         raise ValueError(f"{where}.step_sizes: {n} blocks, but its base_state has "
                          f"{base_sizes.shape}; call init with these parameters")
-    size = n if per_block else 1
+    size = n if np.shape(state.numerators) == (n,) else 1
     check_block_arrays(state, RULE_ARRAYS, size, where, nonnegative=RULE_NONNEGATIVE)
     check_codes(state.fallbacks, size, n_codes, f"{where}.fallbacks")
     seed = getattr(state, "curvature_seed", None)
@@ -140,14 +140,14 @@ def check_rule_state(state, where: str, n_codes: int, per_block: bool) -> None:
         check_scalar(seed, f"{where}.curvature_seed", minimum=0, integer=True)
 
 
-def rule_state_checks(per_block: bool, n_codes: int):
-    """The ``check_values`` method of a layer-wise (``per_block``) or global step-size state.
+def rule_state_checks(n_codes: int):
+    """The ``check_values`` method of a layer-wise step-size state.
 
-    In the state class: ``check_values = rule_state_checks(per_block=True, n_codes=4)``.
+    In the state class: ``check_values = rule_state_checks(n_codes=4)``.
     """
     def check_values(self, where: str = "state") -> None:
         """Raise naming ``where.<field>`` unless the values are as :func:`check_rule_state` says."""
-        check_rule_state(self, where, n_codes, per_block)
+        check_rule_state(self, where, n_codes)
     return check_values
 
 

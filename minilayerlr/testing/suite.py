@@ -12,7 +12,6 @@ from typing import List
 
 import numpy as np
 
-from ..layers import MaxPool2d, ReLU
 from ..tree import as_stack, block_dot, flatten, unflatten
 from .kinks import SAFETY, layer_radius, network_radius, same_pattern
 from .checkers import (CheckResult, axpy, check_gradient, check_hvp, check_symmetry,
@@ -130,10 +129,10 @@ def gauss_newton_reference(net, params, x, y) -> np.ndarray:
         minus = net.forward(unflatten(theta - e, params), x)
         columns.append(((plus - minus) / (2 * eps)).ravel())
     J = np.stack(columns, axis=1)
-    targets = net.loss.check_targets(out.shape, y)
+    targets = net.loss_fn.check_targets(out.shape, y)
 
     def output_grad(o):
-        return net.loss.backward(net.loss.forward(o.reshape(out.shape), targets)[1]).ravel()
+        return net.loss_fn.backward(net.loss_fn.forward(o.reshape(out.shape), targets)[1]).ravel()
 
     o = out.ravel()
     H_out = np.empty((o.size, o.size))
@@ -147,7 +146,7 @@ def gauss_newton_reference(net, params, x, y) -> np.ndarray:
 
 def is_smooth(net) -> bool:
     """False when the network has kinks (ReLU, max pooling): Taylor orders need C³."""
-    return not any(isinstance(layer, (ReLU, MaxPool2d)) for layer in net.layers)
+    return all(layer.smooth for layer in net.layers)
 
 
 def check_float32(net, params, x, y, rng, *, tol=1e-4, prefix="") -> List[CheckResult]:

@@ -1,4 +1,4 @@
-"""Sharper rate bounds (docs/theory.md, Theorems 1′, 3, 4′ and 10, Proposition 7).
+"""Sharper rate bounds (docs/theory.md, Theorems 1′, 3, 4′, 4″ and 10, Lemma 4.5, Proposition 7).
 
 Notation: f(x) = ½ xᵀAx − bᵀx, A ≻ 0 split into L blocks (L is the number of
 blocks, never a smoothness constant); A_ll the diagonal blocks with extreme
@@ -130,37 +130,65 @@ def block_jacobi_best_scale(A, block_sizes: Sequence[int]) -> float:
     return float(2 / (coupling_constant(A, block_sizes) + relative_strong_convexity(A, block_sizes)))
 
 
-def improved_strongly_convex_bound(mu: float, smoothness: float, scale: float) -> float:
-    """Theorem 4′: ρ(η) = 1 − min{(2η/κ)(1 − η/2), 2η(1 − ηκ/2)}, κ = Λ/μ, 0 < η < 2/κ.
-
-    Same hypotheses as Theorem 4 (``strongly_convex_bound``, Λ = ``smoothness`` the global
-    constant); never larger than it; best at η = 2/(κ + 1) with 1 − 4/(κ + 1)².
-    """
+def _check_curvature_range(mu, smoothness):
+    """(μ, Λ) as floats, or ValueError naming the argument unless 0 < μ ≤ Λ < ∞."""
     mu, smoothness = check_real(mu, "mu"), check_real(smoothness, "smoothness")
     if not (np.isfinite(mu) and mu > 0):
         raise ValueError(f"mu: expected a finite number > 0, got {mu!r}")
     if not (np.isfinite(smoothness) and smoothness >= mu):
         raise ValueError(f"smoothness: expected a finite number >= mu = {mu}, got {smoothness!r}")
+    return mu, smoothness
+
+
+def improved_strongly_convex_bound(mu: float, smoothness: float, scale: float) -> float:
+    """Theorem 4′: ρ(η) = 1 − min{(2η/κ)(1 − η/2), 2η(1 − ηκ/2)}, κ = Λ/μ, 0 < η < 2/κ.
+
+    Same hypotheses as Theorem 4 (``strongly_convex_bound``, Λ = ``smoothness`` the global
+    constant); never larger than it; best at η = 2/(κ + 1) with 1 − 4/(κ + 1)². The exact worst
+    case is Theorem 4″ (``exact_strongly_convex_rate``): the second term here is loose by κ.
+    """
+    mu, smoothness = _check_curvature_range(mu, smoothness)
     kappa = smoothness / mu
     scale = check_scale(scale, 2 / kappa, "Theorem 4′")
     return float(1 - min(2 * scale / kappa * (1 - scale / 2), 2 * scale * (1 - scale * kappa / 2)))
 
 
-def one_dimensional_rate(mu: float, smoothness: float, scale: float) -> float:
-    """Proposition 4.4: max((1 − η/κ)², (1 − ηκ)²), κ = Λ/μ, any η > 0.
+def fixed_step_rate(mu: float, smoothness: float, step: float) -> float:
+    """Lemma 4.5: max((1 − γμ)², (1 − γΛ)²), the exact one-step ratio of x⁺ = x − γ∇f(x).
 
-    The exact worst one-step ratio (f(x⁺) − f*)/(f(x) − f*) of the plain GD-LS step on
-    one-dimensional C² functions with μ ≤ f'' ≤ Λ (attained in the limit by the spike and the
-    dip of ``BumpFunction``, Proposition 4.3). < 1 iff η < 2/κ.
+    For every f on ℝⁿ with μI ⪯ ∇²f ⪯ ΛI and every γ > 0, f(x⁺) − f* ≤ this·(f(x) − f*)
+    (docs/theory.md §3, proved by an interpolation certificate); attained by ½(μx₁² + Λx₂²)
+    started on an axis.
     """
-    mu, smoothness = check_real(mu, "mu"), check_real(smoothness, "smoothness")
-    if not (np.isfinite(mu) and mu > 0):
-        raise ValueError(f"mu: expected a finite number > 0, got {mu!r}")
-    if not (np.isfinite(smoothness) and smoothness >= mu):
-        raise ValueError(f"smoothness: expected a finite number >= mu = {mu}, got {smoothness!r}")
-    scale = check_scale(scale, np.inf, "Proposition 4.4")
+    mu, smoothness = _check_curvature_range(mu, smoothness)
+    step = check_real(step, "step")
+    if not (np.isfinite(step) and step > 0):
+        raise ValueError(f"step: Lemma 4.5 needs a finite step > 0, got {step!r}")
+    return float(max((1 - step * mu) ** 2, (1 - step * smoothness) ** 2))
+
+
+def exact_strongly_convex_rate(mu: float, smoothness: float, scale: float) -> float:
+    """Theorem 4″: max((1 − η/κ)², (1 − ηκ)²), κ = Λ/μ, any η > 0, any dimension, any blocks.
+
+    The exact worst one-step ratio (f(x⁺) − f*)/(f(x) − f*) of the plain GD-LS step (and of
+    SGD-LS with d = g and any EMA history) over C² functions with μI ⪯ ∇²f ⪯ ΛI: every
+    α_l ∈ [η/Λ, η/μ], and the block step is a unit gradient step in rescaled coordinates
+    (Lemma 4.5). Attained in the limit by the spike and the dip of ``BumpFunction``
+    (Proposition 4.3). < 1 iff η < 2/κ; never above Theorem 4′; best at η = 2κ/(κ² + 1).
+    """
+    mu, smoothness = _check_curvature_range(mu, smoothness)
+    scale = check_scale(scale, np.inf, "Theorem 4″")
     kappa = smoothness / mu
     return float(max((1 - scale / kappa) ** 2, (1 - scale * kappa) ** 2))
+
+
+def one_dimensional_rate(mu: float, smoothness: float, scale: float) -> float:
+    """Proposition 4.4: max((1 − η/κ)², (1 − ηκ)²), the one-dimensional case of Theorem 4″.
+
+    Kept under its first name; equal to ``exact_strongly_convex_rate`` (which holds in every
+    dimension and with any blocks).
+    """
+    return exact_strongly_convex_rate(mu, smoothness, scale)
 
 
 def min_scaled_coupling_constant(A, block_sizes: Sequence[int]) -> float:

@@ -9,13 +9,14 @@ what it returns is *attained* by the returned start, hence a lower bound on
 the true worst case that every valid bound must exceed (docs/theory.md §2).
 
 ``bound_table`` prints the coupling constants c and c_λ, Theorem 1's ρ_T, Theorem 1′'s
-ρ′, Proposition 7's R and the observed worst case side by side on a few instances::
+ρ′, Proposition 7's R and the observed worst case side by side on a few instances, and
+``strongly_convex_table`` Theorems 4, 4′ and 4″ next to the spike and the dip (§3)::
 
     python -c "from minilayerlr.theory import print_bound_table; print_bound_table()"
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import scipy.linalg
@@ -126,13 +127,3 @@ def bound_table() -> List[dict]:
                      "R": ema_contraction_bound(A, sizes, scale),
                      "observed": worst_one_step_ratio(A, sizes, scale)[0]})
     return rows
-
-
-def print_bound_table(rows: Optional[List[dict]] = None) -> None:
-    """Print ``bound_table()`` (or ``rows`` from it): c, c_λ, Theorem 1 (ρ_T), Theorem 1′ (ρ′),
-    Proposition 7 (R), and the observed worst one-step ratio of GD-LS (≤ min(ρ′, R))."""
-    print(f"{'instance':34s} {'c':>6s} {'c_lam':>7s} {'mu/M':>8s} {'rho_T':>8s} {'rho_prime':>9s} "
-          f"{'R':>9s} {'observed':>8s}")
-    for r in bound_table() if rows is None else rows:
-        print(f"{r['name']:34s} {r['c']:6.3f} {r['c_lambda']:7.3f} {r['mu_over_M']:8.5f} {r['rho_T']:8.5f} "
-              f"{r['rho_prime']:9.5f} {r['R']:9.5g} {r['observed']:8.5f}")

@@ -62,7 +62,7 @@ def _params_dtype(params) -> Optional[str]:
 
 def fingerprint(net, params, x, y) -> dict:
     """The run's identity: layers, loss, parameter dtype and data (see the module docstring)."""
-    return {"layers": [describe(layer) for layer in net.layers], "loss": describe(net.loss),
+    return {"layers": [describe(layer) for layer in net.layers], "loss": describe(net.loss_fn),
             "params_dtype": _params_dtype(params), "x": array_identity(x), "y": array_identity(y)}
 
 
