@@ -178,7 +178,9 @@ def _jobs(net, params, x, y):
 
 def _optimizers() -> dict:
     """name -> optimizer for every method of the registry and every bench-only variant."""
-    opts = {m.name: build_optimizer(m.name, _placeholder_lr(m)) for m in METHODS.values()}
+    # a scheduled method's run length: any T beyond the warm-up (time does not depend on it)
+    opts = {m.name: build_optimizer(m.name, _placeholder_lr(m), total_steps=10 ** 6)
+            for m in METHODS.values()}
     for name, (of, options) in VARIANTS.items():
         opts[name] = dataclasses.replace(opts[of], **options)
     return opts

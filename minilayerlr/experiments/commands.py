@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..paths import RunLock, check_output_dir, check_output_file, check_output_files
 from .ls_flags import add_ls_arguments, ls_options
+from .horizon import LONG_HELP
 from .methods import LS_OPTION_NAMES, METHODS, build_optimizer, get_method, parse_methods
 from .tasks import DATA_NAMES, FILE_DATA, TASK_NAMES
 
@@ -120,11 +121,12 @@ examples:
 #: flags that define a comparison: with --resume they come from the stored config.json
 _CONFIG_FLAGS = ("task", "optimizers", "seeds", "seed", "ablation", "data", "data_dir", "epochs",
                  "quick", "size", "ls_scale", "ls_ema", "ls_denominator", "ls_curvature", "out",
-                 "overwrite", "no_stability")
+                 "overwrite", "no_stability", "long")
 #: what the library's messages call the settings, and the flags that set them
 _LIBRARY_NAMES = {"seeds": "--seeds", "epochs": "--epochs", "methods": "--optimizers",
                   "task": "--task", "size": "--size", "data_dir": "--data-dir", "seed": "--seed",
-                  "checkpoint": "--checkpoint", "resume": "--resume", "batch_size": "--batch-size"}
+                  "checkpoint": "--checkpoint", "resume": "--resume", "batch_size": "--batch-size",
+                  "long": "--long"}
 
 
 def register_compare(subparsers) -> None:
@@ -136,7 +138,9 @@ def register_compare(subparsers) -> None:
     p.add_argument("--out", metavar="DIR",
                    help="run folder for results and plots (default: runs/compare-<date-time>)")
     p.add_argument("--optimizers", metavar="A,B,...",
-                   help=f"run only these methods (default: all): {', '.join(METHODS)}")
+                   help=f"run only these methods (default: all but "
+                        f"{', '.join(n for n, m in METHODS.items() if not m.in_default)}): "
+                        f"{', '.join(METHODS)}")
     p.add_argument("--seeds", type=int, metavar="K",
                    help="repeat every run with K seeds, --seed .. --seed+K-1 (default: 1)")
     p.add_argument("--ablation", action="store_true",
@@ -145,6 +149,7 @@ def register_compare(subparsers) -> None:
     p.add_argument("--resume", metavar="DIR",
                    help="continue the comparison in DIR with its stored configuration, "
                         "skipping every run already finished")
+    p.add_argument("--long", action="store_true", help=LONG_HELP)
     p.add_argument("--no-stability", action="store_true",
                    help="skip the per-layer λ_max(H_ll) measurements of the layer-wise methods")
     p.add_argument("--overwrite", action="store_true",
@@ -189,7 +194,7 @@ def _compare_settings(args) -> dict:
             "seeds": range(args.seed, args.seed + (args.seeds or 1)),
             "epochs": args.epochs, "data": args.data, "data_dir": args.data_dir,
             "quick": args.quick, "size": args.size, "ls_options": ls_options(args),
-            "ablation": args.ablation, "stability": not args.no_stability,
+            "ablation": args.ablation, "stability": not args.no_stability, "long": args.long,
             "out": Path(args.out or time.strftime("runs/compare-%Y%m%d-%H%M%S"))}
 
 
@@ -298,7 +303,7 @@ def _check_train(args, method):
                         if not Path(args.resume).exists() else
                         f"--resume: {args.resume} is not a regular file (a checkpoint .npz)")
     try:
-        build_optimizer(args.optimizer, args.lr, options)
+        build_optimizer(args.optimizer, args.lr, options, total_steps=1)  # run_one builds the real one
     except ValueError as error:
         raise UserError(f"--optimizer: {error}") from None
     return options

@@ -25,7 +25,8 @@ from ..paths import RunLock, check_output_dir, check_output_files
 from ..validation import check_memory
 from . import ablation as ablation_mod
 from .cost import as_prices, calibrate
-from .methods import METHODS, get_method
+from .horizon import run_epochs
+from .methods import default_methods, get_method
 from .plots import figure_names
 from .report import REPORT_NAMES
 from .runs import run_one, run_spec, spec_key, steps_per_epoch, write_json
@@ -143,7 +144,8 @@ def _check_budget(built: List[Task], config: dict) -> None:
         for entry in lineup(task, config["methods"], config["quick"], config["ls_options"],
                             config["ablation"]):
             batch = None if get_method(entry["method"]).full_batch else task.batch_size
-            steps = float(config["epochs"] or task.epochs) * steps_per_epoch(task, batch)
+            epochs = run_epochs(task.epochs, config["epochs"], config.get("long", False))
+            steps = float(epochs) * steps_per_epoch(task, batch)
             n = float(len(entry["grid"])) * k
             runs += n
             longest = max(longest, MIN_RUN_SECONDS + steps * MIN_STEP_SECONDS)
@@ -202,8 +204,9 @@ def _plan(built: List[Task], config: dict) -> list:
         for entry in entries:
             for lr in entry["grid"]:
                 for seed in seeds:
-                    spec = run_spec(task, entry["method"], lr, seed, config["epochs"] or task.epochs,
-                                    entry["options"], data_key)
+                    epochs = run_epochs(task.epochs, config["epochs"], config.get("long", False))
+                    spec = run_spec(task, entry["method"], lr, seed, epochs, entry["options"],
+                                    data_key)
                     plan.append((task, entry, lr, seed, spec))
     return plan
 
@@ -243,16 +246,17 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
                 size: Optional[int] = None, ls_options: Optional[dict] = None,
                 ablation: bool = False, prices: Optional[dict] = None, stability: bool = True,
                 progress: Optional[bool] = None, plots: bool = True, log=None,
-                command: Optional[str] = None) -> dict:
+                command: Optional[str] = None, long: bool = False) -> dict:
     """Run the comparison and write everything into the folder ``out`` (resumable).
 
     Args:
         tasks: names from ``TASK_NAMES``.
         out: run folder (created; checked writable before any work). Runs
             already in ``out/runs`` with the same configuration are reused.
-        methods: registry names (default: every registered method).
+        methods: registry names (default: the default line-up, ``methods.default_methods``).
         seeds: one run per seed (weights and batch order); the data are built with seeds[0].
         epochs: override every task's default number of epochs.
+        long: run every task ``horizon.LONG_FACTOR`` times its default epochs (not with ``epochs``).
         data, data_dir, quick, size: see ``build_task``.
         ls_options: layer-wise options (``methods.LS_OPTION_NAMES``) for the layer-wise methods.
         ablation: run the ablation line-up (``ablation.py``) instead of the methods.
@@ -266,7 +270,7 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
     Returns:
         {"config", "tasks": per-task summaries, "records", "paths"}.
     """
-    methods = list(METHODS) if methods is None else list(methods)
+    methods = default_methods() if methods is None else list(methods)
     try:  # a lower bound first (one run per seed and task), before the seeds are even listed
         runs = float(len(seeds)) * max(1, len(tasks) if isinstance(tasks, (list, tuple)) else 1)
     except TypeError:
@@ -278,15 +282,19 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
         tasks = [tasks]
     seeds = list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds
     _check_args(tasks, methods, seeds, epochs)
+    if not isinstance(long, bool):
+        raise ValueError(f"long: expected True or False, got {long!r}")
+    run_epochs(1, epochs, long)  # long with epochs is refused, naming long
     seeds = [int(s) for s in seeds]
     out = check_output_dir("out", out)
     with RunLock("out", out, folder=True):
         return _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size,
-                            ls_options, ablation, prices, stability, progress, plots, log, command)
+                            ls_options, ablation, prices, stability, progress, plots, log, command,
+                            long)
 
 
 def _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size, ls_options,
-                 ablation, prices, stability, progress, plots, log, command) -> dict:
+                 ablation, prices, stability, progress, plots, log, command, long=False) -> dict:
     """The body of :func:`run_compare`, with its arguments checked and ``out`` locked."""
     ls_options = dict(ls_options or {})
     if ls_options:
@@ -296,7 +304,8 @@ def _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size
     config = {"tasks": list(tasks), "methods": methods, "seeds": seeds, "epochs": epochs,
               "data": data, "data_dir": None if data_dir is None else str(data_dir),
               "quick": quick, "size": size, "ls_options": ls_options, "ablation": ablation,
-              "stability": stability, "command": command or " ".join(["minilayerlr"] + sys.argv[1:])}
+              "stability": stability, "command": command or " ".join(["minilayerlr"] + sys.argv[1:]),
+              "long": long}
     for task in built:
         if not lineup(task, methods, quick, ls_options, ablation):
             raise UserError(f"methods: none of {', '.join(methods)} runs on the {task.name} task "
