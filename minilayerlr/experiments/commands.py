@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..paths import RunLock, check_output_dir, check_output_file, check_output_files
-from .ls_flags import add_ls_arguments, ls_options
 from .horizon import LONG_HELP
+from .ls_flags import add_ls_arguments, ls_options
 from .methods import LS_OPTION_NAMES, METHODS, build_optimizer, get_method, parse_methods
 from .tasks import DATA_NAMES, FILE_DATA, TASK_NAMES
 
