@@ -22,12 +22,14 @@ FRACTIONS = ((1, 4), (1, 2), (1, 1))
 
 #: what --help says --long costs: an estimate (docs/horizon_estimate.py on the recorded
 #: default comparison docs/results/default-v2, one seed: 701 s of optimizer steps, 1,111 s wall)
+#: and the measured long runs of the three cheap tasks (docs/horizon.md)
 LONG_HELP = (f"run every task {LONG_FACTOR}x its default epochs (autoencoder 40, cnn 15, gcn 1000 "
              "steps, tanh-mlp 25, regression 50), same seeds, batches and grids; the verdict "
-             "tables add the loss at 25/50/100%% of the budget. Takes about 1.8 h per seed on the "
-             "project's 2-core machine: an estimate (5x the default's recorded per-run times, "
-             "scheduled baselines included), not a measurement; gcn, tanh-mlp and regression "
-             "together about 10 min per seed")
+             "tables add the loss at 25/50/100%% of the budget. Estimated at about 1.8 h per seed "
+             "on the project's 2-core machine (5x the default's recorded per-run times, "
+             "scheduled baselines included): an estimate, not a measurement. Measured with "
+             "--seeds 3 while other jobs loaded the machine: gcn 24 min, tanh-mlp 23 min, "
+             "regression 13 min: 4x (gcn, an evaluation every step) and 1.5x their estimates")
 
 
 def run_epochs(task_epochs: int, epochs: Optional[int], long: bool) -> int:
