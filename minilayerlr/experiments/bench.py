@@ -184,7 +184,9 @@ def _optimizers(peers: bool = True) -> dict:
     (``peers`` False: the layer-wise methods and their base methods only)."""
     names = list(METHODS) if peers else [m for m in METHODS
                                           if m in BASE_OF or m in BASE_OF.values()]
-    opts = {name: build_optimizer(name, _placeholder_lr(METHODS[name])) for name in names}
+    # a scheduled method's run length: any T beyond the warm-up (time does not depend on it)
+    opts = {name: build_optimizer(name, _placeholder_lr(METHODS[name]), total_steps=10 ** 6)
+            for name in names}
     for name, (of, options) in VARIANTS.items() if peers else ():
         opts[name] = dataclasses.replace(opts[of], **options)
     return opts

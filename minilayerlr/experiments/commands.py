@@ -18,9 +18,11 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..paths import RunLock, check_output_dir, check_output_file, check_output_files
+from .horizon import LONG_HELP
+from .compare_help import COMPARE_DESCRIPTION
 from .ls_flags import add_ls_arguments, ls_options
 from .methods import LS_OPTION_NAMES, METHODS, build_optimizer, get_method, parse_methods
-from .scale_flags import (SCALE_HELP, add_scale_arguments, checked_jobs, merged_settings,
+from .scale_flags import (add_scale_arguments, checked_jobs, merged_settings,
                           shard_note, stored_shard)
 from .shards import parse_shard
 from .tasks import DATA_NAMES, FILE_DATA, TASK_NAMES
@@ -84,65 +86,29 @@ def _log(line: str) -> None:
 
 # -- compare ----------------------------------------------------------------------------
 
-_COMPARE_DESCRIPTION = f"""\
-Run the paper's comparison on small CPU-sized tasks, over one or more seeds.
-
-Every method of the registry runs on each task from the same initial weights
-(one set per seed): tuned methods (SGD-m, AdamW, ...) once per learning rate of
-their grid, the best rate chosen by mean final training loss; tuning-free ones
-(SGD-m-LS, AdamW-LS, ...) once; GD-LS only where training is full batch (gcn).
-
-Tasks:
-  autoencoder  784-256-128-64-16-64-128-256-784 tanh MLP (Hinton & Salakhutdinov
-               2006's deep MNIST autoencoder scaled to a quarter), sigmoid BCE,
-               on 4,000 embedded MNIST digits (1,000 test), batch 100, 8 epochs
-  cnn          conv3x3(1->8)+ReLU+maxpool, conv3x3(8->16)+ReLU+maxpool, dense->10,
-               softmax CE, same digits, batch 100, 3 epochs
-  gcn          2-layer GCN 32-16-4, ReLU, masked softmax CE, on a contextual
-               stochastic block model graph (1,200 nodes), 200 full-batch steps
-  tanh-mlp     stress task: 784-64-64-64-10 tanh MLP classifier, softmax CE, the
-               same digits, batch 100, 5 epochs
-  regression   stress task: 20-32-32-32-32-1 tanh MLP fitting a random tanh teacher
-               (2,000 Gaussian inputs), squared error, batch 50, 10 epochs
---quick uses 16x16 synthetic digits, smaller models, fewer epochs and runs
-every method once (tuned ones at the middle of their grid).
-
-Writes into --out, run by run: runs/<run>.json as each run ends (Ctrl-C keeps
-them; --resume DIR continues), then results.md (the verdict per task),
-results.csv, results.json and PNG plots (loss against epoch, seconds and
-gradient equivalents; per-layer step sizes; per-layer stability).
-The default took TIME-TBD with --jobs 1 and TIME-TBD with --jobs 2 on the
-project's 2-core machine (README, Quick start).
-
-{SCALE_HELP}examples:
-  minilayerlr compare --quick
-  minilayerlr compare --seeds 5 --out runs/five-seeds
-  minilayerlr compare --resume runs/five-seeds
-  minilayerlr compare --ablation --task cnn
-  minilayerlr compare --task gcn --data cora --data-dir ~/data/cora
-"""
-
 #: flags that define a comparison: with --resume they come from the stored config.json
 _CONFIG_FLAGS = ("task", "optimizers", "seeds", "seed", "ablation", "data", "data_dir", "epochs",
                  "quick", "size", "ls_scale", "ls_ema", "ls_denominator", "ls_curvature", "out",
-                 "overwrite", "no_stability", "shard")
+                 "overwrite", "no_stability", "shard", "long")
 #: what the library's messages call the settings, and the flags that set them
 _LIBRARY_NAMES = {"seeds": "--seeds", "epochs": "--epochs", "methods": "--optimizers",
                   "task": "--task", "size": "--size", "data_dir": "--data-dir", "seed": "--seed",
                   "checkpoint": "--checkpoint", "resume": "--resume", "batch_size": "--batch-size",
-                  "jobs": "--jobs", "shard": "--shard", "merge": "--merge"}
+                  "jobs": "--jobs", "shard": "--shard", "merge": "--merge", "long": "--long"}
 
 
 def register_compare(subparsers) -> None:
     """Add ``minilayerlr compare``."""
     p = subparsers.add_parser(
         "compare", help="run the paper's comparison: every method, over seeds, with a verdict",
-        description=_COMPARE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=COMPARE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=TASK_NAMES + ("all",), help="which experiment (default: all)")
     p.add_argument("--out", metavar="DIR",
                    help="run folder for results and plots (default: runs/compare-<date-time>)")
     p.add_argument("--optimizers", metavar="A,B,...",
-                   help=f"run only these methods (default: all): {', '.join(METHODS)}")
+                   help=f"run only these methods (default: all but "
+                        f"{', '.join(n for n, m in METHODS.items() if not m.in_default)}): "
+                        f"{', '.join(METHODS)}")
     p.add_argument("--seeds", type=int, metavar="K",
                    help="repeat every run with K seeds, --seed .. --seed+K-1 (default: 1)")
     p.add_argument("--ablation", action="store_true",
@@ -151,6 +117,7 @@ def register_compare(subparsers) -> None:
     p.add_argument("--resume", metavar="DIR",
                    help="continue the comparison in DIR with its stored configuration, "
                         "skipping every run already finished")
+    p.add_argument("--long", action="store_true", help=LONG_HELP)
     p.add_argument("--no-stability", action="store_true",
                    help="skip the per-layer λ_max(H_ll) measurements of the layer-wise methods")
     p.add_argument("--overwrite", action="store_true",
@@ -184,9 +151,9 @@ def _compare_settings(args) -> dict:
         raise UserError(f"--seeds: expected an integer >= 1, got {args.seeds}")
     if args.seeds is not None:  # refused before a list of that many seeds is built
         from ..validation import check_memory
-        from .compare import MIN_RUN_SECONDS, _check_duration
+        from .lineup import MIN_RUN_SECONDS, check_duration
         check_memory("--seeds", f"at least {args.seeds} runs and their records", args.seeds * 4000.0)
-        _check_duration("--seeds", f"{args.seeds} seeds", args.seeds * MIN_RUN_SECONDS)
+        check_duration("--seeds", f"{args.seeds} seeds", args.seeds * MIN_RUN_SECONDS)
     if args.ablation and args.optimizers:
         raise UserError("--optimizers: --ablation runs its own line-up of SGD-m-LS variants")
     _check_common(args, tasks)
@@ -198,7 +165,7 @@ def _compare_settings(args) -> dict:
             "seeds": range(args.seed, args.seed + (args.seeds or 1)),
             "epochs": args.epochs, "data": args.data, "data_dir": args.data_dir,
             "quick": args.quick, "size": args.size, "ls_options": ls_options(args),
-            "ablation": args.ablation, "stability": not args.no_stability,
+            "ablation": args.ablation, "stability": not args.no_stability, "long": args.long,
             "shard": None if args.shard is None else parse_shard("--shard", args.shard),
             "out": Path(args.out or time.strftime("runs/compare-%Y%m%d-%H%M%S"))}
 
@@ -310,7 +277,7 @@ def _check_train(args, method):
                         if not Path(args.resume).exists() else
                         f"--resume: {args.resume} is not a regular file (a checkpoint .npz)")
     try:
-        build_optimizer(args.optimizer, args.lr, options)
+        build_optimizer(args.optimizer, args.lr, options, total_steps=1)  # run_one builds the real one
     except ValueError as error:
         raise UserError(f"--optimizer: {error}") from None
     return options

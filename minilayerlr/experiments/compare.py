@@ -26,33 +26,17 @@ from ..validation import check_memory
 from . import ablation as ablation_mod
 from . import shards
 from .cost import as_prices, calibrate
-from .methods import METHODS, get_method
+from .horizon import run_epochs
+from .lineup import MIN_RUN_SECONDS, check_budget, check_duration, lineup
+from .methods import default_methods, get_method
 from .plots import figure_names
 from .report import REPORT_NAMES
-from .runs import load_record, run_one, run_spec, spec_key, steps_per_epoch, write_json
+from .runs import load_record, run_one, run_spec, spec_key, write_json
 from .schema import check_prices, load_json
 from .tasks import TASK_NAMES, Task, build_task
 from .verdict import summarize_task, verdicts
 
 CONFIG_NAME = "config.json"
-
-
-def lineup(task: Task, methods: Sequence[str], quick: bool, ls_options: dict,
-           ablation: bool) -> List[dict]:
-    """The entries run on ``task``: label, method, options, grid (learning rates)."""
-    full_batch = task.batch_size is None
-    if ablation:
-        return [{"label": label, "method": m, "options": dict(opts), "grid": [None], "group": g}
-                for g, label, m, opts in ablation_mod.active_variants()
-                if get_method(m).runs_on(full_batch)]
-    out = []
-    for name in methods:
-        m = get_method(name)
-        if m.runs_on(full_batch):
-            out.append({"label": m.label, "method": name,
-                        "options": dict(ls_options) if m.step_options else {},
-                        "grid": list(m.grid(task.name, quick))})
-    return out
 
 
 class _Progress:
@@ -101,45 +85,6 @@ def _task_prices(out: Path, task: Task, seed: int, fixed: Optional[dict]) -> Dic
                                       task.y_train[:n])
         write_json(path, stored)
     return as_prices(stored[task.name])
-
-
-#: a lower bound on the seconds one run takes (building, evaluating, writing its record) and
-#: one step of the smallest task: our choice, well below what any task measures
-MIN_RUN_SECONDS, MIN_STEP_SECONDS = 0.02, 1e-4
-#: a comparison estimated (from those lower bounds) to take longer is refused up front
-MAX_SECONDS = 30 * 24 * 3600.0
-
-
-def _check_duration(name: str, what: str, seconds: float) -> None:
-    if seconds > MAX_SECONDS:
-        raise UserError(f"{name}: {what} would take at least {seconds / 86400:.3g} days (at "
-                        f"{MIN_RUN_SECONDS:g} s per run and {MIN_STEP_SECONDS:g} s per step, "
-                        f"far less than any task takes), more than the {MAX_SECONDS / 86400:.0f} "
-                        "days a comparison may plan; choose fewer")
-
-
-def _check_budget(built: List[Task], config: dict) -> None:
-    """Refuse, before any run, a comparison whose runs cannot fit in memory or finish in time.
-
-    Every record (its per-step history) is kept in memory until the reports are
-    written; the time is a lower bound (``MIN_RUN_SECONDS``, ``MIN_STEP_SECONDS``).
-    """
-    k = len(config["seeds"])
-    runs = seconds = memory = 0.0
-    longest = 0.0
-    for task in built:
-        for entry in lineup(task, config["methods"], config["quick"], config["ls_options"],
-                            config["ablation"]):
-            batch = None if get_method(entry["method"]).full_batch else task.batch_size
-            steps = float(config["epochs"] or task.epochs) * steps_per_epoch(task, batch)
-            n = float(len(entry["grid"])) * k
-            runs += n
-            longest = max(longest, MIN_RUN_SECONDS + steps * MIN_STEP_SECONDS)
-            seconds += n * (MIN_RUN_SECONDS + steps * MIN_STEP_SECONDS)
-            memory += n * (4000 + steps * (100 + 48 * len(task.block_names or [0])))
-    name = "epochs" if config["epochs"] is not None and (k == 1 or longest > MAX_SECONDS) else "seeds"
-    check_memory(name, f"{runs:.0f} runs ({k} seed(s)) and their records", memory)
-    _check_duration(name, f"{runs:.0f} runs ({k} seed(s))", seconds)
 
 
 def _check_output_paths(out: Path, built: List[Task], plan: list, ablation: bool,
@@ -191,8 +136,9 @@ def _plan(built: List[Task], config: dict) -> list:
         for entry in entries:
             for lr in entry["grid"]:
                 for seed in seeds:
-                    spec = run_spec(task, entry["method"], lr, seed, config["epochs"] or task.epochs,
-                                    entry["options"], data_key)
+                    epochs = run_epochs(task.epochs, config["epochs"], config.get("long", False))
+                    spec = run_spec(task, entry["method"], lr, seed, epochs, entry["options"],
+                                    data_key)
                     plan.append((task, entry, lr, seed, spec))
     return plan
 
@@ -265,16 +211,17 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
                 ablation: bool = False, prices: Optional[dict] = None, stability: bool = True,
                 progress: Optional[bool] = None, plots: bool = True, log=None,
                 command: Optional[str] = None, jobs: int = 1, shard=None,
-                merge: Optional[Sequence] = None) -> dict:
+                merge: Optional[Sequence] = None, long: bool = False) -> dict:
     """Run the comparison and write everything into the folder ``out`` (resumable).
 
     Args:
         tasks: names from ``TASK_NAMES``.
         out: run folder (created; checked writable before any work). Runs
             already in ``out/runs`` with the same configuration are reused.
-        methods: registry names (default: every registered method).
+        methods: registry names (default: the default line-up, ``methods.default_methods``).
         seeds: one run per seed (weights and batch order); the data are built with seeds[0].
         epochs: override every task's default number of epochs.
+        long: run every task ``horizon.LONG_FACTOR`` times its default epochs (not with ``epochs``).
         data, data_dir, quick, size: see ``build_task``.
         ls_options: layer-wise options (``methods.LS_OPTION_NAMES``) for the layer-wise methods.
         ablation: run the ablation line-up (``ablation.py``) instead of the methods.
@@ -294,18 +241,21 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
     Returns:
         {"config", "tasks": per-task summaries, "records", "paths"} (a shard: no tasks, no paths).
     """
-    methods = list(METHODS) if methods is None else list(methods)
+    methods = default_methods() if methods is None else list(methods)
     try:  # a lower bound first (one run per seed and task), before the seeds are even listed
         runs = float(len(seeds)) * max(1, len(tasks) if isinstance(tasks, (list, tuple)) else 1)
     except TypeError:
         pass  # not a sequence: _check_args names it
     else:
         check_memory("seeds", f"at least {runs:.0f} runs and their records", runs * 4000)
-        _check_duration("seeds", f"at least {runs:.0f} runs", runs * MIN_RUN_SECONDS)
+        check_duration("seeds", f"at least {runs:.0f} runs", runs * MIN_RUN_SECONDS)
     if isinstance(tasks, str):
         tasks = [tasks]
     seeds = list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds
     _check_args(tasks, methods, seeds, epochs)
+    if not isinstance(long, bool):
+        raise ValueError(f"long: expected True or False, got {long!r}")
+    run_epochs(1, epochs, long)  # long with epochs is refused, naming long
     seeds = [int(s) for s in seeds]
     if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or jobs < 1:
         raise ValueError(f"jobs: expected an integer >= 1, got {jobs!r}")
@@ -319,12 +269,12 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
     with RunLock("out", out, folder=True):
         return _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size,
                             ls_options, ablation, prices, stability, progress, plots, log, command,
-                            int(jobs), shard, folders)
+                            int(jobs), shard, folders, long)
 
 
 def _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size, ls_options,
                  ablation, prices, stability, progress, plots, log, command, jobs, shard,
-                 folders) -> dict:
+                 folders, long=False) -> dict:
     """The body of :func:`run_compare`, with its arguments checked and ``out`` locked."""
     ls_options = dict(ls_options or {})
     if ls_options:
@@ -334,13 +284,14 @@ def _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size
     config = {"tasks": list(tasks), "methods": methods, "seeds": seeds, "epochs": epochs,
               "data": data, "data_dir": None if data_dir is None else str(data_dir),
               "quick": quick, "size": size, "ls_options": ls_options, "ablation": ablation,
-              "stability": stability, "command": command or " ".join(["minilayerlr"] + sys.argv[1:])}
+              "stability": stability, "command": command or " ".join(["minilayerlr"] + sys.argv[1:]),
+              "long": long}
     for task in built:
         if not lineup(task, methods, quick, ls_options, ablation):
             raise UserError(f"methods: none of {', '.join(methods)} runs on the {task.name} task "
                             f"({'full' if task.batch_size is None else 'mini'}-batch training); "
                             "nothing to run")
-    _check_budget(built, config)
+    check_budget(built, config)
     plan = _plan(built, config)
     mine = shards.select(plan, shard)
     _check_output_paths(out, built, mine, ablation, reports=shard is None)

@@ -18,6 +18,12 @@ and for a tuned one (a grid per task, half-decade steps, bracketing the best rat
                     lr_grid={"autoencoder": (0.01, 0.03, 0.1), "cnn": (...),
                              "gcn": (...)}, description="Shampoo (Gupta et al. 2018)"))
 
+a learning-rate method with a schedule (``optim.Scheduled``: the build returns the base,
+``build_optimizer`` wraps it over the run's ``total_steps``)::
+
+    register(Method("sgd-cos", "SGD-m cosine", lambda lr, options, steps: SGD(lr=lr, momentum=0.9),
+                    tuned=True, lr_grid=..., schedule="cosine"))
+
 and the global-step ablation, which takes the layer-wise options but is not one of the
 paper's layer-wise methods (then also add its row to ``ablation.VARIANTS``)::
 
@@ -32,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..optim import (GDLS, KFAC, LDoG, SGD, SLS, AdaHessian, AdamW, DoG, GlobalStepSize,
-                     LayerwiseStepSize, Prodigy, Shampoo)
+                     LayerwiseStepSize, Prodigy, SCHEDULES, Scheduled, Shampoo)
 from ..optim.oracles import required_oracles
 
 #: options the layer-wise methods accept from the command line / ablations
@@ -63,6 +69,10 @@ class Method:
         cost_base: name of the first-order method whose step ``bench`` prices
             this method's step against (e.g. "sgd" for "kfac"); the layer-wise
             methods use ``base`` instead.
+        schedule: None, or a schedule of ``optim.SCHEDULES`` ("cosine", "step"):
+            ``build_optimizer`` wraps what ``build`` returns in ``optim.Scheduled``
+            over the run's total steps (which it then needs).
+        in_default: in the default line-up (``compare`` without ``--optimizers``).
         description: one line for ``--help``.
     """
 
@@ -76,6 +86,8 @@ class Method:
     step_options: bool = False
     base: Optional[str] = None
     cost_base: Optional[str] = None
+    schedule: Optional[str] = None
+    in_default: bool = True
     description: str = ""
 
     def grid(self, task: str, quick: bool = False) -> Tuple[Optional[float], ...]:
@@ -104,6 +116,9 @@ def register(method: Method) -> Method:
         raise ValueError(f"method: {method.name!r} is already registered")
     if method.tuned and not method.lr_grid:
         raise ValueError(f"method: the tuned method {method.name!r} needs an lr_grid")
+    if method.schedule is not None and method.schedule not in SCHEDULES:
+        raise ValueError(f"method: schedule of {method.name!r} must be one of "
+                         f"{', '.join(SCHEDULES)}, got {method.schedule!r}")
     METHODS[method.name] = method
     return method
 
@@ -115,10 +130,15 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
+def default_methods() -> list:
+    """Names of the default line-up, in registry order (every method with ``in_default``)."""
+    return [name for name, m in METHODS.items() if m.in_default]
+
+
 def parse_methods(text: Optional[str]):
-    """``"sgd,adamw-ls"`` -> the Method objects, in registry order; None -> all."""
+    """``"sgd,adamw-ls"`` -> the Method objects, in registry order; None -> the default line-up."""
     if text is None:
-        return list(METHODS.values())
+        return [METHODS[name] for name in default_methods()]
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise ValueError("--optimizers: give at least one name, e.g. --optimizers sgd,sgd-ls")
@@ -129,15 +149,17 @@ def parse_methods(text: Optional[str]):
 
 
 def build_optimizer(name: str, lr: Optional[float] = None, options: Optional[dict] = None,
-                    steps_per_epoch: Optional[int] = None):
+                    steps_per_epoch: Optional[int] = None, total_steps: Optional[int] = None):
     """The optimizer of method ``name`` with learning rate ``lr`` and layer-wise ``options``.
 
-    ``steps_per_epoch`` (the task's mini-batches per epoch) is handed to methods that use it.
+    ``steps_per_epoch`` (the task's mini-batches per epoch) is handed to methods that use it;
+    ``total_steps`` (the run's steps, epochs × steps per epoch) to scheduled methods, which
+    need it (others ignore it).
 
     Raises:
         ValueError: unknown name, a missing or non-positive lr for a tuned
             method, an lr for a tuning-free one, options for a method that
-            takes none.
+            takes none, a scheduled method without a valid ``total_steps``.
     """
     method = get_method(name)
     if method.tuned and lr is None:
@@ -152,14 +174,20 @@ def build_optimizer(name: str, lr: Optional[float] = None, options: Optional[dic
     unknown = sorted(set(options) - set(LS_OPTION_NAMES))
     if unknown:
         raise ValueError(f"options: expected names from {LS_OPTION_NAMES}, got {unknown}")
-    return method.build(lr, options, steps_per_epoch)
+    built = method.build(lr, options, steps_per_epoch)
+    if method.schedule is None:
+        return built
+    if total_steps is None:
+        raise ValueError(f"total_steps: {method.label} decays its rate over the run; give the "
+                         "run's total steps (epochs × steps per epoch)")
+    return Scheduled(built, total_steps, method.schedule)  # checks total_steps
 
 
 def oracles_of(name: str) -> Tuple[str, ...]:
     """The oracles the optimizer of method ``name`` declares (built with a placeholder lr)."""
     method = get_method(name)
     lr = method.grid(next(iter(method.lr_grid)))[0] if method.tuned else None
-    return required_oracles(build_optimizer(name, lr))
+    return required_oracles(build_optimizer(name, lr, total_steps=1))  # a schedule adds none
 
 
 #: K-FAC's grid of initial dampings λ₀ per task (see the K-FAC entry below): decade steps, each
@@ -256,3 +284,24 @@ register(Method(
     lr_grid={"autoencoder": (0.05, 0.15, 0.5), "cnn": (0.05, 0.15, 0.5), "gcn": (0.15, 0.5, 1.0),
              "tanh-mlp": (0.05, 0.15, 0.5), "regression": (0.05, 0.15, 0.5)},
     description="AdaHessian (Yao et al. 2021), Hutchinson diagonal from one HVP (needs --lr)"))
+
+
+# -- the horizon (issue 24): SGD-m and AdamW tuned with a decaying schedule ---------------------
+# The same base and the same grid per task as the constant-rate entry (the grid's rate is the
+# initial rate η₀); cosine decay in the default line-up, the step decay (×0.1 at 50 % and 75 %
+# of the run, as the authors' group's benchmark code decays its baselines) on request.
+def _scheduled(of: str, schedule: str, name: str, in_default: bool) -> Method:
+    base = METHODS[of]
+    what = {"cosine": "cosine decay to zero over the run",
+            "step": "the rate ×0.1 at 50% and at 75% of the run"}[schedule]
+    return register(Method(
+        name, f"{base.label} {schedule}", base.build, tuned=True, lr_grid=dict(base.lr_grid),
+        cost_base=of, schedule=schedule, in_default=in_default,
+        description=f"{base.label} with {what} (needs --lr, the initial rate)"
+                    + ("" if in_default else "; not in the default line-up")))
+
+
+_scheduled("sgd", "cosine", "sgd-cos", True)
+_scheduled("adamw", "cosine", "adamw-cos", True)
+_scheduled("sgd", "step", "sgd-step", False)
+_scheduled("adamw", "step", "adamw-step", False)

@@ -115,7 +115,9 @@ def plot_curves(block: dict, path: Path) -> Path:
     axes = fig.subplots(1, 4)
     all_losses = [v for e in block["entries"] for r in e["_runs"]
                   for v in r["history"]["train_loss"] if v is not None]
-    log = bool(all_losses) and min(all_losses) > 0
+    # log axis unless a loss is negative; a loss of exactly 0 (a cross-entropy that underflowed on
+    # a long run) is a gap there, not a reason to draw every curve on a linear axis
+    log = any(v > 0 for v in all_losses) and min(all_losses) >= 0
     for i, e in enumerate(block["entries"]):
         runs, (color, ls) = e["_runs"], _style(e["label"], i)
         loss = _stack(runs, lambda r: r["history"]["train_loss"])

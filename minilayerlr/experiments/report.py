@@ -12,6 +12,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..paths import atomic_write_bytes
+from .horizon import horizon_markdown
 from .runs import write_json
 from .verdict import RULE
 
@@ -137,6 +138,9 @@ def results_markdown(config: dict, blocks: List[dict]) -> str:
                                             if len(config["seeds"]) == 1 else ""), ""]
     for block in blocks:
         parts += [verdict_markdown(block), "", cost_markdown(block), ""]
+        horizon = horizon_markdown(block)  # the loss at 25/50/100 % of the budget (issue 24)
+        if horizon:
+            parts += [horizon, ""]
         stab = stability_markdown(block)
         if stab:
             parts += [stab, ""]

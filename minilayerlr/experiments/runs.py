@@ -36,7 +36,8 @@ def run_spec(task: Task, method: str, lr: Optional[float], seed: int, epochs: in
     return {"record_version": RECORD_VERSION, "task": task.name, "data": data_key or {},
             "method": method, "lr": lr, "seed": int(seed), "epochs": int(epochs),
             "batch_size": batch, "options": dict(sorted((options or {}).items())),
-            "optimizer": repr(build_optimizer(method, lr, options, steps_per_epoch(task, batch)))}
+            "optimizer": repr(build_optimizer(method, lr, options, steps_per_epoch(task, batch),
+                                              total_steps=int(epochs) * steps_per_epoch(task, batch)))}
 
 
 def steps_per_epoch(task: Task, batch_size: Optional[int]) -> int:
@@ -167,8 +168,9 @@ def run_one(task: Task, method: str, lr: Optional[float], *, seed: int, epochs: 
     """
     spec = run_spec(task, method, lr, seed, epochs, options, data_key)
     m = get_method(method)
-    counting = CountingOptimizer(build_optimizer(method, lr, options,
-                                                 steps_per_epoch(task, spec["batch_size"])))
+    steps = steps_per_epoch(task, spec["batch_size"])
+    counting = CountingOptimizer(build_optimizer(method, lr, options, steps,
+                                                 total_steps=epochs * steps))
     n = task.batch_size or len(task.x_train)
     probe = (task.x_train[:n], task.y_train[:n])
     at = stability_epochs(epochs) if (stability and m.layerwise) else []

@@ -210,9 +210,9 @@ def check_config(path: Path, config, task_names, method_names, data_names,
             "quick": _bool, "size": lambda w, v: _int(w, v, 20, optional=True),
             "ls_options": lambda w, v: [_option(f"{w}.{k}", x, option_names)
                                         for k, x in _items(w, v)],
-            "ablation": _bool, "stability": _bool,
+            "ablation": _bool, "stability": _bool, "long": _bool,
         }, optional=("methods", "epochs", "data", "data_dir", "size", "ls_options", "ablation",
-                     "stability", "quick"))
+                     "stability", "quick", "long"))
         for name in ("tasks", "methods", "seeds"):
             _distinct(name, config.get(name))
     except _Bad as bad:
@@ -242,7 +242,7 @@ def read_resumed_config(flag: str, folder: Path, task_names, method_names, data_
             "data_dir": config.get("data_dir"), "quick": config.get("quick", False),
             "size": config.get("size"), "ls_options": config.get("ls_options") or {},
             "ablation": config.get("ablation", False), "out": folder,
-            "stability": config.get("stability", True)}
+            "stability": config.get("stability", True), "long": config.get("long", False)}
 
 
 #: what a comparison writes into its folder (besides figures)

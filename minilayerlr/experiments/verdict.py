@@ -8,6 +8,8 @@ when the same holds with A and B swapped; a **tie** otherwise. A run that
 diverged counts as an infinite loss. Tuned methods enter with their best
 learning rate, the one with the lowest mean final training loss over the
 seeds, as a user who tunes would pick it; their cost includes the whole grid.
+Each entry also carries its loss and rank at 25 %, 50 % and 100 % of the
+budget (``horizon.add_horizon``), at the rate selected at 100 %.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import math
 from typing import Dict, List, Optional
 
 import numpy as np
+
+from .horizon import add_horizon
 
 RULE = ("A is *better* than B when A's mean final training loss over the K seeds is lower "
         "than B's and A's loss is lower on at least K−1 of the K paired seeds (same seed = "
@@ -123,6 +127,7 @@ def summarize_task(records: List[dict], grids: Dict[str, list], seeds: List[int]
     order = sorted(range(len(entries)), key=lambda i: (entries[i]["loss"][0], i))
     for rank, i in enumerate(order, 1):
         entries[i]["rank"] = rank
+    add_horizon(entries)  # the loss and rank at 25/50/100 % of the budget (horizon.py)
     ref = next((e for e in entries if e["label"] == reference), None)
     target = ref["loss"][0] if ref else None
     for e in entries:

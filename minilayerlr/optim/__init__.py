@@ -39,3 +39,8 @@ from minilayerlr.optim.shampoo import Shampoo, ShampooState
 __all__ += [
     "KFAC", "KFACState", "Shampoo", "ShampooState", "AdaHessian", "AdaHessianState",
 ]
+
+# The horizon (issue 24): a learning-rate schedule that wraps any method.
+from minilayerlr.optim.schedule import SCHEDULES, Scheduled, ScheduledState, schedule_multiplier
+
+__all__ += ["Scheduled", "ScheduledState", "SCHEDULES", "schedule_multiplier"]
