@@ -23,3 +23,10 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text()
     assert "python -m pytest -q" in README.read_text()
     assert ci.strip().splitlines()[-1] == "python -m pytest -q"
+
+
+def test_readme_is_a_front_door_of_at_most_200_lines():
+    """The README stays short: what it is, install, the API, the rule, a summary, links;
+    the long sections live in docs/ (tests/test_architecture.py checks the links resolve)."""
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; move a section to docs/"
