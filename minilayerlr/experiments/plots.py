@@ -246,12 +246,18 @@ def plot_stability(block: dict, path: Path) -> Path:
         _log_y(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel("α_l · λ_max(H_ll) (log scale)")
-        ax.set_title(e["label"], fontsize=10)
+        # λ_max < 0 (a block curving down along every direction) gives a product ≤ 0,
+        # which a log axis cannot show: say how many there are rather than hide them
+        hidden = int(np.sum(~(prod > 0)))
+        ax.set_title(e["label"] + (f": {hidden} of {prod.size} values ≤ 0 not drawn"
+                                   if hidden else ""), fontsize=10)
         ax.grid(alpha=0.3, which="both")
         _legend_below(ax, prod.shape[2] + 1)
     fig.suptitle(f"{block['task']}: each layer's step against its edge of stability "
-                 "(λ_max by power iteration on block-masked HVPs)", fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.86, wspace=0.3)
+                 "(λ_max by power iteration on block-masked HVPs), mean over seeds;\n"
+                 "a value ≤ 0 (λ_max < 0, the block curves down) has no place on the log axis",
+                 fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.82, wspace=0.3)
     return _save(fig, path)
 
 
