@@ -254,7 +254,8 @@ def plot_stability(block: dict, path: Path) -> Path:
         ax.grid(alpha=0.3, which="both")
         _legend_below(ax, prod.shape[2] + 1)
     fig.suptitle(f"{block['task']}: each layer's step against its edge of stability "
-                 "(λ_max by power iteration on block-masked HVPs), mean over seeds;\n"
+                 "(λ_max by power iteration on block-masked HVPs), "
+                 + ("mean over seeds" if len(block.get("seeds") or []) > 1 else "one seed") + ";\n"
                  "a value ≤ 0 (λ_max < 0, the block curves down) has no place on the log axis",
                  fontsize=10)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.82, wspace=0.3)
