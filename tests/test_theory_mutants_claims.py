@@ -1,7 +1,7 @@
 """The parts of docs/theory.md that had only direct tests, against weakened and strengthened mutants.
 
 Theorem 1′(i)–(iv) one by one, Proposition 8′(c)(iv) (the horizon statement that replaced the
-second edition's O(1/t) bound) and Remarks 4.1 and 6.2 (Propositions 11, 12, Corollary 12 and
+second edition's O(1/t) bound) and Remarks 4.1 and 6.2 (Propositions 11 and 6.3, Corollary 6.4 and
 Theorem 10's second terms are in ``test_theory_mutants_default.py``). As in the other mutant files a
 check has a *valid* half (adversarial instances, some found by Nelder–Mead over the instance's
 parameters) and a *sharp* half (where the claim is attained or approached, within a tolerance

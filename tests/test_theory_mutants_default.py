@@ -1,7 +1,7 @@
 """The second-edition default and AdamW-LS's decay (docs/theory.md), against weakened and strengthened mutants.
 
-Proposition 11(a)–(d) (the implicit decay), Proposition 12 (the |q| denominator's step lies between the
-averaged steps' own ratios), Corollary 12 (the default on quadratics) and Theorem 10's second terms (not
+Proposition 11(a)–(d) (the implicit decay), Proposition 6.3 (the |q| denominator's step lies between the
+averaged steps' own ratios), Corollary 6.4 (the default on quadratics) and Theorem 10's second terms (not
 sharp: only strengthened mutants can fail, and they do). Checks as in ``test_theory_mutants_claims.py``:
 a *valid* half on adversarial instances (some searched by Nelder–Mead) and a *sharp* half where the claim
 is attained; identities (Proposition 11(a), (d)) get ±1 % mutants.
@@ -96,7 +96,7 @@ def test_proposition11_parts_pass_and_their_mutants_fail(name, check, claim, wea
             check(mutant)
 
 
-# ------------------------------------- Proposition 12 and Corollary 12: the second-edition denominator and default
+# ------------------------------------- Proposition 6.3 and Corollary 6.4: the second-edition denominator and default
 
 def abs_rule_step(numerators, curvatures, rho, scale=0.5):
     """α after feeding the default-denominator rule (|q| averaged, λ = 0, one block) the sequences n_s, q_s:
@@ -111,7 +111,7 @@ def abs_rule_step(numerators, curvatures, rho, scale=0.5):
     return float(state.step_sizes[0]), int(state.fallbacks[0])
 
 
-def check_proposition12(bounds):
+def check_proposition63(bounds):
     """η·min n_s/|q_s| ≤ α ≤ η·max n_s/|q_s| with (low, high) = bounds(n, q, η). Sharp and valid: equal ratios
     n_s/|q_s| = 2 with q of alternating sign (α = 2η at both ends). Valid: random sign-flipping sequences
     (ρ = 0.5, 0.9, 0.99) and three-step sequences searched by Nelder–Mead maximising α/high and low/α."""
@@ -142,16 +142,16 @@ def prop12_mutant(low_factor, high_factor):
     return bounds
 
 
-def test_proposition12_passes_and_its_mutants_fail():
-    """docs/theory.md Proposition 12: the |q| rule's step lies between η·min_s n_s/|q_s| and η·max_s n_s⁺/|q_s|,
+def test_proposition63_passes_and_its_mutants_fail():
+    """docs/theory.md Proposition 6.3: the |q| rule's step lies between η·min_s n_s/|q_s| and η·max_s n_s⁺/|q_s|,
     both attained; each end moved by 1 % either way fails (outward: sharp half; inward: valid half)."""
-    check_proposition12(theory.abs_rule_step_bounds)
+    check_proposition63(theory.abs_rule_step_bounds)
     for factors in ((0.99, 1.0), (1.01, 1.0), (1.0, 1.01), (1.0, 0.99)):
         with pytest.raises(AssertionError):
-            check_proposition12(prop12_mutant(*factors))
+            check_proposition63(prop12_mutant(*factors))
 
 
-def check_corollary12(bound):
+def check_corollary64(bound):
     """The default rule (|q|, η = 1/L, ρ = 0.9) with d = g on a quadratic: after a dominating history the ratio
     reaches bound(A, sizes) = R(1/L) (Proposition 7 at η = 1/L) on instances with c_λ below and above 2L."""
     from test_theory_practical import box_extreme_start, dominating_history, ratio_after_history
@@ -168,18 +168,18 @@ def default_rate(A, sizes):
     return theory.ema_contraction_bound(A, sizes, 1.0 / len(sizes))
 
 
-def test_corollary12_passes_and_its_mutants_fail():
-    """docs/theory.md Corollary 12 (the default on quadratics, d = g): R(1/L) is reached, also above 1 (c_λ > 2L);
+def test_corollary64_passes_and_its_mutants_fail():
+    """docs/theory.md Corollary 6.4 (the default on quadratics, d = g): R(1/L) is reached, also above 1 (c_λ > 2L);
     ±2 % of |1 − R| fails."""
-    check_corollary12(default_rate)
+    check_corollary64(default_rate)
     assert default_rate(np.diag([1.0, 30.0]), [2]) > 1 > default_rate(np.diag([1.0, 3.0, 2.0, 5.0]), [2, 2])
     for fraction in (0.02, -0.02):
         with pytest.raises(AssertionError):
-            check_corollary12(loosened(default_rate, fraction))
+            check_corollary64(loosened(default_rate, fraction))
 
 
-def test_corollary12_default_equals_the_01_rule_on_convex_problems():
-    """docs/theory.md Corollary 12(a): on a convex quadratic and a logistic regression with the exact curvature, the
+def test_corollary64_default_equals_the_01_rule_on_convex_problems():
+    """docs/theory.md Corollary 6.4(a): on a convex quadratic and a logistic regression with the exact curvature, the
     default SGD-m-LS and rule_v01 (signed q) give the same iterates bit for bit (q_l ≥ 0, Remark 6.1)."""
     rng = np.random.default_rng(12)
     X = rng.standard_normal((20, 4))

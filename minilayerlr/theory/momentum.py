@@ -1,4 +1,4 @@
-"""Momentum and the second-edition denominator under the rule (docs/theory.md, Propositions 8′(c)(iv), 12).
+"""Momentum and the second-edition denominator under the rule (docs/theory.md, Propositions 8′(c)(iv), 6.3).
 
 * ``momentum_horizon_bounds``: SGD-m-LS with ρ = 0, one block, η = 1 on a quadratic does an exact
   line search along m_t = βm_{t−1} + g_t; step t decreases Δ_t = f(x_t) − f* by a fraction between
@@ -42,7 +42,7 @@ def momentum_horizon_bounds(cosines: Sequence[float], kappa: float) -> Tuple[flo
 
 def abs_rule_step_bounds(numerators: Sequence[float], curvatures: Sequence[float],
                          scale: float) -> Tuple[float, float]:
-    """Proposition 12: η·min_s n_s/|q_s| ≤ η·n̄/κ̄ ≤ η·max_s n_s⁺/|q_s| (κ̄ the average of |q_s|).
+    """Proposition 6.3: η·min_s n_s/|q_s| ≤ η·n̄/κ̄ ≤ η·max_s n_s⁺/|q_s| (κ̄ the average of |q_s|).
 
     Args:
         numerators: n_s = g̃_sᵀd_s of the averaged steps, shape (k,), k ≥ 1.
