@@ -1,7 +1,8 @@
 """The second-edition default and AdamW-LS's decay (docs/theory.md), against weakened and strengthened mutants.
 
 Proposition 11(a)–(d) (the implicit decay), Proposition 6.3 (the |q| denominator's step lies between the
-averaged steps' own ratios), Corollary 6.4 (the default on quadratics) and Theorem 10's second terms (not
+averaged steps' own ratios), Corollary 6.4 (the default on quadratics), Proposition 7(b)'s range of c_λ
+(which decides whether η = 1/L is safe), Theorem 10(ii)'s threshold, and Theorem 10's second terms (not
 sharp: only strengthened mutants can fail, and they do). Checks as in ``test_theory_mutants_claims.py``:
 a *valid* half on adversarial instances (some searched by Nelder–Mead) and a *sharp* half where the claim
 is attained; identities (Proposition 11(a), (d)) get ±1 % mutants.
@@ -14,6 +15,11 @@ from minilayerlr.optim import SGD, AdamW, LayerwiseStepSize, apply_updates, rule
 from minilayerlr.theory import BlockProblem, BlockQuadratic
 from helpers_theory import adversarial_max, gdls_armijo_ratio
 from strategies_optim import spd_matrix
+from test_theory_mutants_claims import cholesky_matrix, random_instances
+
+
+# eigen-solves and one step on matrices with cond ≤ 1e3: relative rounding ≲ 1e-12, far below 1 %
+ROUND = 1e-9
 
 
 def loosened(claim, fraction):
@@ -257,3 +263,89 @@ def test_theorem10_second_terms_are_valid_but_not_sharp_and_their_order_is_neede
     without_kappa = lambda eta, one_block: 1 - min(2 * NU * eta / KAPPA10, 4 * NU * TAU * (1 - NU))  # noqa: E731
     assert claimed_over_observed(as_one_block, one_block=False)[0] > 1
     assert claimed_over_observed(without_kappa, one_block=True)[0] > 1
+
+
+# ------------------------------------------- Proposition 7(b): max(c, κ_max) ≤ c_λ ≤ cκ_max, both attained
+
+def kappa_max(A, sizes):
+    return max(np.linalg.cond(A[k:k + n, k:k + n]) for k, n in zip(np.cumsum([0] + list(sizes[:-1])), sizes))
+
+
+def check_c_lambda_range(bounds):
+    """bounds(A, sizes) = (low, high) around c_λ. Sharp and valid: one block (c = 1, c_λ = κ: both ends) and
+    scalar blocks (κ_max = 1, c_λ = c: the lower end). Valid: random instances and 4×4 matrices with blocks
+    [2, 2] searched by Nelder–Mead maximising low/c_λ and c_λ/high."""
+    A1 = spd_matrix(3, 4, 1.3)
+    for A, s in ((A1, [3]), (theory.jacobi_matrix(3, 0.4), [1, 1, 1])):
+        low, high = bounds(A, s)
+        c_low = theory.min_scaled_coupling_constant(A, s)
+        assert low * (1 - ROUND) <= c_low <= high * (1 + ROUND) and c_low <= low * (1 + ROUND)
+    assert theory.min_scaled_coupling_constant(A1, [3]) >= bounds(A1, [3])[1] * (1 - ROUND)
+    for A, s in random_instances():
+        low, high = bounds(A, s)
+        assert low * (1 - ROUND) <= theory.min_scaled_coupling_constant(A, s) <= high * (1 + ROUND)
+
+    def excess(theta):
+        A = cholesky_matrix(theta, 4)
+        low, high = bounds(A, [2, 2])
+        c_low = theory.min_scaled_coupling_constant(A, [2, 2])
+        return max(low / c_low, c_low / high)
+    assert adversarial_max(excess, [np.arange(10) / 10 + 0.3], [(-3, 3)] * 10, maxiter=80)[0] <= 1 + ROUND
+
+
+def c_lambda_range(A, s):
+    c = theory.coupling_constant(A, s)
+    return max(c, kappa_max(A, s)), c * kappa_max(A, s)
+
+
+def c_lambda_mutant(low_factor, high_factor):
+    return lambda A, s: (low_factor * c_lambda_range(A, s)[0], high_factor * c_lambda_range(A, s)[1])
+
+
+def test_proposition7_c_lambda_range_passes_and_its_mutants_fail():
+    """docs/theory.md Proposition 7(b): max(c, κ_max) ≤ c_λ ≤ cκ_max, both ends attained; each end moved by 1 %
+    either way fails (outward: sharp half; inward: valid half)."""
+    check_c_lambda_range(c_lambda_range)
+    for factors in ((0.99, 1.0), (1.01, 1.0), (1.0, 1.01), (1.0, 0.99)):
+        with pytest.raises(AssertionError):
+            check_c_lambda_range(c_lambda_mutant(*factors))
+
+
+# ------------------------------------- Theorem 10(ii): the full step passes Armijo for η ≤ 2(1 − ν)/c
+
+def full_step_passes(A, sizes, eta, e):
+    """Does GDLS(scale=η) (ν = 1e-4) keep its full step from x = e on ½xᵀAx (x* = 0)?"""
+    from minilayerlr.optim import GDLS
+    from minilayerlr.optim.oracles import supply_oracles
+    quad = BlockQuadratic(A, np.zeros(len(A)), sizes)
+    params, opt = quad.split(e), GDLS(scale=eta)
+    ev = quad.evaluate(params)
+    _, state = opt.update(ev.grads, opt.init(params), params,
+                          **supply_oracles(opt, ev, loss=lambda p: quad.evaluate(p).loss))
+    return state.line_search_factor == 1.0
+
+
+def check_theorem10_threshold(threshold):
+    """Valid: at η = threshold·(1 − 1e-6) the full step passes (margin 1e-6·(1 − ν)·s, far above rounding)
+    from the worst start (the top pencil eigenvector on scalar blocks; any start with one block) and from
+    random starts on coupled blocks. Sharp: at η = threshold·1.005 it fails from the worst start."""
+    import scipy.linalg
+    nu = 1e-4
+    jacobi, one = theory.jacobi_matrix(3, 0.5), spd_matrix(3, 5, 1.0)
+    for A, s, e in ((jacobi, [1, 1, 1], scipy.linalg.eigh(jacobi, np.eye(3))[1][:, -1]), (one, [3], np.ones(3))):
+        c = theory.coupling_constant(A, s)
+        assert full_step_passes(A, s, threshold(nu, c) * (1 - 1e-6), e)          # valid
+        assert not full_step_passes(A, s, threshold(nu, c) * 1.005, e)          # sharp
+    for A, s in random_instances():
+        c = theory.coupling_constant(A, s)
+        for e in np.random.default_rng(13).standard_normal((3, len(A))):
+            assert full_step_passes(A, s, threshold(nu, c) * (1 - 1e-6), e)
+
+
+def test_theorem10_full_step_threshold_passes_and_its_mutants_fail():
+    """docs/theory.md Theorem 10(ii): on a quadratic the default GDLS keeps the GD-LS step for η ≤ 2(1 − ν)/c, and
+    not above it on the worst instances; 0.99× (weakened) and 1.01× (strengthened) the threshold fail."""
+    check_theorem10_threshold(lambda nu, c: 2 * (1 - nu) / c)
+    for factor in (0.99, 1.01):
+        with pytest.raises(AssertionError):
+            check_theorem10_threshold(lambda nu, c: factor * 2 * (1 - nu) / c)
