@@ -349,3 +349,16 @@ def test_theorem10_full_step_threshold_passes_and_its_mutants_fail():
     for factor in (0.99, 1.01):
         with pytest.raises(AssertionError):
             check_theorem10_threshold(lambda nu, c: factor * 2 * (1 - nu) / c)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: theory.momentum_horizon_bounds([0.5, 0.0], 2.0), "cosines"),
+    (lambda: theory.momentum_horizon_bounds([0.5], 0.5), "kappa"),
+    (lambda: theory.momentum_horizon_bounds(["a"], 2.0), "cosines"),
+    (lambda: theory.abs_rule_step_bounds([1.0, 2.0], [1.0], 1.0), "curvatures"),
+    (lambda: theory.abs_rule_step_bounds([1.0], [0.0], 1.0), "curvatures"),
+    (lambda: theory.abs_rule_step_bounds([1.0], [1.0], -1.0), "scale")])
+def test_momentum_module_rejects_bad_input_naming_the_argument(call, name):
+    """Proposition 8′(c)(iv)'s and 6.3's functions raise a ValueError that names the bad argument."""
+    with pytest.raises(ValueError, match=f"^{name}:"):
+        call()
