@@ -362,3 +362,17 @@ def test_momentum_module_rejects_bad_input_naming_the_argument(call, name):
     """Proposition 8′(c)(iv)'s and 6.3's functions raise a ValueError that names the bad argument."""
     with pytest.raises(ValueError, match=f"^{name}:"):
         call()
+
+
+def test_momentum_horizon_search_matches_the_optimizer_and_finds_the_cauchy_worst_case():
+    """docs/theory.md Proposition 8′(c)(iv), the measured sup Δ_t/Δ_0: the search's NumPy rule gives the optimizer's
+    gaps (to rounding), and at t = 1 the search finds the exact ((κ − 1)/(κ + 1))² (Theorem 1′(iii)); at t = 2 it
+    stays below that and below the second edition's bound 1/(1 + 2(1 − β²)/κ²)."""
+    from test_theory_mutants_claims import momentum_run
+    from minilayerlr.theory.momentum import momentum_horizon_worst, momentum_run_gaps
+    start = np.array([0.3, -1.0, 0.7])
+    gaps = momentum_run(np.diag([1.0, 2.5, 4.0]), start, 0.9, 6)[0]
+    np.testing.assert_allclose(momentum_run_gaps([1.0, 2.5, 4.0], start, 0.9, 6), gaps, rtol=1e-12)
+    assert momentum_horizon_worst(4.0, 0.9, 1, starts=3) == pytest.approx(0.36, abs=1e-9)
+    two = momentum_horizon_worst(4.0, 0.9, 2, starts=3)
+    assert two < 0.36 and two < 1 / (1 + 2 * 0.19 / 16)

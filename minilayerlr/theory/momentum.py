@@ -66,3 +66,44 @@ def abs_rule_step_bounds(numerators: Sequence[float], curvatures: Sequence[float
     ratios = np.maximum(n[moving], 0.0) / q[moving]
     low = float(np.min(n[moving] / q[moving])) if np.any(moving) else 0.0
     return scale * low, scale * float(np.max(ratios, initial=0.0))
+
+
+def momentum_run_gaps(eigenvalues, start, momentum: float, steps: int) -> np.ndarray:
+    """Δ_0, …, Δ_steps of SGD-m-LS (ρ = 0, one block, η = 1: the exact line search along m_t) on
+    ½xᵀdiag(eigenvalues)x from x₀ = start; the rule written out in NumPy, for searches (shape (steps + 1,))."""
+    lam, x = np.asarray(eigenvalues, dtype=float), np.array(start, dtype=float)
+    m, gaps = np.zeros_like(x), [0.5 * x @ (lam * x)]
+    for _ in range(steps):
+        g = lam * x
+        m = momentum * m + g
+        curvature = m @ (lam * m)
+        if not curvature > 0:
+            gaps.extend([gaps[-1]] * (steps + 1 - len(gaps)))
+            break
+        x = x - (g @ m) / curvature * m
+        gaps.append(0.5 * x @ (lam * x))
+    return np.array(gaps)
+
+
+def momentum_horizon_worst(kappa: float, momentum: float, steps: int, starts: int = 20,
+                           seed: int = 0) -> float:
+    """A lower bound on sup Δ_steps/Δ_0 over instances (Proposition 8′(c)(iv), measured, no formula):
+    Nelder–Mead over the start on diag(1, κ) and over the start and the middle eigenvalue on
+    diag(1, λ, κ), from ``starts`` random points each (seeded). Attained values, so lower bounds."""
+    import scipy.optimize
+    rng = np.random.default_rng(seed)
+    best = 0.0
+    for dim in (2, 3):
+        def ratio(theta):
+            mid = [1 + (kappa - 1) / (1 + np.exp(-theta[dim]))] if dim == 3 else []
+            x = theta[:dim]
+            if not x @ x > 0:
+                return 0.0
+            gaps = momentum_run_gaps([1.0] + mid + [kappa], x, momentum, steps)
+            return gaps[-1] / gaps[0]
+        for _ in range(starts):
+            res = scipy.optimize.minimize(lambda th: -ratio(th), rng.standard_normal(dim + (dim == 3)),
+                                          method="Nelder-Mead", options={"maxiter": 2000, "xatol": 1e-10,
+                                                                         "fatol": 1e-14})
+            best = max(best, ratio(res.x))
+    return float(best)
