@@ -4,9 +4,9 @@ Theorems and proofs: docs/theory.md. ``BlockQuadratic``, ``LogisticRegression``
 and ``BumpFunction`` follow the same evaluate protocol as networks, so the
 optimizers of ``minilayerlr.optim`` run on them unchanged. ``bounds`` holds the
 constants and Theorems 1, 2, 4; ``sharp`` Theorems 1′, 3, 4′, 4″, 10, Lemma 4.5, the constant c_λ
-and Proposition 7; ``noise`` Proposition 9; ``momentum`` Propositions 8′(c)(iv) (and its measured horizon worst case) and 6.3;
-``worst_case`` the worst one-step ratio
-found by optimisation and the table printed by ``print_bound_table()``.
+and Proposition 7; ``noise`` Proposition 9; ``momentum`` Propositions 8′(c)(iv) (and its measured
+horizon worst case) and 6.3; ``worst_case`` the worst one-step ratio found by optimisation and the
+table printed by ``print_bound_table()``.
 """
 from minilayerlr.theory.bounds import (block_diagonal, block_smoothness, coupling_constant,
                                        contraction_bound, jacobi_matrix, kantorovich_rate,
