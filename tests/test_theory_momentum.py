@@ -74,7 +74,7 @@ def test_proposition8prime_frozen_heavy_ball_never_beats_sqrt_beta(n, seed, log1
 @given(st.integers(1, 6), st.integers(0, 2**31 - 1), st.floats(0.0, 2.0), st.sampled_from([0.0, 0.5, 0.9]))
 def test_proposition8prime_one_block_zoutendijk(n, seed, log10_cond, beta):
     """Prop. 8′(c): ρ = 0, one block, η = 1: n_{t+1} = ‖g_{t+1}‖² (no fallback), ‖m_t‖² is the
-    Pythagorean sum, and Δ_t ≤ Δ_0/(1 + t(1 − β²)/κ²)."""
+    Pythagorean sum, and the step of the proof of (iv)(γ), Δ_t ≤ Δ_0/(1 + t(1 − β²)/κ²) (so Δ_t → 0)."""
     A = spd_matrix(n, seed, log10_cond)
     quad = BlockQuadratic(A, np.zeros(n), [n])
     kappa = np.linalg.cond(A)

@@ -4,8 +4,9 @@ Theorems and proofs: docs/theory.md. ``BlockQuadratic``, ``LogisticRegression``
 and ``BumpFunction`` follow the same evaluate protocol as networks, so the
 optimizers of ``minilayerlr.optim`` run on them unchanged. ``bounds`` holds the
 constants and Theorems 1, 2, 4; ``sharp`` Theorems 1′, 3, 4′, 4″, 10, Lemma 4.5, the constant c_λ
-and Proposition 7; ``noise`` Proposition 9; ``worst_case`` the worst one-step ratio
-found by optimisation and the table printed by ``print_bound_table()``.
+and Proposition 7; ``noise`` Proposition 9; ``momentum`` Propositions 8′(c)(iv) (and its measured
+horizon worst case) and 6.3; ``worst_case`` the worst one-step ratio found by optimisation and the
+table printed by ``print_bound_table()``.
 """
 from minilayerlr.theory.bounds import (block_diagonal, block_smoothness, coupling_constant,
                                        contraction_bound, jacobi_matrix, kantorovich_rate,
@@ -19,6 +20,7 @@ from minilayerlr.theory.sharp import (block_jacobi_best_scale, block_jacobi_rate
                                       min_scaled_coupling_constant, one_dimensional_rate,
                                       relative_strong_convexity, rescaled_strong_convexity)
 from minilayerlr.theory.bump import BumpFunction
+from minilayerlr.theory.momentum import abs_rule_step_bounds, momentum_horizon_bounds
 from minilayerlr.theory.noise import (block_jacobi_floor_standard_error, block_jacobi_noise_covariance,
                                       block_jacobi_noise_floor, optimum_escape_bound)
 from minilayerlr.theory.tables import print_bound_table, spike_and_dip_ratio, strongly_convex_table
@@ -37,5 +39,5 @@ __all__ = [
     "line_search_bound", "block_jacobi_noise_covariance", "block_jacobi_noise_floor",
     "optimum_escape_bound", "block_jacobi_floor_standard_error",
     "one_step_ratio", "worst_one_step_ratio", "bound_table", "print_bound_table",
-    "strongly_convex_table", "spike_and_dip_ratio",
+    "strongly_convex_table", "spike_and_dip_ratio", "momentum_horizon_bounds", "abs_rule_step_bounds",
 ]
