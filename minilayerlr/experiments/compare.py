@@ -33,7 +33,7 @@ from .plots import figure_names
 from .report import REPORT_NAMES
 from .runs import load_record, run_one, run_spec, spec_key, write_json
 from .schema import check_prices, load_json
-from .tasks import TASK_NAMES, Task, build_task
+from .tasks import TASK_NAMES, Task, build_task, check_task_args
 from .verdict import summarize_task, verdicts
 
 CONFIG_NAME = "config.json"
@@ -279,6 +279,8 @@ def _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size
     ls_options = dict(ls_options or {})
     if ls_options:
         get_method("sgd-ls").build(None, ls_options, None)  # a bad option fails before any work
+    for name in tasks:  # every task's data, folder and size before the first task is built
+        check_task_args(name, data=data, data_dir=data_dir, quick=quick, size=size)
     built = [build_task(name, data=data, data_dir=data_dir, seed=seeds[0], quick=quick, size=size)
              for name in tasks]  # all first: a data error stops before any training
     config = {"tasks": list(tasks), "methods": methods, "seeds": seeds, "epochs": epochs,
