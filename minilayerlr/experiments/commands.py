@@ -153,9 +153,11 @@ def _compare_settings(args) -> dict:
 
 
 def _run_compare(args) -> int:
-    from .compare import run_compare
+    from .compare import check_compare_args, run_compare
     from .schema import COMPARISON_FILES, comparison_files
     settings = dict(_compare_settings(args), jobs=checked_jobs(args))
+    if args.resume is None:  # the values first: a wrong one leaves no new folder behind
+        check_compare_args(**settings)
     flag = "--resume" if args.resume is not None and args.merge is None else "--out"
     out = check_output_dir(flag, settings.pop("out"))
     check_output_files(flag, out, COMPARISON_FILES[:2] + COMPARISON_FILES[3:])  # before any data

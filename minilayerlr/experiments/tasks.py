@@ -21,6 +21,7 @@ line-up (docs/cost.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -117,8 +118,6 @@ def _images(data: str, data_dir, seed: int, size: Optional[int], quick: bool):
         num_test = max(num_train // 5, 10) if size else (250 if quick else 1000)
         return load_dataset("digits", seed=seed, num_train=num_train, num_test=num_test)
     if data == "mnist5k":
-        if size is not None and size > 4000:
-            raise ValueError(f"size: the embedded MNIST has 4000 training images, got {size}")
         kwargs = {"num_train": size, "num_test": min(max(size // 5, 10), 1000)} if size else {}
         return load_dataset("mnist5k", **kwargs)
     kwargs = {"num_train": size, "num_test": max(size // 5, 10)} if size else {}
@@ -147,9 +146,15 @@ def check_task_args(name: str, *, data: Optional[str] = None, data_dir=None,
         raise ValueError(f"data_dir: --data {data} reads local files; pass --data-dir PATH")
     if data not in FILE_DATA and data_dir is not None:
         raise ValueError("data_dir: only data read from files (--data mnist|cifar10|cora) takes it")
+    if data_dir is not None and not Path(data_dir).is_dir():  # its files: the loader's to check
+        raise ValueError(f"data_dir: {data_dir} is not a folder")
     if size is not None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 20:
             raise ValueError(f"size: expected an integer >= 20, got {size!r}")
+        if data == "mnist5k" and size > 4000:
+            raise ValueError(f"size: the embedded MNIST has 4000 training images, got {size}")
+        if data == "cora":
+            raise ValueError("size: cannot shrink a real graph (--data cora)")
         check_memory("size", f"{name} with {size} {record.size_unit}", record.size_bytes(data, size))
     return data
 
@@ -245,8 +250,6 @@ def _gcn_task(data: str, data_dir, seed: int, quick: bool, size: Optional[int]) 
     elif data == "synthetic":
         g = load_dataset("csbm", seed=seed)
     else:
-        if size is not None:
-            raise ValueError("size: cannot shrink a real graph (--data cora)")
         g = load_dataset("cora", data_dir=data_dir, seed=seed)
     adjacency = normalized_adjacency(g.edges, g.num_nodes)
     hidden = 16
