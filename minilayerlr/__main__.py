@@ -3,4 +3,5 @@ import sys
 
 from minilayerlr.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing this module (pytest --doctest-modules does) runs nothing
+    sys.exit(main())

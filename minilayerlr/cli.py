@@ -4,7 +4,9 @@ Each subcommand lives in the module that owns its job and registers itself
 through a ``register(subparsers)`` function that sets ``func`` on its parser;
 this file only assembles them. Errors a user can cause (bad arguments, missing
 files, diverging runs) end with one line on stderr and a non-zero exit code,
-never a traceback.
+never a traceback. The values are checked by the library, whose messages start
+with the argument's name; :func:`flag_message` is the one place that name
+becomes the flag's.
 """
 from __future__ import annotations
 
@@ -47,6 +49,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: the library's argument names and the flags that set them
+FLAGS = {"batch_size": "--batch-size", "checkpoint": "--checkpoint", "data": "--data",
+         "data_dir": "--data-dir", "epochs": "--epochs", "jobs": "--jobs", "long": "--long",
+         "lr": "--lr", "merge": "--merge", "methods": "--optimizers", "optimizer": "--optimizer",
+         "out": "--out", "resume": "--resume", "seed": "--seed", "seeds": "--seeds",
+         "shard": "--shard", "size": "--size", "task": "--task",
+         # the layer-wise options (LayerwiseStepSize's keywords, build_optimizer's "options")
+         "scale": "--ls-scale", "ema": "--ls-ema", "curvature_kind": "--ls-curvature",
+         "denominator": "--ls-denominator",
+         "options": "--ls-scale/--ls-ema/--ls-curvature/--ls-denominator"}
+
+
+def flag_message(message: str) -> str:
+    """A library message naming an argument (``size: ...``) as the flag that sets it (``--size: ...``)."""
+    name, sep, rest = message.partition(": ")
+    if sep and name in FLAGS:
+        message = f"{FLAGS[name]}: {rest}"
+    return (message.replace("pass overwrite=True", "pass --overwrite")
+            .replace("use batch_size=None", "drop --batch-size"))
+
+
 def _refuse_empty_values(args) -> None:
     """An empty (or blank) value of any flag is refused: ``--out ''`` must not mean "here"."""
     for name, value in vars(args).items():
@@ -67,7 +90,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         _refuse_empty_values(args)
         return int(args.func(args) or 0)
     except (UserError, ValueError, TypeError, FileNotFoundError, OSError) as error:
-        print(f"minilayerlr {args.command}: error: {error}", file=sys.stderr)
+        print(f"minilayerlr {args.command}: error: {flag_message(str(error))}", file=sys.stderr)
         return 2
     except MemoryError as error:  # the size checks run first; this is what they cannot foresee
         print(f"minilayerlr {args.command}: error: out of memory"

@@ -72,10 +72,10 @@ OPTIMIZERS = {
                           peer_at_defaults=True),
     "global-adamw": Entry(lambda: GlobalStepSize(AdamW()), peer_at_defaults=True),
     # the second-order peers: inverses and roots every few steps, so a resume lands between refreshes
-    # (K-FAC and Shampoo precondition with float64 matrices: their updates and buffers
-    # come out float64 for float32 parameters, so the float32 tests leave them out)
-    "kfac": Entry(lambda: KFAC(lr=0.03, inverse_every=3, seed=2), keeps_float32=False),
-    "shampoo": Entry(lambda: Shampoo(lr=0.3, update_every=2), keeps_float32=False),
+    # (K-FAC and Shampoo precondition with float64 matrices, and cast the step to the
+    # parameters' dtype)
+    "kfac": Entry(lambda: KFAC(lr=0.03, inverse_every=3, seed=2)),
+    "shampoo": Entry(lambda: Shampoo(lr=0.3, update_every=2)),
     "adahessian": Entry(lambda: AdaHessian(lr=0.05, seed=4)),
     "adahessian-wd": Entry(lambda: AdaHessian(weight_decay=0.1)),
 }

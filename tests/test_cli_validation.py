@@ -52,7 +52,7 @@ def _cases(tmp):
         "train inf lr": (["train", "--task", "cnn", "--optimizer", "sgd", "--lr", "inf"], "--lr"),
         "train missing lr": (["train", "--task", "cnn", "--optimizer", "adamw"], "--lr"),
         "train negative seed": (quick_cnn + ["--seed", "-4"], "--seed"),
-        "train zero batch": (quick_cnn + ["--batch-size", "0"], "batch_size"),
+        "train zero batch": (quick_cnn + ["--batch-size", "0"], "--batch-size"),
         "train missing cora": (["train", "--task", "gcn", "--optimizer", "sgd-ls", "--data", "cora",
                                 "--data-dir", str(empty)], "missing data file"),
         "train missing resume": (quick_cnn + ["--resume", str(tmp / "nope.npz")], "--resume"),

@@ -104,8 +104,11 @@ def test_adding_a_method_is_one_entry(monkeypatch):
     monkeypatch.setattr(methods_mod, "METHODS", dict(METHODS))
     import minilayerlr.experiments.compare as compare_mod
     monkeypatch.setattr(compare_mod, "get_method", methods_mod.get_method)
-    register(Method("plain-sgd", "SGD", lambda lr, o, n: SGD(lr=lr), tuned=True,
-                    lr_grid={t: (0.01, 0.1, 1.0) for t in TASK_NAMES}))
+    from minilayerlr.experiments import tasks as tasks_mod
+    for t in TASK_NAMES:  # register files the grids into the task records: restored after the test
+        monkeypatch.setitem(tasks_mod.TASKS, t, tasks_mod.TASKS[t])
+    register(Method("plain-sgd", "SGD", lambda lr, o, n: SGD(lr=lr), tuned=True),
+             lr_grid={t: (0.01, 0.1, 1.0) for t in TASK_NAMES})
     assert build_optimizer("plain-sgd", 0.1) == SGD(lr=0.1)
     task = build_task("gcn", size=60)
     entries = lineup(task, ["sgd", "plain-sgd", "gd-ls"], quick=False, ls_options={}, ablation=False)

@@ -41,10 +41,18 @@ def tree_dtypes(tree):
     return {a.dtype for entry in tree for a in entry.values()}
 
 
+#: state fields that hold preconditioner statistics, not buffers that mirror the parameters:
+#: Shampoo's per-parameter matrices and their roots stay float64 (as K-FAC's factors, kept in
+#: lists of matrices), only the step they produce takes the parameters' dtype
+STATISTICS = {"left", "right", "left_roots", "right_roots"}
+
+
 def buffer_dtypes(state):
-    """dtypes of every params-like tree inside a (nested) state."""
+    """dtypes of every params-like tree inside a (nested) state (statistics aside)."""
     found = set()
     for f in dataclasses.fields(state):
+        if f.name in STATISTICS:
+            continue
         value = getattr(state, f.name)
         if dataclasses.is_dataclass(value):
             found |= buffer_dtypes(value)

@@ -48,7 +48,7 @@ def test_register_refuses_an_unknown_schedule(monkeypatch):
     monkeypatch.setattr(methods_mod, "METHODS", dict(METHODS))
     with pytest.raises(ValueError, match="schedule"):
         register(Method("sgd-lin", "x", lambda lr, o, n: SGD(lr=lr), tuned=True,
-                        lr_grid={"gcn": (0.1,)}, schedule="linear"))
+                        schedule="linear"), lr_grid={"gcn": (0.1,)})
 
 
 def test_run_epochs():

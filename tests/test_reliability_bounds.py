@@ -31,12 +31,17 @@ from helpers_probes import _deadline, _refused  # noqa: F401 (_deadline: autouse
 
 @pytest.fixture
 def no_work(monkeypatch):
-    """Any run or bench that starts fails the probe: refusals come first."""
-    from minilayerlr.experiments import bench, compare, runs
+    """Any run or bench that starts fails the probe: refusals come first.
+
+    A run of ``train`` starts at its optimizer's ``init``, after ``train`` has checked
+    its arguments (it is the boundary that refuses epochs whose history cannot fit).
+    """
+    from minilayerlr.experiments import bench, compare
+    from minilayerlr.experiments.cost import CountingOptimizer
 
     def started(*args, **kwargs):
         raise AssertionError("work started before the refusal")
-    for module, name in ((compare, "run_one"), (runs, "train"), (bench, "run_bench")):
+    for module, name in ((compare, "run_one"), (CountingOptimizer, "init"), (bench, "run_bench")):
         monkeypatch.setattr(module, name, started)
 
 

@@ -2,10 +2,12 @@
 
 ``minilayerlr.cli`` collects ``REGISTRARS``; each function adds one parser to
 the subcommands and sets ``func`` to the code that runs it. Mistakes a user
-can make end with one line on stderr and exit code 2 (``cli.main`` prints
-``UserError``/``ValueError``); every output path is checked writable and
-every size checked against memory before any work; Ctrl-C ends with one line
-and exit code 130, keeping what was finished.
+can make end with one line on stderr and exit code 2: the values are checked
+by the library (``build_task``, ``build_optimizer``, ``run_one``, ``run_compare``),
+whose errors name the argument and ``cli.main`` prints naming the flag; this
+module checks only what is the command line's own (which flags go together)
+and every output path, before any work. Ctrl-C ends with one line and exit
+code 130, keeping what was finished.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from ..paths import RunLock, check_output_dir, check_output_file, check_output_f
 from .horizon import LONG_HELP
 from .compare_help import COMPARE_DESCRIPTION
 from .ls_flags import add_ls_arguments, ls_options
-from .methods import LS_OPTION_NAMES, METHODS, build_optimizer, get_method, parse_methods
+from .methods import LS_OPTION_NAMES, METHODS, get_method, parse_methods
 from .scale_flags import (add_scale_arguments, checked_jobs, merged_settings,
                           shard_note, stored_shard)
 from .shards import parse_shard
@@ -58,26 +60,11 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
                         "goes to stderr, redirected or not")
 
 
-def _check_common(args, tasks) -> None:
-    from .memory import check_task_size
-    from .tasks import default_data
-    if args.epochs is not None and args.epochs < 1:
-        raise UserError(f"--epochs: expected an integer >= 1, got {args.epochs}")
+def _check_seed(args) -> None:
     if args.seed is None:
         args.seed = 0
     if args.seed < 0:
         raise UserError(f"--seed: expected an integer >= 0, got {args.seed}")
-    if args.size is not None and args.size < 20:
-        raise UserError(f"--size: expected an integer >= 20, got {args.size}")
-    if args.data in FILE_DATA and not args.data_dir:
-        raise UserError(f"--data-dir: --data {args.data} reads local files; give the folder "
-                        f"that holds them")
-    if args.data_dir and args.data not in FILE_DATA:
-        raise UserError("--data-dir: only --data mnist, cifar10 or cora read files")
-    if args.data_dir and not Path(args.data_dir).is_dir():
-        raise UserError(f"--data-dir: {args.data_dir} is not a folder")
-    for task in tasks:
-        check_task_size(task, args.data or default_data(task, args.quick), args.size)
 
 
 def _log(line: str) -> None:
@@ -90,11 +77,6 @@ def _log(line: str) -> None:
 _CONFIG_FLAGS = ("task", "optimizers", "seeds", "seed", "ablation", "data", "data_dir", "epochs",
                  "quick", "size", "ls_scale", "ls_ema", "ls_denominator", "ls_curvature", "out",
                  "overwrite", "no_stability", "shard", "long")
-#: what the library's messages call the settings, and the flags that set them
-_LIBRARY_NAMES = {"seeds": "--seeds", "epochs": "--epochs", "methods": "--optimizers",
-                  "task": "--task", "size": "--size", "data_dir": "--data-dir", "seed": "--seed",
-                  "checkpoint": "--checkpoint", "resume": "--resume", "batch_size": "--batch-size",
-                  "jobs": "--jobs", "shard": "--shard", "merge": "--merge", "long": "--long"}
 
 
 def register_compare(subparsers) -> None:
@@ -156,7 +138,7 @@ def _compare_settings(args) -> dict:
         check_duration("--seeds", f"{args.seeds} seeds", args.seeds * MIN_RUN_SECONDS)
     if args.ablation and args.optimizers:
         raise UserError("--optimizers: --ablation runs its own line-up of SGD-m-LS variants")
-    _check_common(args, tasks)
+    _check_seed(args)
     try:
         methods = [m.name for m in parse_methods(args.optimizers)]
     except ValueError as error:
@@ -171,9 +153,11 @@ def _compare_settings(args) -> dict:
 
 
 def _run_compare(args) -> int:
-    from .compare import run_compare
+    from .compare import check_compare_args, run_compare
     from .schema import COMPARISON_FILES, comparison_files
     settings = dict(_compare_settings(args), jobs=checked_jobs(args))
+    if args.resume is None:  # the values first: a wrong one leaves no new folder behind
+        check_compare_args(**settings)
     flag = "--resume" if args.resume is not None and args.merge is None else "--out"
     out = check_output_dir(flag, settings.pop("out"))
     check_output_files(flag, out, COMPARISON_FILES[:2] + COMPARISON_FILES[3:])  # before any data
@@ -188,14 +172,17 @@ def _run_compare(args) -> int:
         with RunLock(flag, out, folder=True, what=f"the comparison folder {out}"):
             result = run_compare(out=out, progress=False if args.no_progress else None, log=_log,
                                  command=command, **settings)
-    except ValueError as error:  # the library names its keywords; the command line has flags
+    except ValueError as error:  # cli.main names the flags; with --resume, the folder's files
+        if args.resume is None:
+            raise
         message = str(error)
-        if args.resume is not None and not message.startswith("out: "):
-            if message.startswith((str(out / "runs"), str(out / "prices.json"))):
-                message = f"--resume: {message}"  # a damaged file of the folder names itself
-            else:  # the settings came from config.json: name it
-                message = f"--resume: {out / 'config.json'}: {message.lstrip('-')}"
-        raise UserError(_flag_message(message, flag)) from None
+        if message.startswith("out: "):
+            message = f"{flag}: {message[len('out: '):]}"
+        elif message.startswith((str(out / "runs"), str(out / "prices.json"))):
+            message = f"--resume: {message}"  # a damaged file of the folder names itself
+        else:  # the settings came from config.json: name it
+            message = f"--resume: {out / 'config.json'}: {message.lstrip('-')}"
+        raise UserError(message) from None
     except KeyboardInterrupt:
         done = len(list((out / "runs").glob("*.json"))) if (out / "runs").is_dir() else 0
         _log(f"minilayerlr compare: interrupted; {done} finished run(s) kept in {out}/runs; "
@@ -207,16 +194,6 @@ def _run_compare(args) -> int:
     _log(f"compare finished in {time.perf_counter() - started:.0f} s; results in {out}/ "
          f"(results.md, results.csv, results.json, {len(result['paths']['figures'])} PNG)")
     return 0
-
-
-def _flag_message(message: str, out_flag: str) -> str:
-    """A library message naming a keyword (``seeds: ...``) as the command line's flag (``--seeds: ...``)."""
-    name, sep, rest = message.partition(": ")
-    if sep and name == "out":
-        return f"{out_flag}: {rest}"
-    if sep and name in _LIBRARY_NAMES:
-        return f"{_LIBRARY_NAMES[name]}: {rest}"
-    return message
 
 
 # -- train ------------------------------------------------------------------------------
@@ -247,19 +224,9 @@ def register_train(subparsers) -> None:
     p.set_defaults(func=_run_train)
 
 
-def _check_train(args, method):
-    _check_common(args, [args.task])
-    if method.tuned and args.lr is None:
-        grid = method.lr_grid.get(args.task, ())
-        raise UserError(f"--lr: {args.optimizer} needs a learning rate"
-                        + (f", e.g. --lr {grid[len(grid) // 2]:g}" if grid else ""))
-    if not method.tuned and args.lr is not None:
-        raise UserError(f"--lr: {args.optimizer} computes its own step sizes; drop --lr")
-    if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
-        raise UserError(f"--lr: expected a finite number > 0, got {args.lr}")
-    options = ls_options(args)
-    if options and not method.step_options:
-        raise UserError(f"--ls-scale/--ls-ema: only for the layer-wise optimizers, not {args.optimizer}")
+def _check_train_paths(args) -> None:
+    """Every file ``train`` writes, before any work (the values are the library's to check)."""
+    _check_seed(args)
     if args.out is not None:
         from .plots import figure_names
         from .schema import comparison_files
@@ -276,48 +243,31 @@ def _check_train(args, method):
         raise UserError(f"--resume: no checkpoint file at {args.resume}"
                         if not Path(args.resume).exists() else
                         f"--resume: {args.resume} is not a regular file (a checkpoint .npz)")
-    try:
-        build_optimizer(args.optimizer, args.lr, options, total_steps=1)  # run_one builds the real one
-    except ValueError as error:
-        raise UserError(f"--optimizer: {error}") from None
-    return options
 
 
 def _run_train(args) -> int:
-    from .memory import check_train_epochs
     from .runs import run_one
     from .tasks import build_task
     method = get_method(args.optimizer)
-    options = _check_train(args, method)
+    if args.batch_size is not None and method.full_batch:  # run_one would train it full batch
+        raise UserError(f"--batch-size: {args.optimizer} trains full batch; drop --batch-size")
+    _check_train_paths(args)
     task = build_task(args.task, data=args.data, data_dir=args.data_dir, seed=args.seed,
                       quick=args.quick, size=args.size)
-    if args.batch_size is not None:
-        if method.full_batch or task.batch_size is None:
-            raise UserError(f"--batch-size: {args.optimizer if method.full_batch else 'the gcn task'}"
-                            " trains full batch; drop --batch-size")
-        if args.batch_size < 1:
-            raise UserError(f"--batch-size: batch_size must be an integer >= 1, got {args.batch_size}")
-        if args.batch_size > len(task.x_train):
-            raise UserError(f"--batch-size: at most {len(task.x_train)} (the training examples), "
-                            f"got {args.batch_size}")
+    if args.batch_size is not None:  # checked by run_one and train, naming batch_size
         task.batch_size = args.batch_size
-    if method.full_batch and task.batch_size is not None:
-        task.batch_size = None
-    check_train_epochs("--epochs", args.epochs or task.epochs, task)
+    epochs = task.epochs if args.epochs is None else args.epochs
     started = time.time()
     with contextlib.ExitStack() as stack:
         if args.out is not None:  # one writer per folder: a second train or compare is refused
             stack.enter_context(RunLock("--out", args.out, folder=True,
                                         what=f"the folder {args.out}"))
         try:
-            record = run_one(task, args.optimizer, args.lr, seed=args.seed,
-                             epochs=args.epochs or task.epochs, options=options, prices=None,
-                             stability=True, progress=False if args.no_progress else None,
+            record = run_one(task, args.optimizer, args.lr, seed=args.seed, epochs=epochs,
+                             options=ls_options(args), prices=None, stability=True,
+                             progress=False if args.no_progress else None,
                              checkpoint=args.checkpoint, resume=args.resume,
                              overwrite=args.overwrite)
-        except ValueError as error:  # the library names its keywords; the command line has flags
-            message = str(error).replace("pass overwrite=True", "pass --overwrite")
-            raise UserError(_flag_message(message, "--out")) from None
         except KeyboardInterrupt:
             _log("minilayerlr train: interrupted" + _saved_note(args.checkpoint, started))
             return 130

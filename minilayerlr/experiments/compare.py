@@ -33,7 +33,7 @@ from .plots import figure_names
 from .report import REPORT_NAMES
 from .runs import load_record, run_one, run_spec, spec_key, write_json
 from .schema import check_prices, load_json
-from .tasks import TASK_NAMES, Task, build_task
+from .tasks import TASK_NAMES, Task, build_task, check_task_args
 from .verdict import summarize_task, verdicts
 
 CONFIG_NAME = "config.json"
@@ -204,6 +204,47 @@ def _run_plan(plan: list, out: Path, bar: _Progress, prices, stability: bool, pr
     return records
 
 
+def check_compare_args(tasks=TASK_NAMES, *, methods=None, seeds=(0,), epochs=None, data=None,
+                       data_dir=None, quick=False, size=None, ls_options=None, jobs=1, shard=None,
+                       merge=None, long=False, **_other):
+    """Check :func:`run_compare`'s values (not ``out``) before anything is written or built.
+
+    The command line calls it before it checks its output folder, so a wrong value
+    leaves nothing behind; ``run_compare`` calls it first. The keywords are
+    ``run_compare``'s (others are ignored).
+
+    Returns:
+        (tasks, methods, seeds, jobs, shard, ls_options), normalised.
+    """
+    methods = default_methods() if methods is None else list(methods)
+    try:  # a lower bound first (one run per seed and task), before the seeds are even listed
+        runs = float(len(seeds)) * max(1, len(tasks) if isinstance(tasks, (list, tuple)) else 1)
+    except TypeError:
+        pass  # not a sequence: _check_args names it
+    else:
+        check_memory("seeds", f"at least {runs:.0f} runs and their records", runs * 4000)
+        check_duration("seeds", f"at least {runs:.0f} runs", runs * MIN_RUN_SECONDS)
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    seeds = list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds
+    _check_args(tasks, methods, seeds, epochs)
+    if not isinstance(long, bool):
+        raise ValueError(f"long: expected True or False, got {long!r}")
+    run_epochs(1, epochs, long)  # long with epochs is refused, naming long
+    seeds = [int(s) for s in seeds]
+    if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or jobs < 1:
+        raise ValueError(f"jobs: expected an integer >= 1, got {jobs!r}")
+    shard = shards.check_shard("shard", shard)
+    if merge is not None and shard is not None:
+        raise ValueError("merge: gathers finished shards; drop shard")
+    ls_options = dict(ls_options or {})
+    if ls_options:
+        get_method("sgd-ls").build(None, ls_options, None)  # a bad option fails before any work
+    for name in tasks:  # every task's data, folder and size before the first task is built
+        check_task_args(name, data=data, data_dir=data_dir, quick=quick, size=size)
+    return tasks, methods, seeds, int(jobs), shard, ls_options
+
+
 def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = None,
                 seeds: Sequence[int] = (0,), epochs: Optional[int] = None,
                 data: Optional[str] = None, data_dir=None, quick: bool = False,
@@ -241,27 +282,10 @@ def run_compare(tasks=TASK_NAMES, *, out, methods: Optional[Sequence[str]] = Non
     Returns:
         {"config", "tasks": per-task summaries, "records", "paths"} (a shard: no tasks, no paths).
     """
-    methods = default_methods() if methods is None else list(methods)
-    try:  # a lower bound first (one run per seed and task), before the seeds are even listed
-        runs = float(len(seeds)) * max(1, len(tasks) if isinstance(tasks, (list, tuple)) else 1)
-    except TypeError:
-        pass  # not a sequence: _check_args names it
-    else:
-        check_memory("seeds", f"at least {runs:.0f} runs and their records", runs * 4000)
-        check_duration("seeds", f"at least {runs:.0f} runs", runs * MIN_RUN_SECONDS)
-    if isinstance(tasks, str):
-        tasks = [tasks]
-    seeds = list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds
-    _check_args(tasks, methods, seeds, epochs)
-    if not isinstance(long, bool):
-        raise ValueError(f"long: expected True or False, got {long!r}")
-    run_epochs(1, epochs, long)  # long with epochs is refused, naming long
-    seeds = [int(s) for s in seeds]
-    if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or jobs < 1:
-        raise ValueError(f"jobs: expected an integer >= 1, got {jobs!r}")
-    shard = shards.check_shard("shard", shard)
-    if merge is not None and shard is not None:
-        raise ValueError("merge: gathers finished shards; drop shard")
+    tasks, methods, seeds, jobs, shard, ls_options = check_compare_args(
+        tasks, methods=methods, seeds=seeds, epochs=epochs, data=data, data_dir=data_dir,
+        quick=quick, size=size, ls_options=ls_options, jobs=jobs, shard=shard, merge=merge,
+        long=long)
     out = check_output_dir("out", out)
     folders = None if merge is None else shards.shard_folders("merge", merge)
     if folders is not None and any(f.resolve() == out.resolve() for f in folders.values()):
@@ -276,9 +300,6 @@ def _run_compare(tasks, out, methods, seeds, epochs, data, data_dir, quick, size
                  ablation, prices, stability, progress, plots, log, command, jobs, shard,
                  folders, long=False) -> dict:
     """The body of :func:`run_compare`, with its arguments checked and ``out`` locked."""
-    ls_options = dict(ls_options or {})
-    if ls_options:
-        get_method("sgd-ls").build(None, ls_options, None)  # a bad option fails before any work
     built = [build_task(name, data=data, data_dir=data_dir, seed=seeds[0], quick=quick, size=size)
              for name in tasks]  # all first: a data error stops before any training
     config = {"tasks": list(tasks), "methods": methods, "seeds": seeds, "epochs": epochs,

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import math
 
 from ..curvature import UNBIASED_KINDS
-from ..errors import UserError
 
 
 def add_ls_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,26 +24,17 @@ def add_ls_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def ls_options(args) -> dict:
-    """The --ls-* flags given, as ``LayerwiseStepSize`` keyword arguments."""
+    """The --ls-* flags given, as ``LayerwiseStepSize`` keyword arguments (checked by it)."""
     options = {}
     if args.ls_scale is not None:
-        if args.ls_scale in ("blocks", "coupling"):
+        try:
+            options["scale"] = float(args.ls_scale)
+        except ValueError:  # 'blocks', 'coupling', or a word the optimizer refuses, naming scale
             options["scale"] = args.ls_scale
-        else:
-            try:
-                scale = float(args.ls_scale)
-            except ValueError:
-                scale = math.nan
-            if not (scale > 0 and math.isfinite(scale)):
-                raise UserError(f"--ls-scale: expected a finite number > 0, 'blocks' or "
-                                f"'coupling', got {args.ls_scale}")
-            options["scale"] = scale
     if args.ls_denominator is not None:
         options["denominator"] = args.ls_denominator
     if args.ls_curvature is not None:
         options["curvature_kind"] = args.ls_curvature
     if args.ls_ema is not None:
-        if not 0 <= args.ls_ema < 1:
-            raise UserError(f"--ls-ema: expected a number in [0, 1), got {args.ls_ema}")
         options["ema"] = args.ls_ema
     return options

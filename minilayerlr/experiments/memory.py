@@ -7,8 +7,6 @@ machine has available is refused before anything is allocated.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 from ..validation import check_memory
 
 #: bytes per pixel per image while generating and training (float64, ~4 live copies)
@@ -21,29 +19,17 @@ _BYTES_PER_EDGE = 64
 _BYTES_PER_NODE = 8 * 200
 
 
-def task_bytes(task: str, data: str, size: int) -> float:
-    """Estimated peak bytes of building and training ``task`` on ``size`` examples / nodes."""
-    if task == "gcn":
-        return _SBM_EDGE_FRACTION * float(size) ** 2 * _BYTES_PER_EDGE + size * _BYTES_PER_NODE
+def image_task_bytes(data: str, size: int) -> float:
+    """Estimated peak bytes of building and training an image task on ``size`` training images."""
     side = 16 if data == "synthetic" else 28
     return 1.2 * float(size) * side * side * _IMAGE_BYTES_PER_PIXEL
 
 
-def check_task_size(task: str, data: str, size: Optional[int]) -> None:
-    """Refuse ``--size`` when the task cannot fit in memory (no-op for None)."""
-    if size is not None:
-        unit = "nodes" if task == "gcn" else "training images"
-        check_memory("--size", f"{task} with {size} {unit}", task_bytes(task, data, size))
+def graph_task_bytes(data: str, size: int) -> float:
+    """Estimated peak bytes of building and training the gcn on a ``size``-node contextual SBM."""
+    return _SBM_EDGE_FRACTION * float(size) ** 2 * _BYTES_PER_EDGE + size * _BYTES_PER_NODE
 
 
 def check_batch(flag: str, batch: int, bytes_per_example: float, what: str) -> None:
     """Refuse a batch whose activations cannot fit."""
     check_memory(flag, f"{what} with a batch of {batch}", float(batch) * bytes_per_example)
-
-
-def check_train_epochs(flag: str, epochs: int, task) -> None:
-    """Refuse, before any step, ``epochs`` whose per-step history cannot fit (``train``'s own bound)."""
-    from .runs import steps_per_epoch
-    per_epoch = steps_per_epoch(task, task.batch_size)
-    check_memory(flag, f"{epochs} epochs of {per_epoch} step(s) (the per-step history)",
-                 float(epochs) * per_epoch * (200 + 48 * len(task.block_names or [0])))

@@ -1,8 +1,8 @@
 """The method registry: every optimizer ``compare``, ``bench`` and ``train`` know, one entry each.
 
 A :class:`Method` says how to build the optimizer (with a learning rate for
-tuned methods), whether it is tuned over a grid or tuning-free, its grid per
-task, and whether it needs full batches or takes the layer-wise options. What
+tuned methods), whether it is tuned over a grid or tuning-free (its grid on each
+task lives in that task's record, ``tasks.TASKS``), and whether it needs full batches or takes the layer-wise options. What
 each step hands the optimizer is decided by the optimizer itself, through its
 ``oracles`` attribute (``minilayerlr.optim.oracles``); the cost of each oracle
 in gradient equivalents is counted in ``experiments.cost``.
@@ -12,17 +12,21 @@ Adding a method is one call, e.g. for a tuning-free peer::
     register(Method("dog", "DoG", lambda lr, options, steps: DoG(), tuned=False,
                     description="DoG (Ivgi et al. 2023), defaults of dog-optimizer"))
 
-and for a tuned one (a grid per task, half-decade steps, bracketing the best rate)::
+and for a tuned one, whose grid on each task goes into that task's record in
+``tasks.TASKS`` (``lr_grids={..., "shampoo": (0.01, 0.03, 0.1)}``; half-decade steps,
+bracketing the best rate)::
 
     register(Method("shampoo", "Shampoo", lambda lr, options, steps: Shampoo(lr=lr), tuned=True,
-                    lr_grid={"autoencoder": (0.01, 0.03, 0.1), "cnn": (...),
-                             "gcn": (...)}, description="Shampoo (Gupta et al. 2018)"))
+                    description="Shampoo (Gupta et al. 2018)"))
+
+(a method registered from outside the package brings its grids: ``register(method,
+lr_grid={"cnn": (...), ...})`` files them into the task records);
 
 a learning-rate method with a schedule (``optim.Scheduled``: the build returns the base,
 ``build_optimizer`` wraps it over the run's ``total_steps``)::
 
     register(Method("sgd-cos", "SGD-m cosine", lambda lr, options, steps: SGD(lr=lr, momentum=0.9),
-                    tuned=True, lr_grid=..., schedule="cosine"))
+                    tuned=True, grid_of="sgd", schedule="cosine"))
 
 and the global-step ablation, which takes the layer-wise options but is not one of the
 paper's layer-wise methods (then also add its row to ``ablation.VARIANTS``)::
@@ -34,12 +38,13 @@ paper's layer-wise methods (then also add its row to ``ablation.VARIANTS``)::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..optim import (GDLS, KFAC, LDoG, SGD, SLS, AdaHessian, AdamW, DoG, GlobalStepSize,
                      LayerwiseStepSize, Prodigy, SCHEDULES, Scheduled, Shampoo)
 from ..optim.oracles import required_oracles
+from .tasks import TASKS
 
 #: options the layer-wise methods accept from the command line / ablations
 LS_OPTION_NAMES = ("scale", "ema", "curvature_kind", "denominator")
@@ -56,8 +61,9 @@ class Method:
             tuning-free methods, ``options`` a dict of layer-wise options ({}
             otherwise), ``steps`` the mini-batches per epoch of the task (None
             when unknown; e.g. SLS's reset uses it).
-        tuned: True if the method needs a learning rate chosen over ``lr_grid``.
-        lr_grid: task name -> learning rates tried (tuned methods only).
+        tuned: True if the method needs a learning rate chosen over a grid: the
+            task record's ``lr_grids[grid_of or name]`` (``tasks.TASKS``).
+        grid_of: the method whose grids it runs (e.g. "sgd" for "sgd-cos"); None: its own.
         full_batch: trains on the whole training set per step (then it runs
             only on tasks that are full batch anyway, e.g. gcn).
         layerwise: one of the paper's layer-wise methods: it gets a verdict
@@ -80,7 +86,7 @@ class Method:
     label: str
     build: Callable[[Optional[float], dict, Optional[int]], Any]
     tuned: bool
-    lr_grid: Dict[str, Tuple[float, ...]] = field(default_factory=dict)
+    grid_of: Optional[str] = None
     full_batch: bool = False
     layerwise: bool = False
     step_options: bool = False
@@ -90,6 +96,13 @@ class Method:
     in_default: bool = True
     description: str = ""
 
+    @property
+    def lr_grid(self) -> Dict[str, Tuple[float, ...]]:
+        """Task name -> the learning rates tried, read from the task records ({} if tuning-free)."""
+        key = self.grid_of or self.name
+        return {t: tuple(r.lr_grids[key]) for t, r in TASKS.items()
+                if self.tuned and key in r.lr_grids}
+
     def grid(self, task: str, quick: bool = False) -> Tuple[Optional[float], ...]:
         """The learning rates to run on ``task``: (None,) for tuning-free methods.
 
@@ -97,9 +110,9 @@ class Method:
         """
         if not self.tuned:
             return (None,)
-        if task not in self.lr_grid:
+        grid = self.lr_grid.get(task)
+        if grid is None:
             raise ValueError(f"optimizer: {self.label} has no learning-rate grid for task {task}")
-        grid = tuple(self.lr_grid[task])
         return (grid[len(grid) // 2],) if quick else grid
 
     def runs_on(self, task_full_batch: bool) -> bool:
@@ -110,15 +123,27 @@ class Method:
 METHODS: Dict[str, Method] = {}
 
 
-def register(method: Method) -> Method:
-    """Add ``method`` to the registry (its name must be new)."""
+def register(method: Method, lr_grid: Optional[Dict[str, Tuple[float, ...]]] = None) -> Method:
+    """Add ``method`` to the registry (its name must be new).
+
+    ``lr_grid`` (task name -> learning rates) is for a tuned method registered from
+    outside the package: its grids are filed into the task records, where the
+    package's own methods keep theirs.
+    """
     if method.name in METHODS:
         raise ValueError(f"method: {method.name!r} is already registered")
-    if method.tuned and not method.lr_grid:
-        raise ValueError(f"method: the tuned method {method.name!r} needs an lr_grid")
     if method.schedule is not None and method.schedule not in SCHEDULES:
         raise ValueError(f"method: schedule of {method.name!r} must be one of "
                          f"{', '.join(SCHEDULES)}, got {method.schedule!r}")
+    unknown = sorted(set(lr_grid or {}) - set(TASKS))
+    if unknown:
+        raise ValueError(f"lr_grid: no task named {', '.join(unknown)}")
+    if method.tuned and not (lr_grid or method.lr_grid):
+        raise ValueError(f"method: the tuned method {method.name!r} has no learning-rate grid "
+                         "in the task records (tasks.TASKS)")
+    for task, grid in (lr_grid or {}).items():
+        record = TASKS[task]
+        TASKS[task] = replace(record, lr_grids={**record.lr_grids, method.name: tuple(grid)})
     METHODS[method.name] = method
     return method
 
@@ -190,17 +215,9 @@ def oracles_of(name: str) -> Tuple[str, ...]:
     return required_oracles(build_optimizer(name, lr, total_steps=1))  # a schedule adds none
 
 
-#: K-FAC's grid of initial dampings λ₀ per task (see the K-FAC entry below): decade steps, each
-#: best value bracketed over three seeds (docs/peers.md, results of issue 19)
-KFAC_GRID = {"autoencoder": (0.1, 1.0, 10.0), "cnn": (1.0, 10.0, 100.0), "gcn": (1e-8, 1e-6, 1e-4),
-             # the stress tasks (tanh MLPs): the autoencoder's grid, not scanned on them
-             "tanh-mlp": (0.1, 1.0, 10.0), "regression": (0.1, 1.0, 10.0)}
 #: Shampoo's grafting in the line-up ("none" = as released: grafting from AdaGrad or SGD did not
-#: beat it, docs/peers.md) and its learning-rate grid per task (best bracketed over three seeds)
+#: beat it, docs/peers.md)
 SHAMPOO_GRAFT = "none"
-SHAMPOO_GRID = {"autoencoder": (0.01, 0.03, 0.1), "cnn": (0.03, 0.1, 0.3), "gcn": (0.3, 1.0, 3.0),
-                # the stress tasks: half-decades around the autoencoder's and the CNN's, not scanned
-                "tanh-mlp": (0.01, 0.03, 0.1, 0.3), "regression": (0.01, 0.03, 0.1, 0.3)}
 
 
 def _gdls(lr, options, steps):
@@ -209,22 +226,12 @@ def _gdls(lr, options, steps):
     return GDLS(**options)
 
 
-# -- the existing methods -------------------------------------------------------------------
-# Grids (our choice): half-decade steps around the rate that was best in our runs of the
-# default comparison, so that the best rate is not at an edge (results.md says whether it is).
-# The stress tasks' grids: the three rates around the best of a five-rate scan over three
-# seeds (docs/results/selection/base_stress*.csv).
+# -- the existing methods (the tuned ones' grids: in the task records, tasks.TASKS) -----------
 register(Method(
     "sgd", "SGD-m", lambda lr, o, n: SGD(lr=lr, momentum=0.9), tuned=True,
-    lr_grid={"autoencoder": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2), "cnn": (0.01, 0.03, 0.1, 0.3),
-             "gcn": (0.3, 1.0, 3.0, 10.0), "tanh-mlp": (0.03, 0.1, 0.3),
-             "regression": (0.03, 0.1, 0.3)},
     description="SGD with heavy-ball momentum 0.9 (needs --lr)"))
 register(Method(
     "adamw", "AdamW", lambda lr, o, n: AdamW(lr=lr), tuned=True,
-    lr_grid={"autoencoder": (3e-4, 1e-3, 3e-3, 1e-2), "cnn": (1e-3, 3e-3, 1e-2, 3e-2),
-             "gcn": (1e-2, 3e-2, 1e-1, 3e-1), "tanh-mlp": (3e-3, 1e-2, 3e-2),
-             "regression": (3e-3, 1e-2, 3e-2)},
     description="AdamW, PyTorch defaults (needs --lr)"))
 register(Method(
     "sgd-ls", "SGD-m-LS", lambda lr, o, n: LayerwiseStepSize(SGD(momentum=0.9), **o), tuned=False,
@@ -259,30 +266,26 @@ register(Method("sls", "SLS", lambda lr, o, n: SLS(batches_per_epoch=n or 500), 
                             "official defaults, reset per epoch (no --lr)"))
 
 # -- the peers (issue 11): second-order methods, tuned over a grid ----------------------------
-# Everything but the tuned value at the official defaults (see each class). The grids are our
-# choice: half-decade steps around the value that was best in our runs of the default
-# comparison, trimmed so that the best value has a worse neighbour on each side; results.md
-# says whether the best ended at an edge.
+# Everything but the tuned value at the official defaults (see each class); the grids of the
+# tuned value are in the task records (tasks.TASKS).
 # K-FAC (issue 19): the default K-FAC chooses its step size and momentum from the exact
 # quadratic model and adapts λ (M&G 2015 §6.5-§7, the kfac package's qmodel/adapt_damping), so
 # its "lr" column is the one value the package leaves to the user: the initial damping λ₀.
 register(Method(
     "kfac", "K-FAC", lambda lr, o, n: KFAC(damping=lr), tuned=True, cost_base="sgd",
-    lr_grid=KFAC_GRID, description="K-FAC (Martens & Grosse 2015; KFC for conv): step and momentum "
+    description="K-FAC (Martens & Grosse 2015; KFC for conv): step and momentum "
     "from the exact quadratic model, Levenberg-Marquardt damping; tuned value = the initial "
     "damping (--lr sets it)"))
 # Shampoo (issue 19): as released in TensorFlow 1.15; the comparison with and without grafting
 # (docs/peers.md) entered SHAMPOO_GRAFT.
 register(Method(
     "shampoo", "Shampoo", lambda lr, o, n: Shampoo(lr=lr, graft=SHAMPOO_GRAFT), tuned=True,
-    cost_base="sgd", lr_grid=SHAMPOO_GRID,
+    cost_base="sgd",
     description=f"Shampoo (Gupta, Koren & Singer 2018) as released in TensorFlow 1.15, "
                 f"grafting {SHAMPOO_GRAFT}, roots every step (needs --lr)"))
 register(Method(
     "adahessian", "AdaHessian", lambda lr, o, n: AdaHessian(lr=lr), tuned=True,
     cost_base="adamw",
-    lr_grid={"autoencoder": (0.05, 0.15, 0.5), "cnn": (0.05, 0.15, 0.5), "gcn": (0.15, 0.5, 1.0),
-             "tanh-mlp": (0.05, 0.15, 0.5), "regression": (0.05, 0.15, 0.5)},
     description="AdaHessian (Yao et al. 2021), Hutchinson diagonal from one HVP (needs --lr)"))
 
 
@@ -295,7 +298,7 @@ def _scheduled(of: str, schedule: str, name: str, in_default: bool) -> Method:
     what = {"cosine": "cosine decay to zero over the run",
             "step": "the rate ×0.1 at 50% and at 75% of the run"}[schedule]
     return register(Method(
-        name, f"{base.label} {schedule}", base.build, tuned=True, lr_grid=dict(base.lr_grid),
+        name, f"{base.label} {schedule}", base.build, tuned=True, grid_of=of,
         cost_base=of, schedule=schedule, in_default=in_default,
         description=f"{base.label} with {what} (needs --lr, the initial rate)"
                     + ("" if in_default else "; not in the default line-up")))

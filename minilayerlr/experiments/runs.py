@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 
 from ..errors import UserError
 from ..paths import atomic_write_bytes
+from ..validation import check_int
 from ..training import train
 from .cost import CountingOptimizer, gradient_equivalents
 from .methods import build_optimizer, get_method
@@ -31,18 +32,26 @@ RECORD_VERSION = 1
 def run_spec(task: Task, method: str, lr: Optional[float], seed: int, epochs: int,
              options: Optional[dict] = None, data_key: Optional[dict] = None) -> dict:
     """Everything that decides a run's numbers: two runs with equal specs give equal results."""
-    m = get_method(method)
-    batch = None if m.full_batch else task.batch_size
+    return _spec_and_optimizer(task, method, lr, seed, epochs, options, data_key)[0]
+
+
+def _spec_and_optimizer(task, method, lr, seed, epochs, options, data_key):
+    """(:func:`run_spec`, the optimizer it names): a run builds its optimizer once, here."""
+    epochs = check_int("epochs", epochs, 1)  # train() takes 0; a run trains at least one epoch
+    batch = None if get_method(method).full_batch else task.batch_size
+    steps = steps_per_epoch(task, batch)
+    optimizer = build_optimizer(method, lr, options, steps, total_steps=epochs * steps)
     return {"record_version": RECORD_VERSION, "task": task.name, "data": data_key or {},
-            "method": method, "lr": lr, "seed": int(seed), "epochs": int(epochs),
+            "method": method, "lr": lr, "seed": int(seed), "epochs": epochs,
             "batch_size": batch, "options": dict(sorted((options or {}).items())),
-            "optimizer": repr(build_optimizer(method, lr, options, steps_per_epoch(task, batch),
-                                              total_steps=int(epochs) * steps_per_epoch(task, batch)))}
+            "optimizer": repr(optimizer)}, optimizer
 
 
 def steps_per_epoch(task: Task, batch_size: Optional[int]) -> int:
-    """Mini-batches per epoch (1 for full batch)."""
-    return 1 if batch_size is None else -(-len(task.x_train) // batch_size)
+    """Mini-batches per epoch (1 for full batch); ``train`` checks the rest of ``batch_size``."""
+    if batch_size is None:
+        return 1
+    return -(-len(task.x_train) // check_int("batch_size", batch_size, 1))
 
 
 def spec_key(spec: dict) -> str:
@@ -166,11 +175,9 @@ def run_one(task: Task, method: str, lr: Optional[float], *, seed: int, epochs: 
     Returns:
         the :func:`run_record` (plus "_result", the TrainResult, not written to JSON).
     """
-    spec = run_spec(task, method, lr, seed, epochs, options, data_key)
+    spec, optimizer = _spec_and_optimizer(task, method, lr, seed, epochs, options, data_key)
     m = get_method(method)
-    steps = steps_per_epoch(task, spec["batch_size"])
-    counting = CountingOptimizer(build_optimizer(method, lr, options, steps,
-                                                 total_steps=epochs * steps))
+    counting = CountingOptimizer(optimizer)
     n = task.batch_size or len(task.x_train)
     probe = (task.x_train[:n], task.y_train[:n])
     at = stability_epochs(epochs) if (stability and m.layerwise) else []

@@ -23,7 +23,6 @@ import numpy as np
 from .. import Dense, MeanSquaredError, Sequential, SoftmaxCrossEntropy, Tanh
 from ..training import dataset_loss
 
-STRESS_TASKS = ("tanh-mlp", "regression")
 #: the regression's input dimension, teacher and student widths (our choice)
 TEACHER_INPUTS, TEACHER_HIDDEN, STUDENT_HIDDEN = 20, 32, (32, 32, 32, 32)
 TEACHER_NOISE = 0.05

@@ -21,7 +21,8 @@ line-up (docs/cost.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -29,28 +30,15 @@ from .. import (Conv2d, Dense, Flatten, GraphConv, MaxPool2d, ReLU, Sequential,
                 SigmoidCrossEntropy, SoftmaxCrossEntropy, Tanh, normalized_adjacency)
 from ..data import load_dataset
 from ..training import dataset_loss
-from .stress import STRESS_TASKS, regression_parts, tanh_mlp_parts
+from ..validation import check_memory
+from .memory import graph_task_bytes, image_task_bytes
+from .stress import regression_parts, tanh_mlp_parts
 
-#: the paper's three families; ``bench`` measures these
-PAPER_TASKS = ("autoencoder", "cnn", "gcn")
-TASK_NAMES = PAPER_TASKS + STRESS_TASKS
-DATA_NAMES = ("mnist5k", "synthetic", "mnist", "cifar10", "cora")
 #: data sets that read the user's files (--data-dir)
 FILE_DATA = ("mnist", "cifar10", "cora")
-# which data sets fit which task
-_FITS = {"autoencoder": ("mnist5k", "synthetic", "mnist", "cifar10"),
-         "cnn": ("mnist5k", "synthetic", "mnist", "cifar10"), "gcn": ("synthetic", "cora"),
-         "tanh-mlp": ("mnist5k", "synthetic", "mnist", "cifar10"), "regression": ("synthetic",)}
-#: the data a task uses when none is named: real digits, except for quick runs (our choice)
-_DEFAULT_DATA = {"autoencoder": "mnist5k", "cnn": "mnist5k", "gcn": "synthetic",
-                 "tanh-mlp": "mnist5k", "regression": "synthetic"}
+DATA_NAMES = ("mnist5k", "synthetic", "mnist", "cifar10", "cora")
 #: autoencoder widths: Hinton & Salakhutdinov's 784-1000-500-250-30 scaled (our choice)
 AUTOENCODER_HIDDEN = (256, 128, 64, 16, 64, 128, 256)
-
-
-def default_data(task: str, quick: bool = False) -> str:
-    """The data set of ``task`` when none is named (synthetic digits for quick runs)."""
-    return "synthetic" if quick else _DEFAULT_DATA[task]
 
 
 @dataclass
@@ -87,6 +75,28 @@ class Task:
     sizes: Dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TaskRecord:
+    """One experiment as the harness knows it: its data, how its model is built, its grids.
+
+    Attributes:
+        name: the key (``--task NAME``).
+        build: ``(data, data_dir, seed, quick, size) -> Task`` (arguments already
+            checked): the data, the model and the defaults (epochs, batch size).
+        data: the data sets that fit it; the first is its default (``quick``: synthetic).
+        lr_grids: tuned method name -> the learning rates ``compare`` tries on this task.
+        size_unit: what ``size`` counts ("training images", "nodes").
+        size_bytes: ``(data, size) -> bytes``, the estimated peak memory (``memory.py``).
+    """
+
+    name: str
+    build: Callable[..., Task]
+    data: Tuple[str, ...]
+    lr_grids: Mapping[str, Tuple[float, ...]]
+    size_unit: str = "training images"
+    size_bytes: Callable[[str, int], float] = image_task_bytes
+
+
 def _check_choice(name: str, value, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
@@ -108,12 +118,45 @@ def _images(data: str, data_dir, seed: int, size: Optional[int], quick: bool):
         num_test = max(num_train // 5, 10) if size else (250 if quick else 1000)
         return load_dataset("digits", seed=seed, num_train=num_train, num_test=num_test)
     if data == "mnist5k":
-        if size is not None and size > 4000:
-            raise ValueError(f"size: the embedded MNIST has 4000 training images, got {size}")
         kwargs = {"num_train": size, "num_test": min(max(size // 5, 10), 1000)} if size else {}
         return load_dataset("mnist5k", **kwargs)
     kwargs = {"num_train": size, "num_test": max(size // 5, 10)} if size else {}
     return load_dataset(data, data_dir=data_dir, **kwargs)
+
+
+def default_data(task: str, quick: bool = False) -> str:
+    """The data set of ``task`` when none is named (synthetic digits for quick runs)."""
+    return "synthetic" if quick else TASKS[_check_choice("task", task, TASK_NAMES)].data[0]
+
+
+def check_task_args(name: str, *, data: Optional[str] = None, data_dir=None,
+                    quick: bool = False, size: Optional[int] = None) -> str:
+    """Check ``build_task``'s arguments without building anything; returns the data set's name.
+
+    ``run_compare`` calls it for every task before building the first, so that
+    no task is built when another's arguments are wrong.
+    """
+    record = TASKS[_check_choice("task", name, TASK_NAMES)]
+    data = default_data(name, quick) if data is None else data
+    _check_choice("data", data, DATA_NAMES)
+    if data not in record.data:
+        fits = [t for t in TASK_NAMES if data in TASKS[t].data]
+        raise ValueError(f"data: {data} does not fit task {name}; it works with {' or '.join(fits)}")
+    if data in FILE_DATA and data_dir is None:
+        raise ValueError(f"data_dir: --data {data} reads local files; pass --data-dir PATH")
+    if data not in FILE_DATA and data_dir is not None:
+        raise ValueError("data_dir: only data read from files (--data mnist|cifar10|cora) takes it")
+    if data_dir is not None and not Path(data_dir).is_dir():  # its files: the loader's to check
+        raise ValueError(f"data_dir: {data_dir} is not a folder")
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 20:
+            raise ValueError(f"size: expected an integer >= 20, got {size!r}")
+        if data == "mnist5k" and size > 4000:
+            raise ValueError(f"size: the embedded MNIST has 4000 training images, got {size}")
+        if data == "cora":
+            raise ValueError("size: cannot shrink a real graph (--data cora)")
+        check_memory("size", f"{name} with {size} {record.size_unit}", record.size_bytes(data, size))
+    return data
 
 
 def build_task(name: str, *, data: Optional[str] = None, data_dir=None, seed: int = 0,
@@ -132,7 +175,8 @@ def build_task(name: str, *, data: Optional[str] = None, data_dir=None, seed: in
             MNIST split is fixed.
         quick: synthetic data by default, smaller, fewer epochs (a smoke run).
         size: override the data size: training images (autoencoder, cnn; the
-            test set gets a fifth) or graph nodes (gcn, synthetic only).
+            test set gets a fifth) or graph nodes (gcn, synthetic only);
+            refused when its estimated memory is more than this machine has.
 
     Returns:
         Task.
@@ -141,28 +185,8 @@ def build_task(name: str, *, data: Optional[str] = None, data_dir=None, seed: in
         ValueError: unknown name, data that does not fit the task, bad size.
         FileNotFoundError: missing data files.
     """
-    _check_choice("task", name, TASK_NAMES)
-    data = default_data(name, quick) if data is None else data
-    _check_choice("data", data, DATA_NAMES)
-    if data not in _FITS[name]:
-        fits = [t for t in TASK_NAMES if data in _FITS[t]]
-        raise ValueError(f"data: {data} does not fit task {name}; it works with {' or '.join(fits)}")
-    if data in FILE_DATA and data_dir is None:
-        raise ValueError(f"data_dir: --data {data} reads local files; pass --data-dir PATH")
-    if data not in FILE_DATA and data_dir is not None:
-        raise ValueError("data_dir: only data read from files (--data mnist|cifar10|cora) takes it")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 20):
-        raise ValueError(f"size: expected an integer >= 20, got {size!r}")
-    if name == "gcn":
-        return _gcn_task(data, data_dir, seed, quick, size)
-    if name == "regression":
-        return _task(regression_parts(seed, quick, size))
-    ds = _images(data, data_dir, seed, size, quick)
-    if name == "tanh-mlp":
-        return _task(tanh_mlp_parts(ds, data, quick))
-    if name == "autoencoder":
-        return _autoencoder_task(ds, data, quick)
-    return _cnn_task(ds, data, quick)
+    data = check_task_args(name, data=data, data_dir=data_dir, quick=quick, size=size)
+    return TASKS[name].build(data, data_dir, seed, quick, size)
 
 
 def _task(parts: dict) -> Task:
@@ -226,8 +250,6 @@ def _gcn_task(data: str, data_dir, seed: int, quick: bool, size: Optional[int]) 
     elif data == "synthetic":
         g = load_dataset("csbm", seed=seed)
     else:
-        if size is not None:
-            raise ValueError("size: cannot shrink a real graph (--data cora)")
         g = load_dataset("cora", data_dir=data_dir, seed=seed)
     adjacency = normalized_adjacency(g.edges, g.num_nodes)
     hidden = 16
@@ -245,3 +267,44 @@ def _gcn_task(data: str, data_dir, seed: int, quick: bool, size: Optional[int]) 
         epochs=50 if quick else 200, block_names=_block_names(net),
         sizes={"num_nodes": int(g.num_nodes), "num_edges": int(g.num_edges),
                "num_train": int(np.sum(g.train_mask)), "num_test": int(np.sum(test))})
+
+
+def _on_images(make: Callable) -> Callable[..., Task]:
+    """A task builder from ``make(ds, data, quick)``, on the image data set it is given."""
+    return lambda data, data_dir, seed, quick, size: make(
+        _images(data, data_dir, seed, size, quick), data, quick)
+
+
+_IMAGES = ("mnist5k", "synthetic", "mnist", "cifar10")
+
+# The learning-rate grids (our choice): half-decade steps around the rate that was best in our
+# runs of the default comparison, trimmed so that the best has a worse neighbour on each side
+# (results.md says whether the best ended at an edge). K-FAC's tuned value is its initial damping
+# λ₀ (decade steps, each best bracketed over three seeds: docs/peers.md, issue 19); Shampoo's
+# best was bracketed over three seeds. The stress tasks' grids for sgd and adamw: the three rates
+# around the best of a five-rate scan over three seeds (docs/results/selection/base_stress*.csv);
+# for the second-order peers, the autoencoder's (Shampoo: half-decades around the autoencoder's
+# and the CNN's), not scanned on them.
+_STRESS_GRIDS = {"sgd": (0.03, 0.1, 0.3), "adamw": (3e-3, 1e-2, 3e-2), "kfac": (0.1, 1.0, 10.0),
+                 "shampoo": (0.01, 0.03, 0.1, 0.3), "adahessian": (0.05, 0.15, 0.5)}
+
+#: every task, one record each: ``TASK_NAMES`` is its order (the paper's three, then the stress tasks)
+TASKS: Dict[str, TaskRecord] = {r.name: r for r in (
+    TaskRecord("autoencoder", _on_images(_autoencoder_task), _IMAGES, {
+        "sgd": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2), "adamw": (3e-4, 1e-3, 3e-3, 1e-2),
+        "kfac": (0.1, 1.0, 10.0), "shampoo": (0.01, 0.03, 0.1), "adahessian": (0.05, 0.15, 0.5)}),
+    TaskRecord("cnn", _on_images(_cnn_task), _IMAGES, {
+        "sgd": (0.01, 0.03, 0.1, 0.3), "adamw": (1e-3, 3e-3, 1e-2, 3e-2),
+        "kfac": (1.0, 10.0, 100.0), "shampoo": (0.03, 0.1, 0.3), "adahessian": (0.05, 0.15, 0.5)}),
+    TaskRecord("gcn", _gcn_task, ("synthetic", "cora"), {
+        "sgd": (0.3, 1.0, 3.0, 10.0), "adamw": (1e-2, 3e-2, 1e-1, 3e-1),
+        "kfac": (1e-8, 1e-6, 1e-4), "shampoo": (0.3, 1.0, 3.0), "adahessian": (0.15, 0.5, 1.0)},
+        size_unit="nodes", size_bytes=graph_task_bytes),
+    TaskRecord("tanh-mlp", _on_images(lambda ds, data, quick: _task(tanh_mlp_parts(ds, data, quick))),
+               _IMAGES, _STRESS_GRIDS),
+    TaskRecord("regression", lambda data, data_dir, seed, quick, size:
+               _task(regression_parts(seed, quick, size)), ("synthetic",), _STRESS_GRIDS),
+)}
+#: the paper's three families; ``bench`` measures these
+PAPER_TASKS = ("autoencoder", "cnn", "gcn")
+TASK_NAMES = tuple(TASKS)

@@ -346,8 +346,9 @@ class KFAC:
             alpha, mu, change = quadratic_model(grads, delta, state.velocity, lam, hvp, float(self.lr))
         else:
             alpha, mu, change = 1.0, float(self.momentum), 0.0
-        velocity = [{n: mu * state.velocity[k][n] + alpha * d for n, d in e.items()}
-                    for k, e in enumerate(delta)]
+        # Δ is computed in float64 (the factors' dtype); v and the update keep the parameters'
+        velocity = [{n: (mu * state.velocity[k][n] + alpha * d).astype(grads[k][n].dtype, copy=False)
+                     for n, d in e.items()} for k, e in enumerate(delta)]
         lr = float(self.lr)
         updates = [{n: -lr * v for n, v in e.items()} for e in velocity]
         new_lam, rho = lam, state.rho

@@ -268,7 +268,8 @@ class Shampoo:
                     right_roots[k][name] = self._power(right[k][name], state.right_roots[k][name],
                                                        m, 1, p, refresh)
                     step = apply_root(right_roots[k][name], step, "right")
-                directions[k][name] = step.reshape(g.shape)
+                # the roots are float64; the direction takes the parameters' dtype
+                directions[k][name] = step.reshape(g.shape).astype(g.dtype, copy=False)
         scales, graft_sums = self._graft_scales(grads, directions, state.graft_sums)
         blocks = block_indices(grads)
         updates = [{n: -float(self.lr * scales[k]) * d for n, d in e.items()}
