@@ -118,7 +118,7 @@ class Sequential:
         self.check_inputs(params, x)
         h = x.astype(self._dtype(params, x), copy=False)
         for layer, p in zip(self.layers, params):
-            h, _ = layer.forward(p, h)
+            h = layer.output(p, h)
         return h
 
     def evaluate(self, params, x, targets=None) -> Evaluation:

@@ -143,6 +143,16 @@ class Conv2d(Layer):
         y = np.ascontiguousarray(self._correlate(cols, p["W"]) + p["b"][:, None, None])
         return y, (x, cols)
 
+    def output(self, p, x):
+        # patch axes (C, k, k) before the pixels: one matrix product per example, W (O, C·k²)
+        # times patches (C·k², h·w), with no transposes of the result
+        n, o = x.shape[0], self.out_channels
+        view = self._patches(x)  # (N, C, h, w, k, k)
+        h, w = view.shape[2:4]
+        cols = np.ascontiguousarray(view.transpose(0, 1, 4, 5, 2, 3)).reshape(n, -1, h * w)
+        y = np.matmul(p["W"].reshape(o, -1), cols).reshape(n, o, h, w)
+        return y + p["b"][:, None, None]
+
     def backward(self, p, cache, g_y, *, input_grad=True):
         x, cols = cache
         g_W = np.tensordot(g_y, cols, axes=([0, 2, 3], [0, 1, 2]))  # (O, C, k, k)
