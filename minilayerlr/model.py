@@ -144,7 +144,7 @@ class Sequential:
         """f(θ) on (x, targets) without the backward pass."""
         out = self.forward(params, x)
         targets = self.loss_fn.check_targets(out.shape, targets)
-        return self.loss_fn.forward(out, targets)[0]
+        return self.loss_fn.value(out, targets)
 
 
 def _check_chain(layers) -> None:
