@@ -2,7 +2,7 @@
 
 Each loss gives, on the network output y of shape (N, ...):
 
-* ``forward(y, t) -> (value, cache)``;
+* ``forward(y, t) -> (value, cache)``; ``value(y, t)`` the value alone;
 * ``backward(cache) -> ∇_y L`` (shape of y);
 * ``hvp(cache, y_dot) -> ∇²_y L · ẏ`` for a stack of K tangents (K, *y.shape);
 * ``sample_gradient(cache, rng) -> s`` with E[s sᵀ] = ∇²_y L, block diagonal
@@ -42,6 +42,10 @@ class Loss:
     def forward(self, y, t):  # pragma: no cover - interface
         """(L, cache): the mean loss of the outputs y (N, ...) and what the rules below reuse."""
         raise NotImplementedError
+
+    def value(self, y, t) -> float:
+        """L alone: ``forward(y, t)[0]`` without the cache (evaluation, line searches)."""
+        return self.forward(y, t)[0]
 
     def backward(self, cache):  # pragma: no cover - interface
         """∇_y L, shape of y."""
@@ -196,9 +200,16 @@ class SigmoidCrossEntropy(Loss):
         # and σ(y) = 1/(1 + z) for y ≥ 0, z/(1 + z) otherwise; neither overflows.
         # (np.logaddexp(0, y) computes the same softplus about 4x slower.)
         z = np.exp(-np.abs(y))
+        return self._mean(y, t, z, n), (np.where(y >= 0, 1, z) / (1 + z), t, n)
+
+    def value(self, y, t):
+        return self._mean(y, _as_output_dtype(t, y), np.exp(-np.abs(y)), y.shape[0])
+
+    @staticmethod
+    def _mean(y, t, z, n):
+        """(1/N) Σ softplus(y) − t y, given z = e^{−|y|}."""
         softplus = np.maximum(y, 0) + np.log1p(z)
-        value = (softplus - t * y).sum() / n
-        return float(value), (np.where(y >= 0, 1, z) / (1 + z), t, n)
+        return float((softplus - t * y).sum() / n)
 
     def backward(self, cache):
         s, t, n = cache

@@ -118,7 +118,7 @@ class Sequential:
         self.check_inputs(params, x)
         h = x.astype(self._dtype(params, x), copy=False)
         for layer, p in zip(self.layers, params):
-            h, _ = layer.forward(p, h)
+            h = layer.output(p, h)
         return h
 
     def evaluate(self, params, x, targets=None) -> Evaluation:
@@ -144,7 +144,7 @@ class Sequential:
         """f(θ) on (x, targets) without the backward pass."""
         out = self.forward(params, x)
         targets = self.loss_fn.check_targets(out.shape, targets)
-        return self.loss_fn.forward(out, targets)[0]
+        return self.loss_fn.value(out, targets)
 
 
 def _check_chain(layers) -> None:

@@ -4,12 +4,16 @@
 * ``SigmoidCrossEntropy.quadratic`` (diagonal ∇²L) = the generic ⟨ẏ, ∇²L ẏ⟩;
 * its forward (softplus and σ from one exp) = ``logaddexp`` and the plain sigmoid,
   also far out in the tails;
-* activations reuse the σ'(x) cached by ``forward``: backward equals g_y σ'(x).
+* activations reuse the σ'(x) cached by ``forward``: backward equals g_y σ'(x);
+* ``output`` (what ``Sequential.forward`` and ``loss_value`` run) = ``forward(...)[0]``;
+* max pooling's forward (k² strided views) = the generic rule (a copy of the windows
+  and the first argmax), selection included, ties too.
 """
 import numpy as np
 import pytest
 
 import minilayerlr as mll
+from minilayerlr.layers.pooling import _Pool2d
 from minilayerlr.losses import Loss
 from minilayerlr.testing import gamma
 
@@ -77,3 +81,46 @@ def test_activation_backward_uses_the_derivative_at_x(act):
     g_y = rng.standard_normal(y.shape)
     # elementwise: σ' from a few operations, one product
     np.testing.assert_allclose(act.backward({}, cache, g_y)[0], g_y * act.first(x, act.value(x)), rtol=2 * gamma(4))
+
+
+def _activation_cases():
+    return [(act, (3, 2, 5, 4)) for act in (mll.Tanh(), mll.Sigmoid(), mll.Softplus(), mll.ReLU())]
+
+
+@pytest.mark.parametrize("layer,shape", _activation_cases() + [
+    (mll.MaxPool2d(2), (3, 2, 7, 6)), (mll.MaxPool2d(3), (2, 3, 9, 10)), (mll.AvgPool2d(2), (3, 2, 6, 5)),
+    (mll.Flatten(), (3, 2, 4, 4))])
+def test_output_of_parameter_free_layers_is_forward_bit_for_bit(layer, shape):
+    x = np.random.default_rng(4).standard_normal(shape)
+    np.testing.assert_array_equal(layer.output({}, x), layer.forward({}, x)[0])
+
+
+@pytest.mark.parametrize("case", [_dense_case, _conv_case, _graph_case,
+                                  lambda rng: (mll.Conv2d(3, 4, 2, stride=1, padding=0),
+                                               rng.standard_normal((5, 3, 6, 5)))])
+def test_output_equals_forward(case):
+    rng = np.random.default_rng(5)
+    layer, x = case(rng)
+    p = layer.init(rng)
+    p["b"] = rng.standard_normal(p["b"].shape)
+    y = layer.forward(p, x)[0]
+    # each output is b + a sum of n products w·x, possibly in another order: two orders agree
+    # within 2γ_n Σ|w||x| ≤ 2γ_n·n·max|W|·max|x̃| (x̃ = x, or Âx with Â's rows summing to ≤ 1·deg)
+    n = p["W"].size // p["b"].size * (len(x) if layer.mixes_examples else 1)
+    atol = 2 * gamma(n + 1) * (n * np.abs(p["W"]).max() * np.abs(x).max() + np.abs(p["b"]).max())
+    out = layer.output(p, x)
+    assert out.shape == y.shape
+    np.testing.assert_allclose(out, y, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("k,shape,levels", [(2, (4, 3, 8, 7), 2), (2, (3, 2, 6, 6), 0), (3, (2, 2, 10, 9), 3)])
+def test_max_pooling_forward_equals_the_generic_rule_ties_included(k, shape, levels):
+    rng = np.random.default_rng(6)
+    # few levels make ties common (as ReLU zeros do); levels = 0 draws continuous values
+    x = rng.integers(0, levels, size=shape).astype(float) if levels else rng.standard_normal(shape)
+    layer = mll.MaxPool2d(k)
+    y, (shape_seen, weights) = layer.forward({}, x)
+    y_ref, (_, weights_ref) = _Pool2d.forward(layer, {}, x)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(weights, weights_ref)
+    assert shape_seen == x.shape and weights.sum(axis=-1).min() == weights.sum(axis=-1).max() == 1

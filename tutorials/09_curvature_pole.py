@@ -29,9 +29,9 @@
 #
 # We trace one training run per rule on a tanh MLP, per step and per block:
 # $q_l$, the averages, $\bar n_l$, $\alpha_l$, the fallbacks and $\eta$, and
-# assert what we see. Which seed shows the pole, the network, the data size
-# and the epochs are our choices; the seed sweep at the end (full mode) says how
-# typical the traced run is. The fast mode (`MINILAYERLR_FAST=1`) runs the
+# assert what we see. The network, the data size and the epochs are our
+# choices, and so is how we pick the seed (section 2); the seed sweep at the end
+# (full mode) says how typical the traced run is. The fast mode (`MINILAYERLR_FAST=1`) runs the
 # same traced run for 5 epochs instead of 10 and skips AdamW and the sweep:
 # the pole occurs in the 5th epoch, and the trace takes seconds.
 
@@ -76,7 +76,7 @@ task = build_task("tanh-mlp", size=4000)
 net, x, y, BATCH = task.net, task.x_train, task.y_train, task.batch_size
 names = task.block_names
 L = len(names)
-SEED = 0                       # initialisation and batch order; the sweep in section 7 varies it
+SEEDS = range(5)               # initialisation and batch order: the first seed with a pole (section 2)
 EPOCHS = 5 if FAST else 10
 print(task.description, task.sizes, f"batch {BATCH}, {EPOCHS} epochs")
 
@@ -99,13 +99,24 @@ assert all(RULES[r](SGD()).ema == RHO for r in RULES)
 # (with `coupling=True` if its multiplier needs the blocks' Gram). After each
 # step we copy what the state records. Every 10 steps we also evaluate the loss
 # on the whole training set.
+#
+# **Which seed.** A pole is a chance event: it needs a batch with $q_l < 0$ at
+# a moment when $\bar D_l$ is already small. We trace seeds 0, 1, … in order
+# and keep the first whose signed run shows one: a step size at least 10 times
+# further above its *running median* (the median of the block's earlier steps
+# where no fallback fired) than anything the two nonnegative runs show on any
+# block (section 4 says why 10). On our machine the first seed, 0, shows it.
+# Rounding differs between CPUs and BLAS kernels, and on a non-convex loss the
+# trajectories part after some hundred steps: elsewhere another seed may come
+# first, and the step numbers quoted in the text are those of our run. The
+# assertions hold on whichever seed is picked.
 
 # %%
 FIELDS = ("curvatures", "numerators", "avg_numerators", "avg_curvatures", "avg_denominators",
           "step_sizes", "fallbacks", "reference_step_sizes")
 
 
-def trace(opt, seed=SEED, epochs=EPOCHS, loss_every=10):
+def trace(opt, seed, epochs=EPOCHS, loss_every=10):
     """Train ``opt`` on the task; return per-step arrays (steps, L) of the state's fields,
     η per step, and the full training loss every ``loss_every`` steps (0: only at the end)."""
     rng = np.random.default_rng(seed)
@@ -135,7 +146,42 @@ def trace(opt, seed=SEED, epochs=EPOCHS, loss_every=10):
     return out
 
 
-runs = {name: trace(make(SGD(momentum=0.9))) for name, make in RULES.items()}
+def median_ratios(r, min_history=5):
+    """α_t / (median of the block's earlier formula steps), shape (steps, L); nan at steps
+    where a fallback fired or fewer than ``min_history`` formula steps came before."""
+    a, fb = r["step_sizes"], r["fallbacks"]
+    out = np.full(a.shape, np.nan)
+    for l in range(L):
+        for t in range(1, len(a)):
+            earlier = a[:t, l][fb[:t, l] == NO_FALLBACK]
+            if fb[t, l] == NO_FALLBACK and len(earlier) >= min_history:
+                out[t, l] = a[t, l] / np.median(earlier)
+    return out
+
+
+def median_jumps(r):
+    """(largest ratio, its 0-based step) per block."""
+    ratios = median_ratios(r)
+    return np.nanmax(ratios, axis=0), np.nanargmax(ratios, axis=0)
+
+
+def calm_ratio(jumps):
+    """The largest ratio either nonnegative run shows on any block."""
+    return max(jumps["magnitude"][0].max(), jumps["default"][0].max())
+
+
+for SEED in SEEDS:
+    runs = {name: trace(make(SGD(momentum=0.9)), SEED) for name, make in RULES.items()}
+    jumps = {name: median_jumps(r) for name, r in runs.items()}
+    calm = calm_ratio(jumps)
+    JUMP_MIN = 10 * calm
+    if jumps["signed"][0].max() >= JUMP_MIN:
+        break
+    print(f"seed {SEED}: the signed run's largest ratio {jumps['signed'][0].max():.1f} is under "
+          f"10 x {calm:.1f}: no pole, next seed")
+else:
+    raise AssertionError(f"no pole in seeds {list(SEEDS)}")
+print(f"seed {SEED} shows a pole")
 for name, r in runs.items():
     print(f"{name:9s} {len(r['step_sizes'])} steps in {r['seconds']:.1f} s, "
           f"final training loss {r['loss'][-1]:.3f}")
@@ -189,39 +235,20 @@ print("sign changes per block, magnitude run:", (np.diff(np.sign(M["curvatures"]
 # The factor we assert: the signed run's pole must be at least 10 times the
 # largest running-median ratio that either nonnegative run shows on any block
 # (an order of magnitude beyond what batch noise in $n_l$ and $|q_l|$ produces
-# on the same data); and at that step the signed $\bar D_l$ must have fallen
-# by more than the $1/\rho'_t$ any nonnegative denominator allows.
+# on the same data); and on the way to it (from the first step past that
+# threshold to the pole) the signed $\bar D_l$ must have fallen, at some step,
+# below the floor $\rho'_t \bar D_{l,t-1}$ that binds every nonnegative
+# denominator (at the pole itself, or at a step that took it to 0 or through it).
 
 # %%
-def median_ratios(r, min_history=5):
-    """α_t / (median of the block's earlier formula steps), shape (steps, L); nan at steps
-    where a fallback fired or fewer than ``min_history`` formula steps came before."""
-    a, fb = r["step_sizes"], r["fallbacks"]
-    out = np.full(a.shape, np.nan)
-    for l in range(L):
-        for t in range(1, len(a)):
-            earlier = a[:t, l][fb[:t, l] == NO_FALLBACK]
-            if fb[t, l] == NO_FALLBACK and len(earlier) >= min_history:
-                out[t, l] = a[t, l] / np.median(earlier)
-    return out
-
-
-def median_jumps(r):
-    """(largest ratio, its 0-based step) per block."""
-    ratios = median_ratios(r)
-    return np.nanmax(ratios, axis=0), np.nanargmax(ratios, axis=0)
-
-
 def shrink_floor(t):
     """ρ'_t for the 1-based step t: a nonnegative average's D̄_t ≥ ρ'_t D̄_{t−1}."""
     return RHO * (1 - RHO ** (t - 1)) / (1 - RHO ** t)
 
 
-jumps = {name: median_jumps(r) for name, r in runs.items()}
 for name, (j, w) in jumps.items():
     print(f"{name:9s} largest alpha / running median per block: {np.array2string(j, precision=1)} "
           f"at steps {w + 1}")
-calm = max(jumps["magnitude"][0].max(), jumps["default"][0].max())
 lp = int(np.argmax(jumps["signed"][0]))          # the pole's block
 tp = int(jumps["signed"][1][lp])                 # and its step (0-based)
 pole = jumps["signed"][0][lp]
@@ -230,7 +257,6 @@ print(f"\nthe pole: block {names[lp]}, step {tp + 1}: alpha = {a[tp, lp]:.3g} = 
       f"running median; D_bar {D[tp - 1, lp]:.3g} -> {D[tp, lp]:.3g}, n_bar {nbar[tp, lp]:.3g}, "
       f"q {q[tp, lp]:+.3g}, fallback {FALLBACK_NAMES[fb[tp, lp]]}")
 print(f"largest ratio of the nonnegative runs on any block: {calm:.1f}")
-JUMP_MIN = 10 * calm
 onset = int(np.flatnonzero(median_ratios(S)[:, lp] >= JUMP_MIN)[0])   # first step past it
 print(f"first step of {names[lp]} past {JUMP_MIN:.0f} x its running median: {onset + 1}")
 for t in range(onset - 2, min(tp + 6, STEPS)):
@@ -238,7 +264,11 @@ for t in range(onset - 2, min(tp + 6, STEPS)):
           f"alpha {a[t, lp]:.2e}  {FALLBACK_NAMES[fb[t, lp]]}")
 assert fb[tp, lp] == NO_FALLBACK and D[tp, lp] > 0 and nbar[tp, lp] > 0
 assert pole >= JUMP_MIN
-assert D[tp - 1, lp] / D[tp, lp] > 1 / shrink_floor(tp + 1)
+# on the way to the pole the signed D̄_l fell, at some step, below the floor ρ'_t D̄_{t−1} of
+# every nonnegative average (at the pole itself, or at a step that took it to or through 0)
+drops = [t for t in range(max(onset, 1), tp + 1) if D[t, lp] < shrink_floor(t + 1) * D[t - 1, lp]]
+print(f"steps where the signed D_bar fell below the nonnegative floor: {[t + 1 for t in drops]}")
+assert drops
 for r in (M, runs["default"]):                   # the floor, on every step and block
     Dm = r["avg_denominators"]
     t1 = np.arange(2, STEPS + 1)[:, None]
@@ -247,51 +277,57 @@ for r in (M, runs["default"]):                   # the floor, on every step and 
     assert np.all(Dm[1:] >= shrink_floor(t1) * Dm[:-1] * (1 - 4 * STEPS * EPS))
 
 # %% [markdown]
-# **What happens next.** The inflated step saturates the tanh layer after the
-# block; its gradient, and with it $n_l$ and $q_l$, collapses by orders of
-# magnitude (the table above). When $\bar D_l$ finally turns negative, the
-# "previous" fallback reuses the last formula step, an inflated one. We
-# assert both: the block's median $|n_l|$ after the pole is less than $10^{-3}$
-# of its median before (it has effectively stopped learning), and a
-# nonpositive-curvature fallback after the pole reused the last formula step,
-# itself past the pole threshold of section 4 (10 times the calm runs' largest
-# ratio, times the running median).
+# **What happens next.** The inflated step pushes the tanh units after the
+# block towards saturation, where their gradient, and with it $n_l$ and $q_l$,
+# shrinks; when $\bar D_l$ turns negative, the "previous" fallback reuses the
+# last formula step, which may be an inflated one. How far this goes depends on
+# the pole and on how many steps are left. We assert what every pole we traced
+# did (10 seeds, on two BLAS kernels): the tanh layer after the block ends more
+# saturated ($|h| > 0.99$) under the signed rule than under the magnitude rule,
+# and the signed run ends with a higher training loss than both nonnegative
+# runs; and, where "previous" fired after the pole, that it reused the last
+# formula step.
 
 # %%
 n = S["numerators"]
 before, after = np.median(np.abs(n[:tp, lp])), np.median(np.abs(n[tp + 1:, lp]))
 print(f"median |n_l| of {names[lp]}: {before:.2e} before the pole, {after:.2e} after")
-assert after < 1e-3 * before
 reused = [t for t in range(tp + 1, STEPS) if fb[t, lp] == NONPOSITIVE_CURVATURE]
-print(f"'previous' fallbacks in that block after the pole: {len(reused)}, first at step "
-      f"{reused[0] + 1 if reused else None} with alpha {a[reused[0], lp] if reused else 0:.3g}")
 running_median = np.median(a[:tp, lp][fb[:tp, lp] == NO_FALLBACK])
-assert reused and a[reused[0], lp] == S["reference_step_sizes"][reused[0] - 1, lp]
-assert a[reused[0], lp] >= JUMP_MIN * running_median       # still a pole-sized step
+print(f"'previous' fallbacks in that block after the pole: {len(reused)}" + (
+      f", the first at step {reused[0] + 1} with alpha {a[reused[0], lp]:.3g} = "
+      f"{a[reused[0], lp] / running_median:.0f} x the running median before the pole" if reused else ""))
+assert all(a[t, lp] == S["reference_step_sizes"][t - 1, lp] for t in reused)
 
 
 def saturation(params, block):
     """Fraction of the tanh outputs after block ``block`` with |h| > 0.99 on the training set."""
     h = x
     for i, (layer, p) in enumerate(zip(net.layers, params)):
-        h, _ = layer.forward(p, h)
+        h = layer.output(p, h)
         if i == net.blocks[block] + 1:
             return float(np.mean(np.abs(h) > 0.99))
 
 
-assert saturation(S["params"], lp) > 0.99
+assert saturation(S["params"], lp) > saturation(M["params"], lp)
+assert S["loss"][-1] > max(M["loss"][-1], runs["default"]["loss"][-1])
 for name, r in runs.items():
     print(f"{name:9s} tanh outputs after {names[lp]} with |h| > 0.99: "
           f"{saturation(r['params'], lp):.2%};  most frequent predicted class: "
           f"{np.bincount(net.forward(r['params'], x).argmax(1), minlength=10).max() / len(x):.0%} of images")
 
 # %% [markdown]
-# In our run (seed 0) the pole hits the second block, `dense2 64→64`, at step
+# In our run (seed 0, fast and full mode alike up to step 200) the pole hits the second block, `dense2 64→64`, at step
 # 185: one negative $q_l$ took $\bar D_l$ from $1.1\cdot10^{-4}$ to
 # $5.6\cdot10^{-7}$ (a factor 200 in one step), $\alpha_l$ went to
 # $1.9\cdot10^{4}$, 15,200 times its running median, and practically every
 # tanh output after the block saturated ($|h| > 0.99$ for 99.99 % of them on
-# the training set; we assert more than 99 %). It was not the first excursion: from step 162 on, the
+# the training set, against 64 % under the magnitude rule); the block's median
+# $|n_l|$ after the pole was $3\cdot10^{-5}$ of its median before: it had
+# stopped learning, and its "previous" fallbacks reused the inflated step.
+# This is the deepest pole of the ten traced runs; on other seeds and kernels
+# the jump was 20–520 times the running median, the block less saturated, and
+# the damage showed in the final loss (section 7). It was not the first excursion: from step 162 on, the
 # signed averages of the first two blocks kept wandering near 0 (block 0's
 # $\alpha$ went from 0.025 to 0.15 at step 165; block 1's $\bar D_l$ was
 # $\le 0$ at steps 175–177, and its $\alpha$ passed 75× its running median at
@@ -310,7 +346,7 @@ for name, r in runs.items():
 # holds whatever the multiplier, for "abs" and "rms"). Skipped steps have
 # $\alpha = 0$; "previous" cannot fire with a nonzero $|q|$ on record. The
 # tolerance is rounding: a few ulps per averaging step, times the number of
-# steps. The signed run breaks the same bound at its pole.
+# steps. The signed rule has no such bound: our run breaks it at its pole.
 
 # %%
 def bound_ratio(r):
@@ -329,7 +365,7 @@ for name, r in runs.items():
         assert np.all(np.isnan(ratio) | (ratio <= 1 + TOL))
         assert np.isclose(np.nanmax(ratio), 1.0, rtol=TOL)   # attained at the first step
 signed_ratio = bound_ratio(S)
-assert signed_ratio[tp, lp] > 1                  # the pole breaks the bound
+print(f"signed run at its pole: alpha / bound = {signed_ratio[tp, lp]:.3g}")
 
 # %% [markdown]
 # The bound is loose by design: one batch with a tiny $|q_l|$ raises
@@ -440,9 +476,9 @@ save(fig, "09_curvature_signs.png")
 # ends below the signed one. In our run the signed rule's loss was 0.31 at
 # step 160, 1.35 at step 180 and 0.91 at the end of epoch 5, against 0.22 for
 # the magnitude rule (10 epochs: 0.75 against 0.12). The library default
-# ends between the two here (0.36 after 5 epochs, 0.40 after 10): it shows
-# no pole, but its multiplier, which is not what this tutorial is about, does
-# worse on this task than the plain $\eta = 1/L$ of the magnitude rule.
+# ends where the magnitude rule ends: today's default *is* that rule (the
+# average of $|q_l|$ and $\eta = 1/L$), which the tutorial does not assume;
+# it prints the default's settings at the top.
 
 # %%
 ls, loss = S["loss_steps"], S["loss"]
@@ -490,9 +526,9 @@ if not FAST:
 # and 15,200 on all 10 (base, seed) runs, while no run of a nonnegative rule
 # went above 8.5; the signed rule broke the bound on 2 of the 10 (SGD-m seed 0,
 # the traced run, and AdamW seed 2). The magnitude rule ended below the signed
-# one on all 10, with final losses 0.22–0.30 against 0.34–2.24; the default
-# (with its own multiplier) ended below the signed rule on 9 of 10 (AdamW seed 4:
-# 0.41 against 0.34). Only 5 epochs per run, one task: an illustration of the
+# one on all 10, with final losses 0.22–0.30 against 0.34–2.24 (that sweep
+# ran when the default had another multiplier; today's default is the
+# magnitude rule and repeats its numbers). Only 5 epochs per run, one task: an illustration of the
 # mechanism, not the measurement of the default (docs/measurements.md).
 #
 # ## What to remember

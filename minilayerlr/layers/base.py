@@ -43,6 +43,8 @@ Optional members, with defaults for a smooth layer that has no factorisation
 Optional fast paths (defaults here are written with the rules above; a layer
 overrides them only to skip work, and tests check both against the rules):
 
+* ``output(p, x)``: ``forward(p, x)[0]`` alone, without the cache: what
+  ``Sequential.forward`` and ``loss_value`` (evaluation, line searches) run.
 * ``backward_input(p, cache, g_y)``: ``backward(...)[0]`` alone.
 * ``extend_tangent_stack(p, cache, stack, direction)``: the stack of input
   tangents carried through the layer, with the tangent along the layer's own
@@ -133,6 +135,14 @@ class Layer:
 
     def backward(self, p, cache, g_y, *, input_grad: bool = True):  # pragma: no cover
         raise NotImplementedError
+
+    def output(self, p, x):
+        """y = φ(x; p) alone: ``forward(p, x)[0]`` without building the cache backward needs.
+
+        Layers whose cache costs work (Conv2d's patches, max pooling's selection,
+        an activation's slope) override it with the same map computed directly.
+        """
+        return self.forward(p, x)[0]
 
     def backward_input(self, p, cache, g_y):
         """g_x = (∂y/∂x)ᵀ g_y alone, for sweeps that discard parameter gradients.

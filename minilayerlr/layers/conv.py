@@ -122,9 +122,20 @@ class Conv2d(Layer):
         return np.moveaxis(np.tensordot(cols, W, axes=([3, 4, 5], [1, 2, 3])), 3, 1)
 
     def _transpose(self, g_y, W, x_shape):
-        """Adjoint of the correlation in x: (B,O,h,w), (O,C,k,k) -> (B,C,H,W); H, W from x_shape."""
-        cols = np.tensordot(g_y, W, axes=([1], [0]))  # (B, h, w, C, k, k)
-        return col2im(cols, (g_y.shape[0],) + tuple(x_shape[1:]), self.kernel_size, self.stride, self.padding)
+        """Adjoint of the correlation in x: (B,O,h,w), (O,C,k,k) -> (B,C,H,W); H, W from x_shape.
+
+        col2im with the channels and kernel offsets in front, (C, k, k, B, h, w): each of
+        the k² additions then reads and writes whole (h, w) planes. The result is a
+        transposed view of a (C, B, H, W) array.
+        """
+        k, s, pad = self.kernel_size, self.stride, self.padding
+        (B, O, h, w), (_, C, H, Wd) = g_y.shape, x_shape
+        cols = np.tensordot(W, g_y, axes=([0], [1]))  # (C, k, k, B, h, w)
+        out = np.zeros((C, B, H + 2 * pad, Wd + 2 * pad), dtype=cols.dtype)
+        for u in range(k):
+            for v in range(k):
+                out[:, :, u:u + s * (h - 1) + 1:s, v:v + s * (w - 1) + 1:s] += cols[:, u, v]
+        return out[:, :, pad:pad + H, pad:pad + Wd].transpose(1, 0, 2, 3)
 
     def _on_stack(self, fn, z, *args):
         """Apply a per-example map to a stack (K, B, ...) by folding K into B."""
@@ -142,6 +153,16 @@ class Conv2d(Layer):
         cols = self._im2col(x)  # (N, h, w, C, k, k), kept for the other four rules
         y = np.ascontiguousarray(self._correlate(cols, p["W"]) + p["b"][:, None, None])
         return y, (x, cols)
+
+    def output(self, p, x):
+        # patch axes (C, k, k) before the pixels: one matrix product per example, W (O, C·k²)
+        # times patches (C·k², h·w), with no transposes of the result
+        n, o = x.shape[0], self.out_channels
+        view = self._patches(x)  # (N, C, h, w, k, k)
+        h, w = view.shape[2:4]
+        cols = np.ascontiguousarray(view.transpose(0, 1, 4, 5, 2, 3)).reshape(n, -1, h * w)
+        y = np.matmul(p["W"].reshape(o, -1), cols).reshape(n, o, h, w)
+        return y + p["b"][:, None, None]
 
     def backward(self, p, cache, g_y, *, input_grad=True):
         x, cols = cache

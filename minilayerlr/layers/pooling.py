@@ -9,6 +9,8 @@ Shapes: x (N, C, H, W) -> y (N, C, H // k, W // k).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..validation import check_int
@@ -21,6 +23,12 @@ def windows(x, k):
     h, w = H // k, W // k
     x = x[:, :, :h * k, :w * k].reshape(B, C, h, k, w, k)
     return x.transpose(0, 1, 2, 4, 3, 5).reshape(B, C, h, w, k * k)
+
+
+def window_entries(x, k):
+    """The k·k strided views x[:, :, u::k, v::k] (cropped to whole windows), u-major: entry j = u·k + v."""
+    h, w = x.shape[2] // k, x.shape[3] // k
+    return [x[:, :, u:h * k:k, v:w * k:k] for u in range(k) for v in range(k)]
 
 
 def unwindows(win, input_shape, k):
@@ -109,6 +117,22 @@ class MaxPool2d(_Pool2d):
     def _select(self, win):
         first_max = win.argmax(axis=-1)
         return (np.arange(win.shape[-1]) == first_max[..., None]).astype(win.dtype)
+
+    def forward(self, p, x):
+        # the same y and 0/1 selection as the generic rule (first maximum on ties), from the
+        # k² strided views instead of a transposed copy of the windows and an argmax over it
+        entries = window_entries(x, self.kernel_size)
+        y = functools.reduce(np.maximum, entries)
+        weights = np.empty(y.shape + (len(entries),), dtype=x.dtype)
+        taken = np.zeros(y.shape, dtype=bool)
+        for j, entry in enumerate(entries):
+            first = (entry == y) & ~taken
+            weights[..., j] = first
+            taken |= first
+        return y, (x.shape, weights)
+
+    def output(self, p, x):
+        return functools.reduce(np.maximum, window_entries(x, self.kernel_size))
 
 
 class AvgPool2d(_Pool2d):

@@ -253,7 +253,7 @@ class LayerwiseStepSize:
 
     @property
     def coupled(self) -> bool:
-        """True when η comes from the blocks' coupling (``scale`` "coupling", or None by default)."""
+        """True when η comes from the blocks' coupling (``scale="coupling"``, or None if that were the default)."""
         if self.scale is None:  # an estimator gives no Gram: its default is η = 1/L
             return DEFAULT_MULTIPLIER == "coupling" and self.curvature_kind in COUPLING_KINDS
         return self.scale == "coupling"
@@ -372,7 +372,7 @@ class LayerwiseStepSize:
         kind, seed = self.curvature_kind, None
         extra = {"coupling": True} if self.coupled else {}
         if extra and not takes_keyword(curvature, "coupling"):
-            raise ValueError("curvature: the coupling multiplier (scale='coupling', the default) "
+            raise ValueError("curvature: the coupling multiplier (scale='coupling') "
                              "calls the oracle with coupling=True for (q, C); this oracle takes "
                              "no coupling argument: pass scale='blocks' or a number")
         if kind is None:

@@ -18,8 +18,8 @@ def rule_v01(base: Any = SGD(), **options) -> LayerwiseStepSize:
 
     Its denominator q̄_l passes through 0 when q_l changes sign between
     mini-batches (tanh networks), and α_l through a pole; the default
-    ``LayerwiseStepSize`` averages |q_l| and sizes η by the blocks' coupling
-    instead (docs/measurements.md). Kept so that results of 0.1 reproduce.
+    ``LayerwiseStepSize`` averages |q_l| instead, with the same η = 1/L
+    (docs/measurements.md). Kept so that results of 0.1 reproduce.
 
     Args:
         base: SGD, Adam or AdamW.

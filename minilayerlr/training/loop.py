@@ -59,11 +59,12 @@ class TrainResult:
     history: History
 
 
-def dataset_loss(net, params, x, y, chunk: int = 512) -> float:
+def dataset_loss(net, params, x, y, chunk: int = 256) -> float:
     """f(θ) on the whole set (x, y), in chunks of ``chunk`` examples to bound memory.
 
-    512 rather than more: the CNN's im2col of a 2,048-example chunk (116 and 231 MB) leaves the
-    caches and slows the per-epoch evaluation (measured in docs/cost.md).
+    256 rather than more: a chunk's activations (the CNN's patches, the autoencoder's
+    256 × 784 outputs) then stay in the CPU caches; larger chunks made the per-epoch
+    evaluation slower (docs/cost.md).
 
     The losses are means over examples, so the chunk means are weighted by the
     chunk sizes. Networks that mix examples (graphs) are evaluated in one go.
