@@ -127,3 +127,17 @@ def test_train_overwrite_replaces_only_when_asked(tmp_path, capsys):
     assert load_checkpoint(notes)["epoch"] == 1
     assert cli.main(args) == 2  # now this run's own checkpoint: refused again when starting afresh
     assert "resume from it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [["--lr", "-1"], ["--epochs", "0"], ["--size", "3"]])
+def test_train_refusing_a_value_leaves_no_folder_behind(tmp_path, capsys, bad):
+    """The folder --out made for the run goes when the library refuses a value; one that
+    existed before stays."""
+    new, old = tmp_path / "new", tmp_path / "old"
+    old.mkdir()
+    for out in (new, old):
+        args = ["train", "--task", "cnn", "--optimizer", "sgd", "--lr", "0.1", "--quick",
+                "--no-progress", "--out", str(out)] + bad
+        assert cli.main(args) == 2
+        assert bad[0] in capsys.readouterr().err
+    assert not new.exists() and old.is_dir()
