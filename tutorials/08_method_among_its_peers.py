@@ -116,7 +116,7 @@ def kron_form(entry, factors, conv):
     return float(np.sum(D * (G @ D @ A))) if conv else float(np.sum(D * (A @ D @ G)))
 
 
-is_conv = [isinstance(net.layers[k], mll.Conv2d) for k in net.blocks]
+is_conv = [p0[k]["W"].ndim == 4 for k in net.blocks]  # a convolution's W is (O, C, k, k)
 factors = ev.kronecker_factors(seed=0)
 for i, (f, conv) in enumerate(zip(factors, is_conv)):
     for M in (f["A"], f["G"]):

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
+from minilayerlr.curvature import EXACT_KINDS
 from minilayerlr.validation import as_generator
 
 from minilayerlr.theory.bounds import (as_real_array, block_smoothness, check_block_sizes, check_real, check_spd,
@@ -155,7 +156,7 @@ class DenseEvaluation:
         """
         dv = self.problem.join(d, "d")
         blocks = [self.problem.block_slice(i) for i in range(self.problem.num_blocks)]
-        if kind in ("hessian", "ggn"):
+        if kind in EXACT_KINDS:  # here H is its own Gauss-Newton matrix
             if coupling:
                 gram = np.array([[dv[s] @ self._hessian[s, r] @ dv[r] for r in blocks]
                                  for s in blocks])
