@@ -42,6 +42,11 @@ def _cases(tmp):
         "compare nan ema": (["compare", "--ls-ema", "nan"], "--ls-ema"),
         "compare inf scale": (["compare", "--ls-scale", "inf"], "--ls-scale"),
         "compare small size": (["compare", "--size", "3"], "--size"),
+        "compare gd-ls denominator": (["compare", "--task", "gcn", "--optimizers", "gd-ls",
+                                       "--ls-denominator", "abs", "--out", str(tmp / "gd")],
+                                      "--ls-denominator"),
+        "train gd-ls denominator": (["train", "--task", "gcn", "--optimizer", "gd-ls", "--quick",
+                                     "--ls-denominator", "abs"], "--ls-denominator"),
         "compare missing mnist": (["compare", "--data", "mnist", "--task", "cnn", "--data-dir", str(empty)],
                                   "missing data file"),
         "compare data-dir not a folder": (["compare", "--data", "cifar10", "--task", "cnn", "--data-dir",
@@ -87,6 +92,7 @@ def test_every_bad_command_line_in_process(tmp_path, monkeypatch, capsys):
             code = stop.code
         failures.append(_failure(name, word, code, capsys.readouterr().err))
     assert not any(failures), "\n".join(f for f in failures if f)
+    assert not (tmp_path / "gd").exists()  # a refused value leaves no folder behind
 
 
 @pytest.fixture(scope="module")

@@ -238,8 +238,9 @@ def check_compare_args(tasks=TASK_NAMES, *, methods=None, seeds=(0,), epochs=Non
     if merge is not None and shard is not None:
         raise ValueError("merge: gathers finished shards; drop shard")
     ls_options = dict(ls_options or {})
-    if ls_options:
-        get_method("sgd-ls").build(None, ls_options, None)  # a bad option fails before any work
+    if ls_options:  # a bad option, or one a method of the line-up cannot take, fails before any work
+        for name in sorted({m for m in methods if get_method(m).step_options} or {"sgd-ls"}):
+            get_method(name).build(None, ls_options, None)
     for name in tasks:  # every task's data, folder and size before the first task is built
         check_task_args(name, data=data, data_dir=data_dir, quick=quick, size=size)
     return tasks, methods, seeds, int(jobs), shard, ls_options

@@ -223,6 +223,8 @@ SHAMPOO_GRAFT = "none"
 def _gdls(lr, options, steps):
     if "ema" in options:
         raise ValueError("ema: gd-ls is the idealized method without averaging")
+    if "denominator" in options:  # ρ = 0: the denominator is this step's q_l, whatever its average
+        raise ValueError("denominator: gd-ls divides by the full-batch q_l itself (no average)")
     return GDLS(**options)
 
 
