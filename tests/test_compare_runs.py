@@ -111,3 +111,21 @@ def test_the_ablation_runs_on_a_tiny_setting(tmp_path):
         assert set(block["verdicts"]) == {DEFAULT_LABEL}
     kinds = {r["spec"]["options"].get("curvature_kind") for r in result["records"]}
     assert {"ggn", "mc_fisher", "sign_hvp"} <= kinds
+
+
+def test_runs_of_one_task_and_seed_share_their_first_evaluation(tmp_path, monkeypatch):
+    """The epoch-0 evaluation runs once per task and seed (the runs start from the same
+    weights) and every record is the one of a run that made its own."""
+    from minilayerlr.training import loop
+    shared = run_compare(out=tmp_path / "shared", **TINY)
+    calls = []
+    real = loop.dataset_loss
+    monkeypatch.setattr(loop, "dataset_loss", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = run_compare(out=tmp_path / "again", **TINY)
+    runs, epochs = len(again["records"]), TINY["epochs"]
+    assert len(calls) == runs * epochs + len(TINY["seeds"])  # every epoch, epoch 0 once per seed
+    monkeypatch.setattr(compare_mod, "initial_evaluation", lambda record: None)
+    calls.clear()
+    alone = run_compare(out=tmp_path / "alone", **TINY)
+    assert len(calls) == runs * (epochs + 1)
+    assert _numbers(shared) == _numbers(again) == _numbers(alone)

@@ -374,3 +374,43 @@ def test_a_checkpoint_with_an_edited_header_is_refused_or_harmless(tmp_path_fact
         _run(OPTIMIZERS["sgd-m-ls-ema"](), epochs=2, resume=bad)
     except ValueError as error:
         assert str(error).startswith(("resume:", "epochs:")), str(error)
+
+
+def test_initial_evaluation_given_skips_it_and_changes_nothing():
+    """``initial`` (what an earlier run from the same weights measured) stands in for the
+    epoch-0 evaluation: eval_fn runs once less and the history is the same, bit for bit."""
+    net = _net()
+    x, y = _data()
+    calls = []
+
+    def eval_fn(p):
+        calls.append(1)
+        return {"acc": float(np.mean(net.forward(p, x).argmax(1) == y))}
+
+    runs = []
+    for initial in (None, "from the first run"):
+        calls.clear()
+        if initial is not None:
+            h = runs[0][0].history
+            initial = (h.train_loss[0], {"acc": h.metrics["acc"][0]})
+        result = train(net, net.init(1), SGD(lr=0.1, momentum=0.9), x, y, epochs=3, batch_size=16,
+                       eval_fn=eval_fn, progress=False, initial=initial)
+        runs.append((result, len(calls)))
+    (first, n_first), (second, n_second) = runs
+    assert (n_first, n_second) == (4, 3)
+    assert _without_time(first.history) == _without_time(second.history)
+    _assert_params_equal(first.params, second.params)
+
+
+@pytest.mark.parametrize("initial,resume,words", [
+    ((0.5, {}), None, "no eval_fn"), ("junk", None, "expected (loss"), ((0.5,), None, "expected (loss"),
+    ((0.5, {"acc": "x"}), None, "expected (loss"), ((0.5, {}), "a.npz", "resumed")])
+def test_a_bad_initial_evaluation_names_itself(initial, resume, words):
+    net = _net()
+    x, y = _data()
+    eval_fn = None if words == "no eval_fn" else (lambda p: {"acc": 0.0})
+    if words == "no eval_fn":
+        initial = (0.5, {"acc": 1.0})
+    with pytest.raises(ValueError, match=r"^initial: .*" + __import__("re").escape(words)):
+        train(net, net.init(1), SGD(lr=0.1), x, y, epochs=1, eval_fn=eval_fn, progress=False,
+              initial=initial, resume=resume)

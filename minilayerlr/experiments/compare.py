@@ -31,7 +31,7 @@ from .lineup import MIN_RUN_SECONDS, check_budget, check_duration, lineup
 from .methods import default_methods, get_method
 from .plots import figure_names
 from .report import REPORT_NAMES
-from .runs import load_record, run_one, run_spec, spec_key, write_json
+from .runs import initial_evaluation, load_record, run_one, run_spec, spec_key, write_json
 from .schema import check_prices, load_json
 from .tasks import TASK_NAMES, Task, build_task, check_task_args
 from .verdict import summarize_task, verdicts
@@ -170,6 +170,10 @@ def _run_plan(plan: list, out: Path, bar: _Progress, prices, stability: bool, pr
             record["label"] = entry["label"]
             records[i] = record
             bar.tick(task.name, _what(task, entry, lr, seed) + " (done before)", None)
+    # the runs of one task and seed start from the same weights: their epoch-0 evaluation,
+    # the same numbers, is computed by the first and handed to the others
+    initial = {(plan[i][0].name, plan[i][3]): initial_evaluation(r)
+               for i, r in enumerate(records) if r is not None}
     task_prices: Dict[str, Dict[str, float]] = {}
     for i in todo:
         task = plan[i][0]
@@ -180,13 +184,15 @@ def _run_plan(plan: list, out: Path, bar: _Progress, prices, stability: bool, pr
         task, entry, lr, seed, spec = plan[i]
         return dict(method=entry["method"], lr=lr, seed=seed, epochs=spec["epochs"],
                     options=entry["options"], prices=task_prices[task.name],
-                    data_key=spec["data"], stability=stability)
+                    data_key=spec["data"], stability=stability,
+                    initial=initial.get((task.name, seed)))
 
     def finished(i: int, record: dict, seconds: float) -> None:
         task, entry, lr, seed, spec = plan[i]
         record["label"] = entry["label"]
         write_json(runs_dir / f"{spec_key(spec)}.json", record)
         records[i] = record
+        initial.setdefault((task.name, seed), initial_evaluation(record))
         bar.tick(task.name, _what(task, entry, lr, seed), seconds)
 
     if jobs == 1 or len(todo) < 2:

@@ -125,13 +125,17 @@ class _EpochHook:
 
     def __call__(self, params):
         metrics = self.task.eval_fn(params)
+        self.epoch_done(params)
+        return metrics
+
+    def epoch_done(self, params) -> None:
+        """The epoch's oracle counts, and λ_max when this epoch is one of ``stability_at``."""
         self.counting.snapshot()
         if self.epoch in self.stability_at:
             ev = self.task.net.evaluate(params, *self.probe)
             lam = block_lambda_max(ev, params, seed=self.seed)
             self.stability.append({"epoch": self.epoch, "lambda_max": lam.tolist()})
         self.epoch += 1
-        return metrics
 
 
 def run_record(task: Task, spec: dict, result, counting: Optional[CountingOptimizer] = None,
@@ -169,8 +173,12 @@ def run_record(task: Task, spec: dict, result, counting: Optional[CountingOptimi
 def run_one(task: Task, method: str, lr: Optional[float], *, seed: int, epochs: int,
             options: Optional[dict] = None, prices: Optional[Dict[str, float]] = None,
             data_key: Optional[dict] = None, stability: bool = True,
-            progress: Optional[bool] = None, **train_kwargs) -> dict:
+            progress: Optional[bool] = None, initial=None, **train_kwargs) -> dict:
     """Train ``task`` with ``method`` from ``task.net.init(seed)``, batches shuffled by ``seed``.
+
+    ``initial``: the training loss and metrics at ``task.net.init(seed)``, from an earlier
+    run of this task and seed (:func:`initial_evaluation` of its record); the run then
+    skips that evaluation and is otherwise the same, bit for bit.
 
     Returns:
         the :func:`run_record` (plus "_result", the TrainResult, not written to JSON).
@@ -182,11 +190,22 @@ def run_one(task: Task, method: str, lr: Optional[float], *, seed: int, epochs: 
     probe = (task.x_train[:n], task.y_train[:n])
     at = stability_epochs(epochs) if (stability and m.layerwise) else []
     hook = _EpochHook(task, counting, at, probe, seed)
-    result = train(task.net, task.net.init(seed), counting, task.x_train, task.y_train,
+    params = task.net.init(seed)
+    if initial is not None and train_kwargs.get("resume") is None:
+        hook.epoch_done(params)  # epoch 0's counts and λ_max; its loss and metrics are given
+    else:
+        initial = None
+    result = train(task.net, params, counting, task.x_train, task.y_train,
                    epochs=epochs, batch_size=spec["batch_size"], seed=seed, eval_fn=hook,
                    progress=progress, label=f"{task.name} {m.label}"
                    + ("" if lr is None else f" lr={lr:g}") + f" seed {seed}", extra_state=hook,
-                   **train_kwargs)
+                   initial=initial, **train_kwargs)
     record = run_record(task, spec, result, counting, prices, hook.stability)
     record["_result"] = result
     return record
+
+
+def initial_evaluation(record: dict):
+    """(training loss, {metric: value}) at a run's initial weights, from its record's history."""
+    h = record["history"]
+    return h["train_loss"][0], {name: values[0] for name, values in h["metrics"].items()}

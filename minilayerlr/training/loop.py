@@ -21,7 +21,7 @@ import os
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -110,7 +110,8 @@ def step(net, optimizer, params, state, xb, yb):
 def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int] = None,
           seed: int = 0, eval_fn: Optional[EvalFn] = None, checkpoint=None,
           checkpoint_every: int = 1, resume=None, progress: Optional[bool] = None,
-          label: str = "train", overwrite: bool = False, extra_state=None) -> TrainResult:
+          label: str = "train", overwrite: bool = False, extra_state=None,
+          initial: Optional[Tuple[float, Dict[str, float]]] = None) -> TrainResult:
     """Train ``net`` from ``params`` with ``optimizer`` for ``epochs`` epochs.
 
     Args:
@@ -145,6 +146,10 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
             ``state_dict() -> dict`` (JSON-able), saved in every checkpoint, and
             ``load_state_dict(dict or None)``, called on resume (None: the
             checkpoint holds none).
+        initial: (f(params) on (x, y), ``eval_fn(params)``) when the caller has them
+            already, e.g. from an earlier run from the same weights; epoch 0 then
+            records them instead of evaluating (``eval_fn`` is first called after
+            epoch 1). Not with ``resume``.
 
     Returns:
         TrainResult(params, state, history). If a loss, curvature or parameter
@@ -160,6 +165,7 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
         net, optimizer, x, y, epochs, batch_size, seed, eval_fn, checkpoint, checkpoint_every)
     _check_options(checkpoint=checkpoint, resume=resume, progress=progress, label=label,
                    overwrite=overwrite)
+    initial = _check_initial(initial, eval_fn, resume)
     if resume is None:
         net.check_inputs(params, x)  # names params[k][key] or x: structure, dtype, NaN/Inf
     meta = lock = None
@@ -172,14 +178,16 @@ def train(net, params, optimizer, x, y, *, epochs: int, batch_size: Optional[int
         if checkpoint is not None:
             checkpoint = check_checkpoint_target(checkpoint, resume, overwrite, meta)
         return _train(net, params, optimizer, x, y, epochs, batch_size, seed, eval_fn,
-                      checkpoint, checkpoint_every, resume, progress, label, meta, extra_state)
+                      checkpoint, checkpoint_every, resume, progress, label, meta, extra_state,
+                      initial)
     finally:
         if lock is not None:
             lock.release()
 
 
 def _train(net, params, optimizer, x, y, epochs, batch_size, seed, eval_fn, checkpoint,
-           checkpoint_every, resume, progress, label, meta, extra_state) -> TrainResult:
+           checkpoint_every, resume, progress, label, meta, extra_state,
+           initial=None) -> TrainResult:
     """The body of :func:`train`, once its arguments are checked and the checkpoint locked."""
     n = len(x)
     rng = np.random.default_rng(seed)
@@ -194,7 +202,7 @@ def _train(net, params, optimizer, x, y, epochs, batch_size, seed, eval_fn, chec
             extra_state.load_state_dict(extra)
     else:
         state, history, start_epoch = optimizer.init(params), History(), 0
-        loss0, metrics0 = evaluate(params)
+        loss0, metrics0 = evaluate(params) if initial is None else initial
         history.record_epoch(0, loss0, metrics0, 0.0, 0)
         if not math.isfinite(loss0):
             history.stop_reason = "the loss of the initial parameters is not finite"
@@ -294,6 +302,23 @@ def _check_arguments(net, optimizer, x, y, epochs, batch_size, seed, eval_fn, ch
     if eval_fn is not None and not callable(eval_fn):
         raise ValueError("eval_fn: expected a callable params -> {name: value}")
     return epochs, seed, checkpoint_every, batch_size
+
+
+def _check_initial(initial, eval_fn, resume):
+    """``initial`` as (float, {name: float}), or a ValueError naming it."""
+    if initial is None:
+        return None
+    if resume is not None:
+        raise ValueError("initial: a resumed run continues from its checkpoint, not from params")
+    try:
+        loss, metrics = initial
+        loss = float(loss)
+        metrics = {str(name): float(value) for name, value in dict(metrics).items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"initial: expected (loss, {{metric: value}}), got {initial!r}") from None
+    if eval_fn is None and metrics:
+        raise ValueError(f"initial: names metrics {sorted(metrics)} but there is no eval_fn")
+    return loss, metrics
 
 
 def _check_options(*, checkpoint, resume, progress, label, overwrite) -> None:
