@@ -114,3 +114,13 @@ def rule_v01(base, **options):
     import minilayerlr.optim
     factory = getattr(minilayerlr.optim, "rule_v01", None)
     return factory(base, **options) if factory is not None else LayerwiseStepSize(base, **options)
+
+
+def assert_claim_holds_and_mutants_fail(check, claim, *mutants):
+    """``check(claim)`` passes and ``check(m)`` raises AssertionError for every mutant m
+    (a weakened and a strengthened version of the claim)."""
+    import pytest
+    check(claim)
+    for mutant in mutants:
+        with pytest.raises(AssertionError):
+            check(mutant)
