@@ -335,7 +335,7 @@ for name, r in runs.items():
 # end as a constant predictor here: the other blocks keep learning around the
 # dead one and the predicted classes stay spread out, but the training loss
 # rises and stays up (section 6). The magnitude rule's and the default's
-# largest ratios are below 10 on every block (7.5 at most).
+# largest ratios are below 10 on every block (4.1 at most).
 
 # %% [markdown]
 # ## 5. The bound, step by step
@@ -524,7 +524,7 @@ if not FAST:
 # %% [markdown]
 # In our sweep the signed rule's largest running-median ratio was between 10
 # and 15,200 on all 10 (base, seed) runs, while no run of a nonnegative rule
-# went above 8.5; the signed rule broke the bound on 2 of the 10 (SGD-m seed 0,
+# went above 5.1; the signed rule broke the bound on 2 of the 10 (SGD-m seed 0,
 # the traced run, and AdamW seed 2). The magnitude rule ended below the signed
 # one on all 10, with final losses 0.22–0.30 against 0.34–2.24 (that sweep
 # ran when the default had another multiplier; today's default is the
