@@ -29,8 +29,8 @@ Writes into --out, run by run: runs/<run>.json as each run ends (Ctrl-C keeps
 them; --resume DIR continues), then results.md (the verdict per task),
 results.csv, results.json and PNG plots (loss against epoch, seconds and
 gradient equivalents; per-layer step sizes; per-layer stability).
-The default took 18 min 0 s with --jobs 1 and 9 min 43 s with --jobs 2 on the
-project's 2-core machine (README, Quick start).
+The default took 14 min 20 s with --jobs 1 on the project's 2-core machine
+(README, Quick start); --jobs 2 took 9 min 43 s before the evaluation got faster.
 
 {SCALE_HELP}examples:
   minilayerlr compare --quick
