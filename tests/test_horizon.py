@@ -154,3 +154,29 @@ def test_a_tiny_long_comparison_reports_the_horizon(tmp_path):
     saved = json.loads((tmp_path / "long" / "results.json").read_text())
     assert saved["config"]["long"] is True
     assert set(saved["tasks"][0]["entries"][0]["horizon"]) == {"25%", "50%", "100%"}
+
+
+def test_a_blown_up_loss_does_not_squash_the_loss_axes(tmp_path, monkeypatch):
+    """A run whose loss explodes (K-FAC reached 1e133 on the long CNN) is cut at 10× the
+    largest initial loss, named in the title; the other curves keep the axes' range."""
+    from minilayerlr.experiments import plots
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+
+    def run(losses):
+        n = len(losses)
+        return {"history": {"train_loss": losses, "time": list(range(n)), "metrics": {"acc": [0.5] * n}},
+                "grad_equivalents": list(range(n))}
+
+    calm = {"label": "SGD-m", "lr": 0.1, "_runs": [run([2.0, 1.0, 0.5])]}
+    wild = {"label": "K-FAC", "lr": 1.0, "_runs": [run([2.0, 1e100, 1e133])]}
+    for entries, cut in (([calm, wild], True), ([calm], False)):
+        block = {"task": "t", "description": "d", "metric": "acc", "seeds": [0], "entries": entries}
+        plots.plot_curves(block, tmp_path / "c.png")
+        fig = figures.pop()
+        title = fig._suptitle.get_text()
+        for ax in fig.axes[:3]:
+            low, high = ax.get_ylim()
+            assert low <= 0.5 and (high == 20.0 if cut else high < 20.0)
+            assert low >= 0.25 * (1 - 1e-12) if cut else True
+        assert ("above it: K-FAC (lr=1)" in title) == cut

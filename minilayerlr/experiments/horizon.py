@@ -29,7 +29,8 @@ LONG_HELP = (f"run every task {LONG_FACTOR}x its default epochs (autoencoder 40,
              "on the project's 2-core machine (5x the default's recorded per-run times, "
              "scheduled baselines included): an estimate, not a measurement. Measured with "
              "--seeds 3 while other jobs loaded the machine: gcn 24 min, tanh-mlp 23 min, "
-             "regression 13 min: 4x (gcn, an evaluation every step) and 1.5x their estimates")
+             "regression 13 min: 4x (gcn, an evaluation every step) and 1.5x their estimates; "
+             "cnn 84 min (0.2.1), 1.0x")
 
 
 def run_epochs(task_epochs: int, epochs: Optional[int], long: bool) -> int:

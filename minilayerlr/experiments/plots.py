@@ -135,8 +135,15 @@ def plot_curves(block: dict, path: Path) -> Path:
     for ax, xlabel in zip(axes, labels):
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
+    cap, above = _loss_cap(block)
     for ax in axes[:3]:
         ax.set_ylabel("training loss" + (" (log scale)" if log else ""))
+        if log:
+            ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        if cap is not None and high > cap:  # the autoscaled bottom was padded for the blow-up too
+            floor = min((v for v in all_losses if v > 0), default=low) / 2 if log else low
+            ax.set_ylim(max(low, floor), cap)
         if log:
             _log_y(ax)
     axes[3].set_ylabel(block["metric"].replace("_", " "))
@@ -144,11 +151,31 @@ def plot_curves(block: dict, path: Path) -> Path:
     fig.legend(*axes[0].get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.0, 0.5),
                fontsize=8)
     k = len(block["seeds"])
+    cut = (f"\nloss axes cut at {cap:.3g} = {LOSS_AXIS_FACTOR:g}× the largest initial loss; "
+           f"above it: {', '.join(above)}") if above else ""
     fig.suptitle(f"{block['task']}: {block['description']} — "
                  + (f"mean of {k} seeds, band: min to max" if k > 1 else
-                    f"one seed ({block['seeds'][0]})"), fontsize=10)
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.14, top=0.88, wspace=0.3)
+                    f"one seed ({block['seeds'][0]})") + cut, fontsize=10)
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.14, top=0.84 if cut else 0.88, wspace=0.3)
     return _save(fig, path)
+
+
+#: the loss axes end at this multiple of the largest initial loss: a run that blows up (K-FAC's
+#: 1e133 on the long CNN) would otherwise squash every other curve into one line
+LOSS_AXIS_FACTOR = 10.0
+
+
+def _loss_cap(block: dict):
+    """(the loss axes' top, labels of the methods whose mean or band goes above it)."""
+    initial = [r["history"]["train_loss"][0] for e in block["entries"] for r in e["_runs"]
+               if r["history"]["train_loss"] and r["history"]["train_loss"][0] is not None]
+    initial = [v for v in initial if np.isfinite(v) and v > 0]
+    if not initial:
+        return None, []
+    cap = LOSS_AXIS_FACTOR * max(initial)
+    above = [_label(e) for e in block["entries"]
+             if any(v is not None and v > cap for r in e["_runs"] for v in r["history"]["train_loss"])]
+    return cap, above
 
 
 def _smooth(values: np.ndarray, width: int) -> np.ndarray:
