@@ -129,3 +129,22 @@ def test_runs_of_one_task_and_seed_share_their_first_evaluation(tmp_path, monkey
     alone = run_compare(out=tmp_path / "alone", **TINY)
     assert len(calls) == runs * (epochs + 1)
     assert _numbers(shared) == _numbers(again) == _numbers(alone)
+
+
+def test_a_non_finite_loss_is_the_same_empty_cell_fresh_or_resumed(tmp_path):
+    """results.csv writes a diverged run's NaN loss as results.json does (empty / null), so a
+    fresh comparison (NaN in memory) and a resumed one (null read back) write the same file."""
+    import csv
+    from minilayerlr.experiments import report
+    result = run_compare(out=tmp_path / "a", **TINY)
+    cells = []
+    for value in (float("nan"), None):
+        records = [dict(r) for r in result["records"]]
+        records[0]["final_train_loss"] = value
+        out = tmp_path / f"csv-{value}"
+        out.mkdir()
+        report.write_reports(out, result["config"], result["tasks"], records)
+        rows = list(csv.DictReader((out / "results.csv").open()))
+        cells.append(rows[0]["final_train_loss"])
+        assert rows[1]["final_train_loss"] not in ("", "nan")
+    assert cells == ["", ""]

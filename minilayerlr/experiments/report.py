@@ -167,7 +167,10 @@ def write_reports(out: Path, config: dict, blocks: List[dict], records: List[dic
     writer = csv.DictWriter(text, fieldnames=CSV_FIELDS)
     writer.writeheader()
     for r in records:
-        row = {k: r.get(k) for k in CSV_FIELDS}
+        # a non-finite number is an empty cell, as in results.json (null), whether the record
+        # is fresh (NaN in memory) or read back by --resume (null on disk)
+        row = {k: (None if isinstance(r.get(k), float) and not math.isfinite(r[k]) else r.get(k))
+               for k in CSV_FIELDS}
         row["grad_equivalents"] = (r["grad_equivalents"] or [None])[-1] if r.get("grad_equivalents") else None
         row["diverged"] = r["stop_reason"] is not None
         writer.writerow(row)
