@@ -246,15 +246,13 @@ def _check_train_paths(args) -> None:
 
 
 def _run_train(args) -> int:
-    from .runs import run_one
-    from .tasks import build_task
     method = get_method(args.optimizer)
     if args.batch_size is not None and method.full_batch:  # run_one would train it full batch
         raise UserError(f"--batch-size: {args.optimizer} trains full batch; drop --batch-size")
     new_folder = args.out is not None and not Path(args.out).exists()
     _check_train_paths(args)
     try:
-        return _train(args, build_task, run_one)
+        return _train(args)
     except ValueError:  # UserError too
         # the library refused a value: the folder made for the run holds nothing, so it goes
         if new_folder and Path(args.out).is_dir() and not any(Path(args.out).iterdir()):
@@ -262,8 +260,10 @@ def _run_train(args) -> int:
         raise
 
 
-def _train(args, build_task, run_one) -> int:
+def _train(args) -> int:
     """Build the task and run ``train``'s one run (the paths are checked)."""
+    from .runs import run_one
+    from .tasks import build_task
     task = build_task(args.task, data=args.data, data_dir=args.data_dir, seed=args.seed,
                       quick=args.quick, size=args.size)
     if args.batch_size is not None:  # checked by run_one and train, naming batch_size
