@@ -30,7 +30,9 @@ LONG_HELP = (f"run every task {LONG_FACTOR}x its default epochs (autoencoder 40,
              "scheduled baselines included): an estimate, not a measurement. Measured with "
              "--seeds 3 while other jobs loaded the machine: gcn 24 min, tanh-mlp 23 min, "
              "regression 13 min: 4x (gcn, an evaluation every step) and 1.5x their estimates; "
-             "cnn 84 min (0.2.1), 1.0x")
+             "after 0.2.1's faster evaluation, cnn 84 min, 0.65x, and autoencoder 69 min on one "
+             "core for 57 of its 102 runs, then 28 min with --jobs 2 for the rest, 0.7x counting "
+             "that stretch twice")
 
 
 def run_epochs(task_epochs: int, epochs: Optional[int], long: bool) -> int:
