@@ -180,3 +180,32 @@ def test_a_blown_up_loss_does_not_squash_the_loss_axes(tmp_path, monkeypatch):
             assert low <= 0.5 and (high == 20.0 if cut else high < 20.0)
             assert low >= 0.25 * (1 - 1e-12) if cut else True
         assert ("above it: K-FAC (lr=1)" in title) == cut
+
+
+def test_the_curves_mark_the_fractions_of_the_horizon_table(tmp_path, monkeypatch):
+    """The epoch panels draw a dotted line at the epochs the horizon table reports before the
+    end (⌈E/4⌉ and ⌈E/2⌉), and none on a run too short to have them."""
+    from minilayerlr.experiments import plots
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+
+    def block(epochs):
+        losses = [2.0 / (1 + t) for t in range(epochs + 1)]
+        run = {"history": {"train_loss": losses, "time": list(range(epochs + 1)),
+                           "metrics": {"acc": [0.5] * (epochs + 1)}}}
+        return {"task": "t", "description": "d", "metric": "acc", "seeds": [0],
+                "entries": [{"label": "SGD-m", "lr": 0.1, "_runs": [run]}]}
+
+    def vertical_lines(ax):
+        return sorted(line.get_xdata()[0] for line in ax.get_lines()
+                      if len(set(line.get_xdata())) == 1 and line.get_label().startswith("_"))
+
+    for epochs, expected, title in ((15, [4, 8], "dotted: 25% and 50% of the epochs"),
+                                    (2, [1], "dotted: 25%/50% of the epochs"), (1, [], None)):
+        plots.plot_curves(block(epochs), tmp_path / "c.png")
+        fig = figures.pop()
+        axes = fig.axes
+        assert vertical_lines(axes[0]) == expected and vertical_lines(axes[3]) == expected
+        assert vertical_lines(axes[1]) == [] and vertical_lines(axes[2]) == []
+        text = fig._suptitle.get_text()
+        assert (title in text) if title else ("dotted" not in text)

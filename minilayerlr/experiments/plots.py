@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
 from ..paths import atomic_write_bytes
+from .horizon import FRACTIONS, fraction_epoch, fraction_name
 from .methods import METHODS
 
 #: line styles after the ten colours are used: (colour, style) is unique per method
@@ -131,6 +132,13 @@ def plot_curves(block: dict, path: Path) -> Path:
             _band(axes[2], ge, loss, color, _label(e), log, ls)
         metric = _stack(runs, lambda r: r["history"]["metrics"].get(block["metric"], []))
         _band(axes[3], np.arange(metric.shape[1]), metric, color, _label(e), False, ls)
+    marks = _horizon_marks(max(_stack(e["_runs"], lambda r: r["history"]["train_loss"]).shape[1]
+                               for e in block["entries"]) - 1)
+    for ax in (axes[0], axes[3]):
+        for epoch, name in marks:
+            ax.axvline(epoch, color="0.55", ls=":", lw=1, zorder=0)
+            ax.text(epoch, 0.99, f" {name}", transform=ax.get_xaxis_transform(), va="top",
+                    fontsize=7, color="0.4")
     labels = ("epoch", "training time (s)", "gradient equivalents (passes over the data)", "epoch")
     for ax, xlabel in zip(axes, labels):
         ax.set_xlabel(xlabel)
@@ -153,11 +161,26 @@ def plot_curves(block: dict, path: Path) -> Path:
     k = len(block["seeds"])
     cut = (f"\nloss axes cut at {cap:.3g} = {LOSS_AXIS_FACTOR:g}× the largest initial loss; "
            f"above it: {', '.join(above)}") if above else ""
+    dotted = f"; dotted: {' and '.join(n for _, n in marks)} of the epochs" if marks else ""
     fig.suptitle(f"{block['task']}: {block['description']} — "
                  + (f"mean of {k} seeds, band: min to max" if k > 1 else
-                    f"one seed ({block['seeds'][0]})") + cut, fontsize=10)
+                    f"one seed ({block['seeds'][0]})") + dotted + cut, fontsize=10)
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.14, top=0.84 if cut else 0.88, wspace=0.3)
     return _save(fig, path)
+
+
+def _horizon_marks(epochs: int):
+    """(epoch, name) of the budget fractions before the end that the horizon table reports.
+
+    Only epochs strictly inside the run are marked (the last is the final loss); fractions
+    that share an epoch share its mark ("25%/50%" on a two-epoch run).
+    """
+    marks = {}
+    for f in FRACTIONS:
+        epoch = fraction_epoch(epochs, f)
+        if 0 < epoch < epochs:
+            marks.setdefault(epoch, []).append(fraction_name(f))
+    return [(epoch, "/".join(names)) for epoch, names in sorted(marks.items())]
 
 
 #: the loss axes end at this multiple of the largest initial loss: a run that blows up (K-FAC's
