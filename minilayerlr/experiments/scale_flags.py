@@ -29,7 +29,8 @@ def add_scale_arguments(p: argparse.ArgumentParser) -> None:
     """Add --jobs, --shard and --merge to ``compare``'s parser ``p``."""
     p.add_argument("--jobs", type=int, metavar="N",
                    help="run N runs at once, each in a worker process with cores/N BLAS threads "
-                        "(see above); the same results for every N (default: 1)")
+                        "(see above); the same results for every N when the BLAS thread count is fixed, "
+                        "e.g. OPENBLAS_NUM_THREADS=1 (docs/scale.md) (default: 1)")
     p.add_argument("--shard", metavar="K/N",
                    help="run only shard K of N: the runs at positions K, K+N, K+2N, ... of the "
                         "comparison's plan, into --out, and no report")
