@@ -119,10 +119,12 @@ def plot_curves(block: dict, path: Path) -> Path:
     # log axis unless a loss is negative; a loss of exactly 0 (a cross-entropy that underflowed on
     # a long run) is a gap there, not a reason to draw every curve on a linear axis
     log = any(v > 0 for v in all_losses) and min(all_losses) >= 0
+    evaluations = 0  # of the longest run, epoch 0 included
     for i, e in enumerate(block["entries"]):
         runs, (color, ls) = e["_runs"], _style(e["label"], i)
         loss = _stack(runs, lambda r: r["history"]["train_loss"])
         width = loss.shape[1]
+        evaluations = max(evaluations, width)
         epochs = np.arange(width)
         seconds = np.nanmean(_stack(runs, lambda r: r["history"]["time"]), 0)
         _band(axes[0], epochs, loss, color, _label(e), log, ls)
@@ -132,8 +134,7 @@ def plot_curves(block: dict, path: Path) -> Path:
             _band(axes[2], ge, loss, color, _label(e), log, ls)
         metric = _stack(runs, lambda r: r["history"]["metrics"].get(block["metric"], []))
         _band(axes[3], np.arange(metric.shape[1]), metric, color, _label(e), False, ls)
-    marks = _horizon_marks(max(_stack(e["_runs"], lambda r: r["history"]["train_loss"]).shape[1]
-                               for e in block["entries"]) - 1)
+    marks = _horizon_marks(evaluations - 1)
     for ax in (axes[0], axes[3]):
         for epoch, name in marks:
             ax.axvline(epoch, color="0.55", ls=":", lw=1, zorder=0)
